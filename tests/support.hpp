@@ -1,0 +1,81 @@
+#pragma once
+// Helpers shared by the test translation units: seeded random data and naive reference versions
+// of the cell primitives, written independently of the backend (nested loops over v, c, h, w).
+
+#include <selmask/selmask.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <random>
+#include <vector>
+
+namespace selmask_test {
+
+inline std::mt19937_64& rng() {
+  static std::mt19937_64 r(Catch::rngSeed());
+  return r;
+}
+
+inline std::vector<float> random_values(std::size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    x = d(rng());
+  }
+  return v;
+}
+
+inline selmask::cpu::tensor random_tensor(const selmask::shape& s, float lo = -1.0f, float hi = 1.0f) {
+  return selmask::cpu::from_host(s, random_values(s.size(), lo, hi));
+}
+
+/// Naive cell index: explicit division per axis.
+inline std::size_t naive_cell(const selmask::cell_geometry& g, std::size_t v, std::size_t c,
+                              std::size_t h, std::size_t w) {
+  const std::size_t gv = v / g.block[0], gc = c / g.block[1], gh = h / g.block[2], gw = w / g.block[3];
+  return ((gv * g.grid[1] + gc) * g.grid[2] + gh) * g.grid[3] + gw;
+}
+
+/// Naive up(cells) applied to a batch.
+inline std::vector<float> naive_scale(const std::vector<float>& x, const std::vector<float>& cells,
+                                      const selmask::cell_geometry& g) {
+  std::vector<float> y(x.size());
+  const std::size_t per = g.values();
+  for (std::size_t n = 0; n < x.size() / per; ++n) {
+    std::size_t i = n * per;
+    for (std::size_t v = 0; v < g.dims[0]; ++v)
+      for (std::size_t c = 0; c < g.dims[1]; ++c)
+        for (std::size_t h = 0; h < g.dims[2]; ++h)
+          for (std::size_t w = 0; w < g.dims[3]; ++w, ++i)
+            y[i] = x[i] * cells[naive_cell(g, v, c, h, w)];
+  }
+  return y;
+}
+
+/// Naive Σ_n Σ_{i in cell} a·b.
+inline std::vector<double> naive_reduce(const std::vector<float>& a, const std::vector<float>& b,
+                                        const selmask::cell_geometry& g) {
+  std::vector<double> out(g.cells(), 0.0);
+  const std::size_t per = g.values();
+  for (std::size_t n = 0; n < a.size() / per; ++n) {
+    std::size_t i = n * per;
+    for (std::size_t v = 0; v < g.dims[0]; ++v)
+      for (std::size_t c = 0; c < g.dims[1]; ++c)
+        for (std::size_t h = 0; h < g.dims[2]; ++h)
+          for (std::size_t w = 0; w < g.dims[3]; ++w, ++i)
+            out[naive_cell(g, v, c, h, w)] += static_cast<double>(a[i]) * b[i];
+  }
+  return out;
+}
+
+/// Σ r·y as a double, the scalar loss used in gradient checks.
+inline double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    s += static_cast<double>(a[i]) * b[i];
+  }
+  return s;
+}
+
+} // namespace selmask_test
