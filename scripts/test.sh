@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds selmask and runs its test suite (everything that needs no GPU).
+#   scripts/test.sh              release build in build/, all tests but those labelled cuda
+#   scripts/test.sh --sanitize   ASan + UBSan build in build-asan/, unit tests and examples
+# Installs the Debian packages it needs first (scripts/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=${SELMASK_JOBS:-2}
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSELMASK_SANITIZE=ON -DSELMASK_WARNINGS_AS_ERRORS=ON
+  cmake --build "$dir" -j "$jobs"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure -LE 'cuda|build|install|slow'
+else
+  dir=build
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSELMASK_WARNINGS_AS_ERRORS=ON
+  cmake --build "$dir" -j "$jobs"
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure -LE cuda
+fi
