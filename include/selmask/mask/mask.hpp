@@ -140,8 +140,10 @@ public:
     B::copy(w, w_);
     refresh();
   }
-  /// Applies `w ← w + step` (an optimiser's update), keeping the cached mask in sync.
+  /// The logits and their gradient for an optimiser to update in place; the mask recomputes
+  /// s and h from the logits at the next forward (or `refresh()`).
   tensor& logits_for_update() { return w_; }
+  tensor& grad_for_update() { return gw_; }
 
   [[nodiscard]] float tau() const { return tau_; }
   void set_tau(float tau) {

@@ -1,0 +1,133 @@
+#pragma once
+/// \file train/callbacks.hpp
+/// What a trainer reports, and the callbacks that ship: a progress display on stderr and a
+/// per-epoch CSV log. A callback is any object with some of these members (all optional, ensmallen
+/// style); a hook that returns `true` stops training after the current epoch:
+///  - `on_train_begin(const train_begin_info&)`
+///  - `on_batch_end(const batch_info&)`
+///  - `on_epoch_end(const epoch_info&)` → `void` or `bool`
+///  - `on_train_end(const accuracy_front&)`
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "../error.hpp"
+#include "front.hpp"
+#include "schedule.hpp"
+
+namespace selmask {
+
+struct train_begin_info {
+  std::size_t epochs = 0;        ///< warm-up + mask epochs planned
+  std::size_t batches_per_epoch = 0;
+  std::size_t train_size = 0;
+  std::size_t validation_size = 0;
+};
+
+struct batch_info {
+  std::size_t epoch = 0;   ///< 0-based, counting warm-up epochs
+  std::size_t epochs = 0;  ///< planned in all
+  std::size_t batch = 0;   ///< 0-based within the epoch
+  std::size_t batches = 0; ///< per epoch
+  phase current = phase::warmup;
+  double loss = 0.0;       ///< running mean task loss of this epoch
+  double accuracy = 0.0;   ///< running training accuracy of this epoch
+  double q = 1.0;          ///< Q of the masks this batch used
+  float lambda = 0.0f;
+  float tau = 1.0f;
+  double images_per_second = 0.0;
+  double eta_seconds = 0.0; ///< until the planned end of training
+};
+
+struct epoch_info {
+  std::size_t epoch = 0;
+  std::size_t epochs = 0;
+  phase current = phase::warmup;
+  float lambda = 0.0f;
+  float tau = 1.0f;
+  double train_loss = 0.0;
+  double train_accuracy = 0.0;
+  double val_accuracy = 0.0;
+  double q = 1.0; ///< Q of the hard masks after the epoch (what is evaluated)
+  double test_accuracy = NAN;
+  double seconds = 0.0;
+  bool front_improved = false;
+};
+
+/// One line per `every` batches on stderr (overwritten in place on a terminal), one per epoch.
+class progress_display {
+public:
+  explicit progress_display(std::size_t every = 25, std::FILE* out = stderr) : every_(every), out_(out) {}
+
+  void on_batch_end(const batch_info& b) {
+    if (every_ == 0 || (b.batch + 1) % every_ != 0) {
+      return;
+    }
+    std::fprintf(out_,
+                 "\repoch %zu/%zu %-7s batch %zu/%zu  %.0f img/s  loss %.4f  acc %.4f  Q %.4f  "
+                 "lambda %.4g  tau %.3g  ETA %s   ",
+                 b.epoch + 1, b.epochs, phase_name(b.current), b.batch + 1, b.batches,
+                 b.images_per_second, b.loss, b.accuracy, b.q, static_cast<double>(b.lambda),
+                 static_cast<double>(b.tau), clock(b.eta_seconds).c_str());
+    std::fflush(out_);
+  }
+  void on_epoch_end(const epoch_info& e) {
+    std::fprintf(out_,
+                 "\repoch %zu/%zu %-7s loss %.4f  train acc %.4f  val acc %.4f  test acc %.4f  "
+                 "Q %.4f  lambda %.4g  tau %.3g  %.1fs%s\n",
+                 e.epoch + 1, e.epochs, phase_name(e.current), e.train_loss, e.train_accuracy,
+                 e.val_accuracy, e.test_accuracy, e.q, static_cast<double>(e.lambda),
+                 static_cast<double>(e.tau), e.seconds, e.front_improved ? "  *front" : "");
+    std::fflush(out_);
+  }
+
+private:
+  static std::string clock(double s) {
+    if (!std::isfinite(s) || s < 0) {
+      return "?";
+    }
+    const auto t = static_cast<long>(s);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    return buf;
+  }
+  std::size_t every_;
+  std::FILE* out_;
+};
+
+/// Appends one CSV row per epoch (header first), flushed at once, so a killed run keeps its log.
+class epoch_csv_log {
+public:
+  explicit epoch_csv_log(std::filesystem::path path) : path_(std::move(path)) {}
+
+  void on_train_begin(const train_begin_info&) {
+    out_.open(path_, std::ios::out | std::ios::trunc);
+    if (!out_) {
+      throw io_error("selmask::epoch_csv_log: cannot open " + path_.string() + " for writing");
+    }
+    out_ << "epoch,phase,lambda,tau,train_loss,train_accuracy,val_accuracy,q,test_accuracy,seconds\n";
+    out_.flush();
+  }
+  void on_epoch_end(const epoch_info& e) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%zu,%s,%.6g,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", e.epoch + 1,
+                  phase_name(e.current), static_cast<double>(e.lambda), static_cast<double>(e.tau),
+                  e.train_loss, e.train_accuracy, e.val_accuracy, e.q, e.test_accuracy, e.seconds);
+    out_ << buf;
+    out_.flush();
+    if (!out_) {
+      throw io_error("selmask::epoch_csv_log: writing " + path_.string() + " failed");
+    }
+  }
+
+private:
+  std::filesystem::path path_;
+  std::ofstream out_;
+};
+
+} // namespace selmask
