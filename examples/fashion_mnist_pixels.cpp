@@ -1,0 +1,178 @@
+// The main job: learn a pixel(any) selection mask jointly with LeNet on Fashion-MNIST, and show
+// the accuracy-versus-transferred-data front.
+//
+//   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
+//                        [--lambda-factor F] [--train-limit N] [--test-limit N] [--seed S]
+//                        [--weights FILE]
+//
+// Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
+// fraction of pixels kept), mask_qXXX.png for every front point (kept pixels over the average
+// training image), summary.txt; checkpoints of every front point under DIR/checkpoints.
+// The validation split (5000 images) is carved from the training set; masks and checkpoints are
+// chosen on it, and the test accuracy of each chosen point is reported.
+#include <selmask/io/fashion_mnist.hpp>
+#include <selmask/io/plot.hpp>
+#include <selmask/nn/lenet.hpp>
+#include <selmask/selmask.hpp>
+#include <selmask/train/trainer.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct arguments {
+  std::filesystem::path out = "out/fashion_pixels";
+  bool full = false;
+  std::size_t warmup = 3;
+  std::size_t mask_epochs = 14;
+  float lambda = 0.02f;
+  float lambda_factor = 1.6f;
+  std::size_t train_limit = 0;
+  std::size_t test_limit = 0;
+  std::size_t validation = 5000;
+  std::uint64_t seed = 1;
+  std::filesystem::path weights;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr,
+               "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
+               "[--lambda L] [--lambda-factor F] [--train-limit N] [--test-limit N] [--validation N] "
+               "[--seed S] [--weights FILE]\n",
+               msg);
+  std::exit(2);
+}
+
+arguments parse(int argc, char** argv) {
+  arguments a;
+  bool epochs_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+      return argv[++i];
+    };
+    try {
+      if (k == "--out") a.out = value();
+      else if (k == "--full") a.full = true;
+      else if (k == "--mask-epochs") { a.mask_epochs = std::stoul(value()); epochs_given = true; }
+      else if (k == "--warmup") a.warmup = std::stoul(value());
+      else if (k == "--lambda") a.lambda = std::stof(value());
+      else if (k == "--lambda-factor") a.lambda_factor = std::stof(value());
+      else if (k == "--train-limit") a.train_limit = std::stoul(value());
+      else if (k == "--test-limit") a.test_limit = std::stoul(value());
+      else if (k == "--validation") a.validation = std::stoul(value());
+      else if (k == "--seed") a.seed = std::stoull(value());
+      else if (k == "--weights") a.weights = value();
+      else if (k == "--help" || k == "-h") usage("learn a pixel mask for LeNet on Fashion-MNIST");
+      else usage(("unknown argument " + k).c_str());
+    } catch (const std::logic_error&) {
+      usage(("bad value for " + k).c_str());
+    }
+  }
+  if (a.full && !epochs_given) {
+    a.mask_epochs = 60;
+  }
+  return a;
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+  using B = selmask::cpu;
+  const arguments args = parse(argc, argv);
+  std::filesystem::create_directories(args.out);
+
+  std::fprintf(stderr, "loading Fashion-MNIST from %s\n",
+               std::string(selmask::io::fashion_mnist_default_dir).c_str());
+  auto data = selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, args.train_limit,
+                                              args.test_limit);
+  auto [train, validation] = selmask::io::split(data.train, args.validation, args.seed);
+  std::fprintf(stderr, "train %zu, validation %zu, test %zu images\n", train.size(), validation.size(),
+               data.test.size());
+
+  using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
+  pipe::on<B> masks(train.sample, args.seed);
+  selmask::nn::lenet<B> net(args.seed);
+
+  selmask::trainer_options opt;
+  opt.lambda = args.lambda;
+  opt.warmup_epochs = args.warmup;
+  opt.mask_epochs = args.mask_epochs;
+  opt.seed = args.seed;
+  opt.checkpoint_dir = args.out / "checkpoints";
+  if (!args.weights.empty()) {
+    net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
+  }
+  const selmask::round_schedule schedule{2, 1, args.lambda_factor};
+
+  const auto result = selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt, schedule,
+                                                     selmask::progress_display{25},
+                                                     selmask::epoch_csv_log(args.out / "epochs.csv"));
+
+  // ---- the front ------------------------------------------------------------------------------------
+  const auto points = result.front.pareto();
+  {
+    std::string csv = "q,val_accuracy,test_accuracy,epoch,lambda,tau,checkpoint\n";
+    for (const auto& p : points) {
+      char row[512];
+      std::snprintf(row, sizeof row, "%.6f,%.6f,%.6f,%zu,%.6g,%.6g,%s\n", p.q, p.val_accuracy,
+                    p.test_accuracy, p.epoch, static_cast<double>(p.lambda), static_cast<double>(p.tau),
+                    p.checkpoint.string().c_str());
+      csv += row;
+    }
+    selmask::io::write_file_atomically(args.out / "front.csv", [&](std::ostream& os) { os << csv; });
+  }
+
+  // average training image as the background of the mask pictures
+  std::vector<float> mean(28 * 28, 0.0f);
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    const auto img = train.image(i);
+    for (std::size_t k = 0; k < mean.size(); ++k) mean[k] += img[k] / static_cast<float>(train.size());
+  }
+  selmask::io::plot_series test_curve;
+  test_curve.label = "test accuracy (front)";
+  selmask::io::plot_series val_curve;
+  val_curve.label = "validation accuracy";
+  for (const auto& p : points) {
+    test_curve.x.push_back(p.q);
+    test_curve.y.push_back(p.test_accuracy);
+    val_curve.x.push_back(p.q);
+    val_curve.y.push_back(p.val_accuracy);
+    char name[64];
+    std::snprintf(name, sizeof name, "mask_q%.3f.png", p.q);
+    selmask::io::mask_image(args.out / name, p.masks[0], mean, 28, 28, 8);
+  }
+  selmask::io::plot_options po;
+  po.title = "LeNet + pixel(any) mask on Fashion-MNIST";
+  selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve}, po);
+
+  // ---- summary --------------------------------------------------------------------------------------
+  std::printf("\nfront (Pareto points, chosen on validation):\n   q(kept)  val acc  test acc  epoch\n");
+  for (const auto& p : points) {
+    std::printf("  %7.4f   %.4f    %.4f  %5zu\n", p.q, p.val_accuracy, p.test_accuracy, p.epoch);
+  }
+  const selmask::front_point* best_small = nullptr;
+  for (const double budget : {0.05, 0.10, 0.25, 0.5}) {
+    if ((best_small = result.front.best_within(budget))) break;
+  }
+  char line[256];
+  if (best_small) {
+    std::snprintf(line, sizeof line, "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%",
+                  100 * best_small->q, 100 * best_small->test_accuracy, 100 * result.full_test_accuracy);
+  } else {
+    std::snprintf(line, sizeof line, "no point below half of the pixels yet; full data %.1f %%",
+                  100 * result.full_test_accuracy);
+  }
+  std::printf("\n%s\n", line);
+  selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
+  std::printf("wrote %s/{front.csv,front.png,epochs.csv,summary.txt,mask_q*.png}\n", args.out.string().c_str());
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());
+  return 1;
+}
