@@ -5,19 +5,25 @@
 /// The primitives are written as plain loops over contiguous memory where that is what xtensor
 /// would generate anyway and the cell index arithmetic would otherwise dominate.
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../../error.hpp"
 #include "../../granularity/geometry.hpp"
 #include "../../shape.hpp"
 #include "../backend.hpp"
+#include "../nn_backend.hpp"
 #include "xtensor.hpp"
 
 namespace selmask {
@@ -354,6 +360,450 @@ struct cpu {
     }
   }
 
+  // ---- network kit primitives ----------------------------------------------------------------
+  // The operations of `nn_backend` (backend/nn_backend.hpp documents each one). Workspaces passed
+  // as outputs are resized only when their shape changes, so a training loop allocates nothing
+  // per batch once the first batch has set the shapes.
+
+  /// `c = alpha·op(a)·op(b) + beta·c` through `cblas_sgemm`. Each tensor is read as a matrix:
+  /// (first axis) × (all other axes), rank 1 as 1×n. With `beta == 0`, `c` is resized to M×N
+  /// unless its matrix view already is M×N; otherwise its view must be M×N.
+  static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b,
+                   float beta, tensor& c) {
+    const auto [ar, ac] = matrix_view("gemm", "a", a);
+    const auto [br, bc] = matrix_view("gemm", "b", b);
+    const std::size_t m = trans_a ? ac : ar;
+    const std::size_t k = trans_a ? ar : ac;
+    const std::size_t kb = trans_b ? bc : br;
+    const std::size_t n = trans_b ? br : bc;
+    if (k != kb) {
+      throw shape_error("selmask::cpu::gemm: inner dimensions differ: op(a) is " +
+                        std::to_string(m) + "x" + std::to_string(k) + " (a " + shape_of(a).str() +
+                        (trans_a ? ", transposed" : "") + "), op(b) is " + std::to_string(kb) + "x" +
+                        std::to_string(n) + " (b " + shape_of(b).str() +
+                        (trans_b ? ", transposed" : "") + ")");
+    }
+    const bool c_fits = c.dimension() >= 1 && c.size() == m * n &&
+                        (c.dimension() == 1 ? m == 1 : c.shape()[0] == m);
+    if (!c_fits) {
+      if (beta != 0.0f) {
+        throw shape_error("selmask::cpu::gemm: c has shape " + shape_of(c).str() +
+                          ", expected a " + std::to_string(m) + "x" + std::to_string(n) +
+                          " matrix (beta != 0, so c is not resized)");
+      }
+      c.resize(std::vector<std::size_t>{m, n});
+    }
+    if (m == 0 || n == 0) {
+      return;
+    }
+    if (k == 0) {
+      scale_in_place(c, beta);
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, blas_int("gemm", m), blas_int("gemm", n),
+                blas_int("gemm", k), alpha, a.data(), blas_int("gemm", ac), b.data(),
+                blas_int("gemm", bc), beta, c.data(), blas_int("gemm", n));
+  }
+
+  /// conv2d lowering, stride 1, zero padding `pad`: `x: N×C×H×W → col: (C·kh·kw) × (N·OH·OW)`
+  /// with OH = H + 2·pad − kh + 1, OW = W + 2·pad − kw + 1. Row `(c·kh + i)·kw + j`, column
+  /// `(n·OH + oh)·OW + ow` holds `x[n, c, oh + i − pad, ow + j − pad]` (0 outside the image).
+  /// One GEMM `weights (OC × C·kh·kw) · col` then gives the whole batch's output as OC×N×OH×OW.
+  static void im2col(const tensor& x, std::size_t kh, std::size_t kw, std::size_t pad, tensor& col) {
+    const conv_dims d = conv_dims_of("im2col", shape_of(x), kh, kw, pad);
+    ensure_shape(col, shape{d.c * kh * kw, d.n * d.oh * d.ow});
+    const std::size_t np = d.n * d.oh * d.ow;
+    float* pc = col.data();
+    const float* px = x.data();
+    for (std::size_t c = 0; c < d.c; ++c) {
+      for (std::size_t i = 0; i < kh; ++i) {
+        for (std::size_t j = 0; j < kw; ++j) {
+          float* row = pc + ((c * kh + i) * kw + j) * np;
+          const auto [ow_lo, ow_hi] = valid_range(j, pad, d.w, d.ow);
+          for (std::size_t n = 0; n < d.n; ++n) {
+            const float* img = px + (n * d.c + c) * d.h * d.w;
+            for (std::size_t oh = 0; oh < d.oh; ++oh) {
+              float* dst = row + (n * d.oh + oh) * d.ow;
+              const std::size_t ih_pad = oh + i; // ih + pad
+              if (ih_pad < pad || ih_pad - pad >= d.h) {
+                std::fill(dst, dst + d.ow, 0.0f);
+                continue;
+              }
+              const float* src = img + (ih_pad - pad) * d.w;
+              std::fill(dst, dst + ow_lo, 0.0f);
+              for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) {
+                dst[ow] = src[ow + j - pad];
+              }
+              std::fill(dst + ow_hi, dst + d.ow, 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The adjoint of `im2col`: `dx` (resized to `x_shape`, N×C×H×W) becomes the sum of the column
+  /// entries that read each input value; padding entries are dropped.
+  static void col2im(const tensor& col, const shape& x_shape, std::size_t kh, std::size_t kw,
+                     std::size_t pad, tensor& dx) {
+    const conv_dims d = conv_dims_of("col2im", x_shape, kh, kw, pad);
+    const std::size_t np = d.n * d.oh * d.ow;
+    if (col.size() != d.c * kh * kw * np) {
+      throw shape_error("selmask::cpu::col2im: columns of shape " + shape_of(col).str() +
+                        " do not fit an input of shape " + x_shape.str() + " (expected [" +
+                        std::to_string(d.c * kh * kw) + "," + std::to_string(np) + "])");
+    }
+    ensure_shape(dx, x_shape);
+    std::fill(dx.data(), dx.data() + dx.size(), 0.0f);
+    const float* pc = col.data();
+    float* px = dx.data();
+    for (std::size_t c = 0; c < d.c; ++c) {
+      for (std::size_t i = 0; i < kh; ++i) {
+        for (std::size_t j = 0; j < kw; ++j) {
+          const float* row = pc + ((c * kh + i) * kw + j) * np;
+          const auto [ow_lo, ow_hi] = valid_range(j, pad, d.w, d.ow);
+          for (std::size_t n = 0; n < d.n; ++n) {
+            float* img = px + (n * d.c + c) * d.h * d.w;
+            for (std::size_t oh = 0; oh < d.oh; ++oh) {
+              const std::size_t ih_pad = oh + i;
+              if (ih_pad < pad || ih_pad - pad >= d.h) {
+                continue;
+              }
+              const float* src = row + (n * d.oh + oh) * d.ow;
+              float* dst = img + (ih_pad - pad) * d.w;
+              for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) {
+                dst[ow + j - pad] += src[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// `a: A×B×R… → t: B×A×R…` (the first two axes swapped, the rest kept as a contiguous block).
+  static void swap_leading_axes(const tensor& a, tensor& t) {
+    if (a.dimension() < 2) {
+      throw shape_error("selmask::cpu::swap_leading_axes: expected rank >= 2, got " +
+                        shape_of(a).str());
+    }
+    std::vector<std::size_t> s(a.shape().begin(), a.shape().end());
+    std::swap(s[0], s[1]);
+    ensure_shape(t, shape(s.begin(), s.end()));
+    const std::size_t d0 = a.shape()[0];
+    const std::size_t d1 = a.shape()[1];
+    const std::size_t r = d0 * d1 == 0 ? 0 : a.size() / (d0 * d1);
+    const float* pa = a.data();
+    float* pt = t.data();
+    for (std::size_t i = 0; i < d0; ++i) {
+      for (std::size_t j = 0; j < d1; ++j) {
+        std::copy(pa + (i * d1 + j) * r, pa + (i * d1 + j + 1) * r, pt + (j * d0 + i) * r);
+      }
+    }
+  }
+
+  /// `y[n, c, …] += b[c]`: a bias per output channel (N×C×H×W) or per feature (N×F).
+  static void add_bias(tensor& y, const tensor& b) {
+    const auto [batch, ch, r] = channel_view("add_bias", y, b);
+    const float* pb = b.data();
+    float* py = y.data();
+    for (std::size_t n = 0; n < batch; ++n) {
+      for (std::size_t c = 0; c < ch; ++c) {
+        float* row = py + (n * ch + c) * r;
+        const float bc = pb[c];
+        for (std::size_t i = 0; i < r; ++i) {
+          row[i] += bc;
+        }
+      }
+    }
+  }
+
+  /// `db[c] += Σ_{n, …} g[n, c, …]` (accumulates, like every parameter gradient).
+  static void bias_grad(const tensor& g, tensor& db) {
+    const auto [batch, ch, r] = channel_view("bias_grad", g, db);
+    const float* pg = g.data();
+    float* pb = db.data();
+    for (std::size_t c = 0; c < ch; ++c) {
+      double s = 0.0;
+      for (std::size_t n = 0; n < batch; ++n) {
+        const float* row = pg + (n * ch + c) * r;
+        float rs = 0.0f;
+        for (std::size_t i = 0; i < r; ++i) {
+          rs += row[i];
+        }
+        s += static_cast<double>(rs);
+      }
+      pb[c] += static_cast<float>(s);
+    }
+  }
+
+  /// `y = max(x, 0)`.
+  static void relu_forward(const tensor& x, tensor& y) {
+    ensure_shape(y, x);
+    const float* px = x.data();
+    float* py = y.data();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      py[i] = px[i] > 0.0f ? px[i] : 0.0f;
+    }
+  }
+
+  /// `dx = g · [y > 0]` where `y` is the forward output.
+  static void relu_backward(const tensor& y, const tensor& g, tensor& dx) {
+    if (y.size() != g.size()) {
+      throw shape_error("selmask::cpu::relu_backward: gradient shape " + shape_of(g).str() +
+                        " differs from the output shape " + shape_of(y).str());
+    }
+    ensure_shape(dx, g);
+    const float* py = y.data();
+    const float* pg = g.data();
+    float* pd = dx.data();
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      pd[i] = py[i] > 0.0f ? pg[i] : 0.0f;
+    }
+  }
+
+  /// 2×2 max-pool, stride 2: `x: N×C×H×W → y: N×C×⌊H/2⌋×⌊W/2⌋` (an odd last row / column is
+  /// dropped). `idx` (shape of `y`) holds the window offset 0…3 (row-major in the window) of each
+  /// maximum; the first maximum wins ties.
+  static void maxpool2_forward(const tensor& x, tensor& y, tensor& idx) {
+    if (x.dimension() != 4) {
+      throw shape_error("selmask::cpu::maxpool2_forward: expected N×C×H×W, got " + shape_of(x).str());
+    }
+    const std::size_t nc = x.shape()[0] * x.shape()[1];
+    const std::size_t h = x.shape()[2];
+    const std::size_t w = x.shape()[3];
+    const std::size_t oh = h / 2;
+    const std::size_t ow = w / 2;
+    const shape out{x.shape()[0], x.shape()[1], oh, ow};
+    ensure_shape(y, out);
+    ensure_shape(idx, out);
+    const float* px = x.data();
+    float* py = y.data();
+    float* pi = idx.data();
+    for (std::size_t p = 0; p < nc; ++p) {
+      const float* img = px + p * h * w;
+      for (std::size_t r = 0; r < oh; ++r) {
+        const float* top = img + 2 * r * w;
+        const float* bottom = top + w;
+        for (std::size_t q = 0; q < ow; ++q) {
+          const float v[4] = {top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1]};
+          int best = 0;
+          for (int k = 1; k < 4; ++k) {
+            if (v[k] > v[best]) {
+              best = k;
+            }
+          }
+          py[(p * oh + r) * ow + q] = v[best];
+          pi[(p * oh + r) * ow + q] = static_cast<float>(best);
+        }
+      }
+    }
+  }
+
+  /// `dx` (resized to `x_shape`, the forward input's) receives `g` at the maxima recorded in `idx`
+  /// and 0 elsewhere.
+  static void maxpool2_backward(const tensor& g, const tensor& idx, const shape& x_shape, tensor& dx) {
+    if (x_shape.rank() != 4) {
+      throw shape_error("selmask::cpu::maxpool2_backward: expected an N×C×H×W input shape, got " +
+                        x_shape.str());
+    }
+    const std::size_t h = x_shape[2];
+    const std::size_t w = x_shape[3];
+    const std::size_t oh = h / 2;
+    const std::size_t ow = w / 2;
+    const shape out{x_shape[0], x_shape[1], oh, ow};
+    if (!(shape_of(g) == out) || !(shape_of(idx) == out)) {
+      throw shape_error("selmask::cpu::maxpool2_backward: gradient " + shape_of(g).str() +
+                        " and indices " + shape_of(idx).str() + " must have the pooled shape " +
+                        out.str() + " of input " + x_shape.str());
+    }
+    ensure_shape(dx, x_shape);
+    std::fill(dx.data(), dx.data() + dx.size(), 0.0f);
+    const std::size_t nc = x_shape[0] * x_shape[1];
+    const float* pg = g.data();
+    const float* pi = idx.data();
+    float* pd = dx.data();
+    for (std::size_t p = 0; p < nc; ++p) {
+      float* img = pd + p * h * w;
+      for (std::size_t r = 0; r < oh; ++r) {
+        for (std::size_t q = 0; q < ow; ++q) {
+          const std::size_t o = (p * oh + r) * ow + q;
+          const auto k = static_cast<std::size_t>(pi[o]) & 3u;
+          img[(2 * r + k / 2) * w + 2 * q + k % 2] += pg[o];
+        }
+      }
+    }
+  }
+
+  /// Softmax cross-entropy of logits `N×K` against `labels` (N values in [0, K)). Returns the
+  /// summed loss and the number of samples whose first largest logit is the label; `grad` gets
+  /// the gradient of the *mean* loss, `(softmax − onehot) / N`.
+  static cross_entropy_result softmax_cross_entropy(const tensor& logits,
+                                                    std::span<const std::int32_t> labels,
+                                                    tensor& grad) {
+    if (logits.dimension() != 2) {
+      throw shape_error("selmask::cpu::softmax_cross_entropy: expected logits N×K, got " +
+                        shape_of(logits).str());
+    }
+    const std::size_t batch = logits.shape()[0];
+    const std::size_t k_count = logits.shape()[1];
+    if (labels.size() != batch) {
+      throw shape_error("selmask::cpu::softmax_cross_entropy: " + std::to_string(labels.size()) +
+                        " labels for logits of shape " + shape_of(logits).str());
+    }
+    if (k_count == 0) {
+      throw shape_error("selmask::cpu::softmax_cross_entropy: logits of shape " +
+                        shape_of(logits).str() + " have no classes");
+    }
+    ensure_shape(grad, logits);
+    cross_entropy_result r;
+    const float inv_n = batch == 0 ? 0.0f : 1.0f / static_cast<float>(batch);
+    for (std::size_t n = 0; n < batch; ++n) {
+      const std::int32_t y = labels[n];
+      if (y < 0 || static_cast<std::size_t>(y) >= k_count) {
+        throw value_error("selmask::cpu::softmax_cross_entropy: label " + std::to_string(y) +
+                          " of sample " + std::to_string(n) + " is outside [0, " +
+                          std::to_string(k_count) + ")");
+      }
+      const auto label = static_cast<std::size_t>(y);
+      const float* row = logits.data() + n * k_count;
+      float* grow = grad.data() + n * k_count;
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < k_count; ++k) {
+        if (row[k] > row[best]) {
+          best = k;
+        }
+      }
+      const float mx = row[best];
+      double z = 0.0;
+      for (std::size_t k = 0; k < k_count; ++k) {
+        const float e = std::exp(row[k] - mx);
+        grow[k] = e;
+        z += static_cast<double>(e);
+      }
+      r.loss_sum += std::log(z) - static_cast<double>(row[label] - mx);
+      r.correct += best == label ? 1 : 0;
+      const auto scale = static_cast<float>(1.0 / z) * inv_n;
+      for (std::size_t k = 0; k < k_count; ++k) {
+        grow[k] *= scale;
+      }
+      grow[label] -= inv_n;
+    }
+    return r;
+  }
+
+  /// One AdamW update (PyTorch's semantics, see `adamw_hyper`) of `param` with `grad`; `m`, `v`
+  /// and `vmax` are the optimiser state (same size as `param`; `vmax` is unused, and may be
+  /// empty, without AMSGrad); `step` counts updates from 1.
+  static void adamw_step(tensor& param, const tensor& grad, tensor& m, tensor& v, tensor& vmax,
+                         const adamw_hyper& h, std::size_t step) {
+    const std::size_t n = param.size();
+    if (grad.size() != n || m.size() != n || v.size() != n || (h.amsgrad && vmax.size() != n)) {
+      throw shape_error("selmask::cpu::adamw_step: parameter " + shape_of(param).str() +
+                        ", gradient " + shape_of(grad).str() + ", moments " + shape_of(m).str() +
+                        " / " + shape_of(v).str() + (h.amsgrad ? " / " + shape_of(vmax).str() : "") +
+                        " must have the same size");
+    }
+    if (step == 0) {
+      throw value_error("selmask::cpu::adamw_step: step counts from 1, got 0");
+    }
+    const double t = static_cast<double>(step);
+    const double bc1 = 1.0 - std::pow(static_cast<double>(h.beta1), t);
+    const double bc2 = 1.0 - std::pow(static_cast<double>(h.beta2), t);
+    const auto step_size = static_cast<float>(static_cast<double>(h.lr) / bc1);
+    const auto inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
+    const float decay = 1.0f - h.lr * h.weight_decay;
+    const float b1 = h.beta1;
+    const float b2 = h.beta2;
+    float* pp = param.data();
+    const float* pg = grad.data();
+    float* pm = m.data();
+    float* pv = v.data();
+    float* pvm = h.amsgrad ? vmax.data() : nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float g = pg[i];
+      pm[i] = b1 * pm[i] + (1.0f - b1) * g;
+      pv[i] = b2 * pv[i] + (1.0f - b2) * g * g;
+      float second = pv[i];
+      if (pvm) {
+        pvm[i] = std::max(pvm[i], pv[i]);
+        second = pvm[i];
+      }
+      const float denom = std::sqrt(second) * inv_bc2_sqrt + h.eps;
+      pp[i] = pp[i] * decay - step_size * pm[i] / denom;
+    }
+  }
+
+  // helpers of the network kit primitives
+private:
+  struct conv_dims {
+    std::size_t n, c, h, w, oh, ow;
+  };
+  static conv_dims conv_dims_of(const char* op, const shape& x, std::size_t kh, std::size_t kw,
+                                std::size_t pad) {
+    if (x.rank() != 4) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": expected an N×C×H×W input, got " +
+                        x.str());
+    }
+    if (kh == 0 || kw == 0 || x[2] + 2 * pad < kh || x[3] + 2 * pad < kw) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": a " + std::to_string(kh) + "x" +
+                        std::to_string(kw) + " kernel with padding " + std::to_string(pad) +
+                        " does not fit an input of shape " + x.str());
+    }
+    return {x[0], x[1], x[2], x[3], x[2] + 2 * pad - kh + 1, x[3] + 2 * pad - kw + 1};
+  }
+  /// The output columns `ow` in `[lo, hi)` whose input column `ow + j − pad` lies inside `[0, w)`.
+  static std::pair<std::size_t, std::size_t> valid_range(std::size_t j, std::size_t pad,
+                                                         std::size_t w, std::size_t ow) {
+    const std::size_t lo = std::min(ow, pad > j ? pad - j : 0);
+    const std::size_t hi = std::min(ow, w + pad > j ? w + pad - j : 0);
+    return {lo, std::max(lo, hi)};
+  }
+  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg,
+                                                         const tensor& t) {
+    if (t.dimension() == 0) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": " + arg +
+                        " is a scalar, expected a matrix");
+    }
+    if (t.dimension() == 1) {
+      return {1, t.size()};
+    }
+    const std::size_t rows = t.shape()[0];
+    return {rows, rows == 0 ? 0 : t.size() / rows};
+  }
+  static int blas_int(const char* op, std::size_t n) {
+    if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": dimension " + std::to_string(n) +
+                        " exceeds the BLAS integer range");
+    }
+    return static_cast<int>(n);
+  }
+  static void scale_in_place(tensor& t, float beta) {
+    float* p = t.data();
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      p[i] = beta == 0.0f ? 0.0f : beta * p[i];
+    }
+  }
+  struct channel_dims {
+    std::size_t batch, channels, rest;
+  };
+  static channel_dims channel_view(const char* op, const tensor& y, const tensor& b) {
+    if (y.dimension() < 2) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": expected N×C×… , got " +
+                        shape_of(y).str());
+    }
+    const std::size_t batch = y.shape()[0];
+    const std::size_t ch = y.shape()[1];
+    if (b.size() != ch) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": " + std::to_string(b.size()) +
+                        " bias values for " + std::to_string(ch) + " channels (tensor " +
+                        shape_of(y).str() + ")");
+    }
+    return {batch, ch, batch * ch == 0 ? 0 : y.size() / (batch * ch)};
+  }
+
+
 private:
   static std::size_t check_cells(const char* op, const tensor& a, const tensor& c,
                                  const cell_geometry& g) {
@@ -393,5 +843,6 @@ private:
 };
 
 static_assert(tensor_backend<cpu>, "selmask::cpu must model selmask::tensor_backend");
+static_assert(nn_backend<cpu>, "selmask::cpu must model selmask::nn_backend");
 
 } // namespace selmask
