@@ -1,0 +1,120 @@
+#pragma once
+/// \file nn/conv2d.hpp
+/// `nn::conv2d<B>`: a 2-D convolution (cross-correlation, as in PyTorch), stride 1, square
+/// `k×k` kernel, zero padding `pad`: N×C×H×W → N×OC×(H+2·pad−k+1)×(W+2·pad−k+1).
+///
+/// Parameters: weight `OC×C×k×k` and bias `OC`, initialised as PyTorch does
+/// (U(−1/√(C·k·k), 1/√(C·k·k)) for both).
+///
+/// The whole batch is lowered with `B::im2col` to a (C·k·k) × (N·OH·OW) matrix, so each pass is
+/// one large GEMM per layer and batch: forward `W·col` (then OC×N×… → N×OC×…), backward
+/// `dW += g·colᵀ` and `dcol = Wᵀ·g` followed by `B::col2im`. The columns are kept for the
+/// backward pass; every workspace is reused while the batch shape stays the same.
+
+#include <cstddef>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace selmask::nn {
+
+template <nn_backend B>
+class conv2d {
+public:
+  using backend = B;
+  using tensor = tensor_t<B>;
+
+  /// `in_channels` → `out_channels` with a `kernel × kernel` kernel and zero padding `pad`.
+  /// Parameters start at zero until `reset_parameters`.
+  conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t pad = 0)
+      : in_(in_channels), out_(out_channels), k_(kernel), pad_(pad),
+        w_(B::zeros(shape{out_channels, in_channels, kernel, kernel})),
+        b_(B::zeros(shape{out_channels})),
+        dw_(B::zeros(shape{out_channels, in_channels, kernel, kernel})),
+        db_(B::zeros(shape{out_channels})) {
+    if (in_channels == 0 || out_channels == 0 || kernel == 0) {
+      throw value_error(name() + ": channel counts and kernel size must be positive");
+    }
+  }
+
+  [[nodiscard]] std::string name() const {
+    return "selmask::nn::conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) + ", " +
+           std::to_string(k_) + ", pad=" + std::to_string(pad_) + ")";
+  }
+  [[nodiscard]] std::size_t in_channels() const noexcept { return in_; }
+  [[nodiscard]] std::size_t out_channels() const noexcept { return out_; }
+  [[nodiscard]] std::size_t kernel() const noexcept { return k_; }
+  [[nodiscard]] std::size_t padding() const noexcept { return pad_; }
+
+  /// N×C×H×W → N×OC×OH×OW.
+  [[nodiscard]] shape output_shape(const shape& in) const {
+    if (in.rank() != 4 || in[1] != in_ || in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_) {
+      const std::size_t min_hw = k_ > 2 * pad_ ? k_ - 2 * pad_ : 0;
+      detail::throw_input_mismatch(name(), in,
+                                   "[N," + std::to_string(in_) + ",H,W] with H, W >= " +
+                                       std::to_string(min_hw));
+    }
+    return shape{in[0], out_, in[2] + 2 * pad_ - k_ + 1, in[3] + 2 * pad_ - k_ + 1};
+  }
+
+  void reset_parameters(std::mt19937_64& rng) {
+    const float bound = detail::default_init_bound(in_ * k_ * k_);
+    w_ = detail::uniform_tensor<B>(shape{out_, in_, k_, k_}, bound, rng);
+    b_ = detail::uniform_tensor<B>(shape{out_}, bound, rng);
+  }
+
+  const tensor& forward(const tensor& x) {
+    has_forward_ = false;
+    x_shape_ = B::shape_of(x);
+    const shape out = output_shape(x_shape_);
+    B::im2col(x, k_, k_, pad_, col_);
+    B::gemm(false, false, 1.0f, w_, col_, 0.0f, y_cm_); // OC × (N·OH·OW)
+    B::reshape(y_cm_, shape{out_, out[0], out[2], out[3]});
+    B::swap_leading_axes(y_cm_, y_); // N × OC × OH × OW
+    B::add_bias(y_, b_);
+    has_forward_ = true;
+    return y_;
+  }
+
+  const tensor& backward(const tensor& g) {
+    detail::check_backward<B>(name(), has_forward_, g, y_);
+    B::swap_leading_axes(g, g_cm_);                   // OC × N × OH × OW
+    B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
+    B::bias_grad(g, db_);
+    B::gemm(true, false, 1.0f, w_, g_cm_, 0.0f, dcol_); // dcol = Wᵀ·g
+    B::col2im(dcol_, x_shape_, k_, k_, pad_, dx_);
+    return dx_;
+  }
+
+  std::vector<tensor*> params() { return {&w_, &b_}; }
+  std::vector<const tensor*> params() const { return {&w_, &b_}; }
+  std::vector<tensor*> grads() { return {&dw_, &db_}; }
+
+  [[nodiscard]] const tensor& weight() const noexcept { return w_; }
+  [[nodiscard]] const tensor& bias() const noexcept { return b_; }
+  [[nodiscard]] const tensor& weight_grad() const noexcept { return dw_; }
+  [[nodiscard]] const tensor& bias_grad() const noexcept { return db_; }
+  /// Replaces the weight (`OC×C×k×k`).
+  void set_weight(const tensor& w) { set_param("weight", w, w_); }
+  /// Replaces the bias (`OC`).
+  void set_bias(const tensor& b) { set_param("bias", b, b_); }
+
+private:
+  void set_param(const char* what, const tensor& src, tensor& dst) {
+    if (!(B::shape_of(src) == B::shape_of(dst))) {
+      throw shape_error(name() + ": " + what + " of shape " + B::shape_of(src).str() +
+                        ", expected " + B::shape_of(dst).str());
+    }
+    B::copy(src, dst);
+  }
+
+  std::size_t in_, out_, k_, pad_;
+  tensor w_, b_, dw_, db_;
+  tensor col_, y_cm_, y_, g_cm_, dcol_, dx_;
+  shape x_shape_;
+  bool has_forward_ = false;
+};
+
+} // namespace selmask::nn
