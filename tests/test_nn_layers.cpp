@@ -233,6 +233,9 @@ TEST_CASE("cpu::relu_forward / relu_backward", "[nn][backend]") {
   CHECK(cpu::to_host(y) == std::vector<float>{0, 0, 0.5f, 3, 0});
   cpu::relu_backward(y, cpu::from_host(shape{5}, std::vector<float>{1, 2, 3, 4, 5}), dx);
   CHECK(cpu::to_host(dx) == std::vector<float>{0, 0, 3, 4, 0});
+  // NaN is not hidden by the rectifier: the trainer's finiteness check must see it
+  cpu::relu_forward(cpu::from_host(shape{1}, std::vector<float>{std::nanf("")}), y);
+  CHECK(std::isnan(cpu::to_host(y)[0]));
 }
 
 TEST_CASE("cpu::maxpool2: a hand-computed case, odd edges and ties", "[nn][backend]") {

@@ -538,13 +538,14 @@ struct cpu {
     }
   }
 
-  /// `y = max(x, 0)`.
+  /// `y = max(x, 0)` (NaN stays NaN).
   static void relu_forward(const tensor& x, tensor& y) {
     ensure_shape(y, x);
     const float* px = x.data();
     float* py = y.data();
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      py[i] = px[i] > 0.0f ? px[i] : 0.0f;
+    const std::size_t n = x.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      py[i] = std::max(px[i], 0.0f); // branch-free: the signs of activations are random
     }
   }
 
@@ -558,8 +559,11 @@ struct cpu {
     const float* py = y.data();
     const float* pg = g.data();
     float* pd = dx.data();
-    for (std::size_t i = 0; i < g.size(); ++i) {
-      pd[i] = py[i] > 0.0f ? pg[i] : 0.0f;
+    const std::size_t n = g.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gi = pg[i]; // both loads unconditional, so the select needs no branch
+      const float yi = py[i];
+      pd[i] = yi > 0.0f ? gi : 0.0f;
     }
   }
 
@@ -587,15 +591,20 @@ struct cpu {
         const float* top = img + 2 * r * w;
         const float* bottom = top + w;
         for (std::size_t q = 0; q < ow; ++q) {
-          const float v[4] = {top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1]};
-          int best = 0;
-          for (int k = 1; k < 4; ++k) {
-            if (v[k] > v[best]) {
-              best = k;
-            }
-          }
-          py[(p * oh + r) * ow + q] = v[best];
-          pi[(p * oh + r) * ow + q] = static_cast<float>(best);
+          // selects instead of branches: which element wins is data-dependent and random
+          float best = top[2 * q];
+          float at = 0.0f;
+          const float v1 = top[2 * q + 1];
+          const float v2 = bottom[2 * q];
+          const float v3 = bottom[2 * q + 1];
+          at = v1 > best ? 1.0f : at;
+          best = v1 > best ? v1 : best;
+          at = v2 > best ? 2.0f : at;
+          best = v2 > best ? v2 : best;
+          at = v3 > best ? 3.0f : at;
+          best = v3 > best ? v3 : best;
+          py[(p * oh + r) * ow + q] = best;
+          pi[(p * oh + r) * ow + q] = at;
         }
       }
     }
