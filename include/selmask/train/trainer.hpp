@@ -329,6 +329,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count(),
                         improved};
     result.epochs_run = e + 1;
+    (void)ei; // unused without callbacks
     bool stop = false;
     ((stop = detail::call_epoch_end(callbacks, ei) || stop), ...);
     if (stop) {

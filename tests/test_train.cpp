@@ -1,0 +1,311 @@
+// Algorithm 1: schedules by hand, the front's bookkeeping, learning a mask on synthetic bands,
+// determinism, and bad input (shapes, labels, λ, empty data, a diverging loss).
+#include "support.hpp"
+
+#include <selmask/nn/dense.hpp>
+#include <selmask/nn/flatten.hpp>
+#include <selmask/nn/sequential.hpp>
+#include <selmask/train/trainer.hpp>
+
+#include <filesystem>
+
+using namespace selmask;
+using namespace selmask_test;
+using Catch::Contains;
+
+namespace {
+using B = cpu;
+using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
+using channel_pipe = pipeline<any_mask<channel>>;
+
+net_t make_net(std::size_t inputs, std::size_t classes, std::uint64_t seed, float lr = 1e-2f) {
+  nn::sequential_options o;
+  o.seed = seed;
+  o.optimizer.lr = lr;
+  return net_t(o, nn::flatten<B>{}, nn::dense<B>(inputs, classes));
+}
+
+/// 12 bands of 3×3; bands 1, 6 and 10 decide the class (3 classes), the others are noise.
+io::dataset bands(std::size_t n, std::uint64_t seed) {
+  io::dataset d;
+  d.sample = shape{12, 3, 3};
+  d.classes = 3;
+  std::mt19937_64 r(seed);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  const std::size_t informative[3] = {1, 6, 10};
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto y = static_cast<std::int32_t>(r() % 3);
+    d.labels.push_back(y);
+    for (std::size_t c = 0; c < 12; ++c) {
+      float shift = 0.0f;
+      for (std::size_t j = 0; j < 3; ++j) {
+        if (c == informative[j]) {
+          shift = y == static_cast<std::int32_t>(j) ? 1.5f : -0.5f;
+        }
+      }
+      for (std::size_t p = 0; p < 9; ++p) {
+        d.images.push_back(shift + noise(r));
+      }
+    }
+  }
+  return d;
+}
+
+trainer_options quick_options() {
+  trainer_options o;
+  o.lambda = 0.5f;
+  o.warmup_epochs = 2;
+  o.mask_epochs = 12;
+  o.batch_size = 40;
+  o.mask_optimizer.lr = 0.05f;
+  o.seed = 3;
+  return o;
+}
+
+std::filesystem::path temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("selmask_train_" + name + "_" + std::to_string(Catch::rngSeed()));
+  std::filesystem::remove_all(p);
+  return p;
+}
+} // namespace
+
+TEST_CASE("round_schedule: exploration, fixation, λ growth (hand-computed)", "[train][schedule]") {
+  round_schedule s{2, 1, 2.0f};
+  float lambda = 0.1f;
+  const phase expected[6] = {phase::exploration, phase::exploration, phase::fixation,
+                             phase::exploration, phase::exploration, phase::fixation};
+  const float lambdas[6] = {0.1f, 0.1f, 0.2f, 0.2f, 0.2f, 0.4f};
+  for (std::size_t k = 0; k < 6; ++k) {
+    CHECK(s.phase_of(k) == expected[k]);
+    const bool grew = s.end_epoch(k, 0.5, lambda);
+    CHECK(grew == (k % 3 == 2));
+    CHECK(lambda == Approx(lambdas[k]));
+  }
+  round_schedule bad{0, 1, 2.0f};
+  CHECK_THROWS_AS(bad.validate(), value_error);
+  round_schedule shrinking{1, 1, 0.5f};
+  CHECK_THROWS_AS(shrinking.validate(), value_error);
+}
+
+TEST_CASE("plateau_schedule: λ grows after `patience` epochs without progress", "[train][schedule]") {
+  plateau_schedule s;
+  s.threshold = 0.01;
+  s.patience = 2;
+  s.cooldown = 1;
+  s.factor = 2.0f;
+  float lambda = 1.0f;
+  CHECK_FALSE(s.end_epoch(0, 0.90, lambda)); // improves (from +inf)
+  CHECK_FALSE(s.end_epoch(1, 0.80, lambda)); // improves
+  CHECK_FALSE(s.end_epoch(2, 0.795, lambda)); // not by more than 0.01: wait 1
+  CHECK(s.end_epoch(3, 0.80, lambda));        // wait 2 → λ doubles
+  CHECK(lambda == 2.0f);
+  CHECK_FALSE(s.end_epoch(4, 0.80, lambda));  // cooldown (counts as waiting: no progress)
+  CHECK(s.end_epoch(5, 0.80, lambda));        // wait 2 → λ doubles again
+  CHECK(lambda == 4.0f);
+  CHECK_FALSE(s.end_epoch(6, 0.50, lambda));  // progress (and cooldown)
+  CHECK(s.phase_of(7) == phase::exploration);
+}
+
+TEST_CASE("tau_schedule: geometric annealing with a floor", "[train][schedule]") {
+  tau_schedule t{1.0f, 0.5f, 0.2f};
+  CHECK(t.next(1.0f) == 0.5f);
+  CHECK(t.next(0.5f) == 0.25f);
+  CHECK(t.next(0.25f) == 0.2f);
+  tau_schedule bad{0.0f, 0.5f, 0.1f};
+  CHECK_THROWS_AS(bad.validate(), value_error);
+}
+
+TEST_CASE("accuracy_front: best validation point per Q bucket; Pareto points", "[train][front]") {
+  accuracy_front f(0.1);
+  front_point p;
+  p.q = 0.55;
+  p.val_accuracy = 0.8;
+  CHECK(f.offer(p));
+  p.q = 0.52;
+  p.val_accuracy = 0.7;
+  CHECK_FALSE(f.offer(p)); // same bucket [0.5, 0.6), worse
+  p.val_accuracy = 0.8;
+  CHECK(f.offer(p)); // tie: lower Q wins
+  p.q = 0.12;
+  p.val_accuracy = 0.85;
+  CHECK(f.offer(p));
+  p.q = 0.31;
+  p.val_accuracy = 0.6;
+  CHECK(f.offer(p));
+  CHECK(f.size() == 3);
+  const auto pts = f.points();
+  REQUIRE(pts.size() == 3);
+  CHECK(pts[0].q == 0.12);
+  CHECK(pts[1].q == 0.31);
+  CHECK(pts[2].q == 0.52);
+  // 0.31 and 0.52 are dominated by 0.12 (less data, better accuracy)
+  CHECK(f.pareto().size() == 1);
+  REQUIRE(f.best_within(0.5) != nullptr);
+  CHECK(f.best_within(0.5)->q == 0.12);
+  CHECK(f.best_within(0.1) == nullptr);
+  CHECK_THROWS_AS(accuracy_front(0.0), value_error);
+}
+
+TEST_CASE("learn_selection_masks: a channel mask finds the informative bands", "[train]") {
+  const auto train = bands(600, 1), val = bands(300, 2), test = bands(300, 3);
+  channel_pipe::on<B> masks(train.sample, 5);
+  auto net = make_net(108, 3, 5);
+  const auto r = learn_selection_masks(masks, net, train, val, &test, quick_options(),
+                                       round_schedule{2, 1, 1.5f});
+  CHECK(r.epochs_run == 14);
+  CHECK(r.full_test_accuracy > 0.95);
+  // a point with at most 3 of 12 bands (Q ≤ 0.25) that keeps the accuracy
+  const front_point* p = r.front.best_within(0.25 + 1e-9);
+  REQUIRE(p != nullptr);
+  CHECK(p->test_accuracy > 0.95);
+  REQUIRE(p->masks.size() == 1);
+  std::size_t informative_kept = 0;
+  for (std::size_t c : {1u, 6u, 10u}) {
+    informative_kept += p->masks[0][c] == 1.0f ? 1 : 0;
+  }
+  CHECK(informative_kept == 3);
+  // the front starts with the full-data point
+  CHECK(r.front.points().back().q == 1.0);
+}
+
+TEST_CASE("learn_selection_masks: deterministic for a fixed seed", "[train]") {
+  const auto train = bands(200, 1), val = bands(100, 2);
+  auto o = quick_options();
+  o.mask_epochs = 4;
+  const auto run = [&] {
+    channel_pipe::on<B> masks(train.sample, 9);
+    auto net = make_net(108, 3, 9);
+    auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
+    return std::make_pair(r.front.points(), B::to_host(masks.stage<0>().logits()));
+  };
+  const auto [a, wa] = run();
+  const auto [b, wb] = run();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].q == b[i].q);
+    CHECK(a[i].val_accuracy == b[i].val_accuracy);
+    CHECK(a[i].masks == b[i].masks);
+  }
+  CHECK(wa == wb);
+}
+
+TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epoch", "[train]") {
+  const auto train = bands(200, 1), val = bands(100, 2);
+  auto o = quick_options();
+  o.mask_epochs = 3;
+  o.checkpoint_dir = temp_dir("ckpt");
+  channel_pipe::on<B> masks(train.sample, 1);
+  auto net = make_net(108, 3, 1);
+  const auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
+  CHECK(std::filesystem::exists(o.checkpoint_dir / "last_good.weights"));
+  for (const auto& p : r.front.points()) {
+    REQUIRE(std::filesystem::exists(p.checkpoint));
+    // the saved weights load into a fresh network and reproduce the recorded validation accuracy
+    auto fresh = make_net(108, 3, 77);
+    fresh.load(p.checkpoint);
+    channel_pipe::on<B> m2(train.sample, 1);
+    const auto saved = nn::read_weights_file(std::filesystem::path(p.checkpoint).replace_extension(".masks"));
+    REQUIRE(saved.size() == 1);
+    CHECK(saved[0].values == p.masks[0]);
+    // hard mask {0,1} → logits ±3 reproduce it
+    std::vector<float> w(saved[0].values.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      w[i] = saved[0].values[i] == 1.0f ? 3.0f : -3.0f;
+    }
+    m2.stage<0>().set_logits(B::from_host(B::shape_of(m2.stage<0>().logits()), w));
+    CHECK(evaluate(m2, fresh, val).first == Approx(p.val_accuracy));
+  }
+  std::filesystem::remove_all(o.checkpoint_dir);
+}
+
+TEST_CASE("learn_selection_masks: bad input is named", "[train][errors]") {
+  const auto train = bands(100, 1), val = bands(50, 2);
+  channel_pipe::on<B> masks(train.sample, 1);
+  auto o = quick_options();
+  o.mask_epochs = 1;
+  o.warmup_epochs = 0;
+  SECTION("model output does not match the classes") {
+    auto net = make_net(108, 4, 1);
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("[40,4]") && Contains("3 classes"));
+  }
+  SECTION("data of another shape than the masks") {
+    auto net = make_net(108, 3, 1);
+    pipeline<any_mask<channel>>::on<B> other(shape{12, 9, 1}, 1);
+    CHECK_THROWS_WITH(learn_selection_masks(other, net, train, val, nullptr, o), Contains("[12,3,3]"));
+  }
+  SECTION("labels out of range") {
+    auto net = make_net(108, 3, 1);
+    auto bad = train;
+    bad.labels[7] = 3;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, bad, val, nullptr, o), Contains("label 3"));
+  }
+  SECTION("negative lambda") {
+    auto net = make_net(108, 3, 1);
+    o.lambda = -0.1f;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o), Contains("lambda"));
+  }
+  SECTION("empty data set") {
+    auto net = make_net(108, 3, 1);
+    io::dataset empty;
+    empty.sample = train.sample;
+    empty.classes = 3;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, empty, val, nullptr, o), Contains("empty data set"));
+  }
+}
+
+namespace {
+/// A network whose logits turn NaN once `poisoned` is set (by a callback, after epoch 2).
+struct poisonable {
+  net_t net;
+  bool poisoned = false;
+  B::tensor out;
+  const B::tensor& forward(const B::tensor& x) {
+    B::copy(net.forward(x), out);
+    if (poisoned) {
+      out.data()[0] = std::numeric_limits<float>::quiet_NaN();
+    }
+    return out;
+  }
+  const B::tensor& backward(const B::tensor& g) { return net.backward(g); }
+  void step() { net.step(); }
+  void zero_grad() { net.zero_grad(); }
+  void save(const std::filesystem::path& p) const { net.save(p); }
+  void load(const std::filesystem::path& p) { net.load(p); }
+};
+struct poison_after {
+  poisonable* model;
+  std::size_t epoch;
+  void on_epoch_end(const epoch_info& e) {
+    if (e.epoch + 1 == epoch) {
+      model->poisoned = true;
+    }
+  }
+};
+} // namespace
+
+TEST_CASE("learn_selection_masks: a diverging loss stops with the last good checkpoint", "[train][errors]") {
+  const auto train = bands(200, 1), val = bands(100, 2);
+  auto o = quick_options();
+  o.warmup_epochs = 2;
+  o.mask_epochs = 3;
+  o.checkpoint_dir = temp_dir("nan");
+  channel_pipe::on<B> masks(train.sample, 1);
+  poisonable model{make_net(108, 3, 1), false, {}};
+  bool threw = false;
+  try {
+    learn_selection_masks(masks, model, train, val, nullptr, o, round_schedule{}, poison_after{&model, 2});
+  } catch (const training_diverged& e) {
+    threw = true;
+    CHECK_THAT(e.what(), Contains("not finite at epoch 3, batch 1"));
+    CHECK_THAT(e.what(), Contains("last_good.weights"));
+  }
+  REQUIRE(threw);
+  // the checkpoint of epoch 2 is whole and loads; its network predicts as well as after epoch 2
+  auto fresh = make_net(108, 3, 42);
+  fresh.load(o.checkpoint_dir / "last_good.weights");
+  channel_pipe::on<B> m2(train.sample, 1);
+  CHECK(evaluate(m2, fresh, val).first > 0.9);
+  std::filesystem::remove_all(o.checkpoint_dir);
+}
