@@ -71,7 +71,10 @@ public:
     const shape out = output_shape(x_shape_);
     B::im2col(x, k_, k_, pad_, col_);
     B::gemm(false, false, 1.0f, w_, col_, 0.0f, y_cm_); // OC × (N·OH·OW)
-    B::reshape(y_cm_, shape{out_, out[0], out[2], out[3]});
+    const shape cm{out_, out[0], out[2], out[3]};
+    if (!(B::shape_of(y_cm_) == cm)) { // kept from the last batch of the same size
+      B::reshape(y_cm_, cm);
+    }
     B::swap_leading_axes(y_cm_, y_); // N × OC × OH × OW
     B::add_bias(y_, b_);
     has_forward_ = true;
@@ -79,7 +82,7 @@ public:
   }
 
   const tensor& backward(const tensor& g) {
-    detail::check_backward<B>(name(), has_forward_, g, y_);
+    detail::check_backward<B>(*this, has_forward_, g, y_);
     B::swap_leading_axes(g, g_cm_);                   // OC × N × OH × OW
     B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
     B::bias_grad(g, db_);

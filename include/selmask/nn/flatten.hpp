@@ -41,7 +41,7 @@ public:
   }
 
   const tensor& backward(const tensor& g) {
-    detail::check_backward<B>(name(), has_forward_, g, y_);
+    detail::check_backward<B>(*this, has_forward_, g, y_);
     B::copy(g, dx_);
     B::reshape(dx_, x_shape_);
     return dx_;

@@ -72,17 +72,17 @@ inline float default_init_bound(std::size_t fan_in) {
                     expected);
 }
 
-/// Checks a gradient against the shape of the last forward output.
-template <nn_backend B>
-void check_backward(const std::string& layer_name, bool has_forward, const tensor_t<B>& g,
-                    const tensor_t<B>& out) {
+/// Checks a gradient against the shape of the last forward output (the layer's name is only
+/// built for a message, so the check allocates nothing).
+template <nn_backend B, class L>
+void check_backward(const L& l, bool has_forward, const tensor_t<B>& g, const tensor_t<B>& out) {
   if (!has_forward) {
-    throw error(layer_name + ": backward called before forward");
+    throw error(std::string(l.name()) + ": backward called before forward");
   }
   const shape gs = B::shape_of(g);
   const shape os = B::shape_of(out);
   if (!(gs == os)) {
-    throw shape_error(layer_name + ": gradient shape " + gs.str() +
+    throw shape_error(std::string(l.name()) + ": gradient shape " + gs.str() +
                       " differs from the output shape " + os.str() + " of the last forward");
   }
 }

@@ -39,7 +39,7 @@ public:
   }
 
   const tensor& backward(const tensor& g) {
-    detail::check_backward<B>(name(), has_forward_, g, y_);
+    detail::check_backward<B>(*this, has_forward_, g, y_);
     B::maxpool2_backward(g, idx_, x_shape_, dx_);
     return dx_;
   }

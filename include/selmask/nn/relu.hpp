@@ -29,7 +29,7 @@ public:
   }
 
   const tensor& backward(const tensor& g) {
-    detail::check_backward<B>(name(), has_forward_, g, y_);
+    detail::check_backward<B>(*this, has_forward_, g, y_);
     B::relu_backward(y_, g, dx_);
     return dx_;
   }

@@ -488,9 +488,9 @@ struct cpu {
       throw shape_error("selmask::cpu::swap_leading_axes: expected rank >= 2, got " +
                         shape_of(a).str());
     }
-    std::vector<std::size_t> s(a.shape().begin(), a.shape().end());
+    shape s = shape_of(a);
     std::swap(s[0], s[1]);
-    ensure_shape(t, shape(s.begin(), s.end()));
+    ensure_shape(t, s);
     const std::size_t d0 = a.shape()[0];
     const std::size_t d1 = a.shape()[1];
     const std::size_t r = d0 * d1 == 0 ? 0 : a.size() / (d0 * d1);
