@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "../shape.hpp"
 
 namespace selmask::nn {
@@ -130,34 +131,8 @@ inline void write_weights_file(const std::filesystem::path& path, const std::vec
   }
   detail::put_le<std::uint32_t>(bytes, detail::crc32_of(bytes.data(), bytes.size()));
 
-  // a unique temporary name beside the target, so that rename stays within one file system
-  static std::atomic<unsigned long long> counter{0};
-  const auto stamp = static_cast<unsigned long long>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
-  std::filesystem::path tmp = path;
-  tmp += ".tmp-" + std::to_string(stamp) + "-" + std::to_string(counter.fetch_add(1));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw io_error(where + "cannot create temporary file " + tmp.string());
-    }
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw io_error(where + "writing " + std::to_string(bytes.size()) + " bytes to " +
-                     tmp.string() + " failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw io_error(where + "cannot rename " + tmp.string() + " to the target: " + ec.message());
-  }
+  io::write_file_atomically(
+      path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 /// Reads a weights file written by `write_weights_file`; every problem is an `io_error` whose
