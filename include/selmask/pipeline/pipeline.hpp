@@ -130,6 +130,9 @@ public:
   public:
     using tensor = tensor_t<B>;
     using backend = B;
+    /// The pipeline type this is an instance of (lets tools such as transfer plans read the
+    /// stage types).
+    using pipeline_type = pipeline;
 
     /// `sample`: the shape of one input sample, C×H×W. Every stage is default-configured.
     explicit on(const shape& sample, std::uint64_t seed = 0) : on(sample, seed, Stages{}...) {}
