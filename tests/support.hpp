@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <filesystem>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -29,6 +31,24 @@ inline std::vector<float> random_values(std::size_t n, float lo = -1.0f, float h
 inline selmask::cpu::tensor random_tensor(const selmask::shape& s, float lo = -1.0f, float hi = 1.0f) {
   return selmask::cpu::from_host(s, random_values(s.size(), lo, hi));
 }
+
+/// A fresh directory under the system's temporary directory, removed with its content at the end
+/// of the scope.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::uniform_int_distribution<std::uint64_t> d;
+    path = std::filesystem::temp_directory_path() / ("selmask_test_" + std::to_string(d(rng())));
+    std::filesystem::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  std::filesystem::path operator/(const std::string& name) const { return path / name; }
+};
 
 /// Naive cell index: explicit division per axis.
 inline std::size_t naive_cell(const selmask::cell_geometry& g, std::size_t v, std::size_t c,

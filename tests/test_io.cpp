@@ -1,4 +1,6 @@
 // selmask::io: IDX files, data sets, Fashion-MNIST, atomic writes, PNG, plots and CSV.
+#include "support.hpp"
+
 #include <selmask/io/io.hpp>
 
 #include <catch2/catch.hpp>
@@ -24,27 +26,8 @@ using Catch::Contains;
 
 namespace {
 
-std::mt19937_64& rng() {
-  static std::mt19937_64 r(Catch::rngSeed());
-  return r;
-}
-
-/// A fresh directory under the system's temporary directory, removed with its content at the end.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::uniform_int_distribution<std::uint64_t> d;
-    path = fs::temp_directory_path() / ("selmask_test_io_" + std::to_string(d(rng())));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
+using selmask_test::rng;
+using selmask_test::temp_dir;
 
 std::vector<std::uint8_t> random_bytes(std::size_t n) {
   std::uniform_int_distribution<int> d(0, 255);

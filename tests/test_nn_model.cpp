@@ -24,22 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under the system's temporary directory, removed at the end of the scope.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() /
-           ("selmask_test_nn_" + std::to_string(std::uniform_int_distribution<std::uint64_t>()(rng())));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
-
 std::vector<unsigned char> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

@@ -62,12 +62,6 @@ trainer_options quick_options() {
   return o;
 }
 
-std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() /
-           ("selmask_train_" + name + "_" + std::to_string(Catch::rngSeed()));
-  std::filesystem::remove_all(p);
-  return p;
-}
 } // namespace
 
 TEST_CASE("round_schedule: exploration, fixation, λ growth (hand-computed)", "[train][schedule]") {
@@ -194,7 +188,8 @@ TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epo
   const auto train = bands(200, 1), val = bands(100, 2);
   auto o = quick_options();
   o.mask_epochs = 3;
-  o.checkpoint_dir = temp_dir("ckpt");
+  const temp_dir dir;
+  o.checkpoint_dir = dir.path;
   channel_pipe::on<B> masks(train.sample, 1);
   auto net = make_net(108, 3, 1);
   const auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
@@ -216,7 +211,6 @@ TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epo
     m2.stage<0>().set_logits(B::from_host(B::shape_of(m2.stage<0>().logits()), w));
     CHECK(evaluate(m2, fresh, val).first == Approx(p.val_accuracy));
   }
-  std::filesystem::remove_all(o.checkpoint_dir);
 }
 
 TEST_CASE("learn_selection_masks: bad input is named", "[train][errors]") {
@@ -290,7 +284,8 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
   auto o = quick_options();
   o.warmup_epochs = 2;
   o.mask_epochs = 3;
-  o.checkpoint_dir = temp_dir("nan");
+  const temp_dir dir;
+  o.checkpoint_dir = dir.path;
   channel_pipe::on<B> masks(train.sample, 1);
   poisonable model{make_net(108, 3, 1), false, {}};
   bool threw = false;
@@ -307,5 +302,4 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
   fresh.load(o.checkpoint_dir / "last_good.weights");
   channel_pipe::on<B> m2(train.sample, 1);
   CHECK(evaluate(m2, fresh, val).first > 0.9);
-  std::filesystem::remove_all(o.checkpoint_dir);
 }

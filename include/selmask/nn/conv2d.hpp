@@ -21,7 +21,13 @@
 namespace selmask::nn {
 
 template <nn_backend B>
-class conv2d {
+class conv2d : public detail::weight_and_bias<conv2d<B>, B> {
+  using base = detail::weight_and_bias<conv2d<B>, B>;
+  using base::b_;
+  using base::db_;
+  using base::dw_;
+  using base::w_;
+
 public:
   using backend = B;
   using tensor = tensor_t<B>;
@@ -29,11 +35,8 @@ public:
   /// `in_channels` → `out_channels` with a `kernel × kernel` kernel and zero padding `pad`.
   /// Parameters start at zero until `reset_parameters`.
   conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t pad = 0)
-      : in_(in_channels), out_(out_channels), k_(kernel), pad_(pad),
-        w_(B::zeros(shape{out_channels, in_channels, kernel, kernel})),
-        b_(B::zeros(shape{out_channels})),
-        dw_(B::zeros(shape{out_channels, in_channels, kernel, kernel})),
-        db_(B::zeros(shape{out_channels})) {
+      : base(shape{out_channels, in_channels, kernel, kernel}, out_channels), in_(in_channels),
+        out_(out_channels), k_(kernel), pad_(pad) {
     if (in_channels == 0 || out_channels == 0 || kernel == 0) {
       throw value_error(name() + ": channel counts and kernel size must be positive");
     }
@@ -59,11 +62,7 @@ public:
     return shape{in[0], out_, in[2] + 2 * pad_ - k_ + 1, in[3] + 2 * pad_ - k_ + 1};
   }
 
-  void reset_parameters(std::mt19937_64& rng) {
-    const float bound = detail::default_init_bound(in_ * k_ * k_);
-    w_ = detail::uniform_tensor<B>(shape{out_, in_, k_, k_}, bound, rng);
-    b_ = detail::uniform_tensor<B>(shape{out_}, bound, rng);
-  }
+  void reset_parameters(std::mt19937_64& rng) { this->draw(in_ * k_ * k_, rng); }
 
   const tensor& forward(const tensor& x) {
     has_forward_ = false;
@@ -91,30 +90,9 @@ public:
     return dx_;
   }
 
-  std::vector<tensor*> params() { return {&w_, &b_}; }
-  std::vector<const tensor*> params() const { return {&w_, &b_}; }
-  std::vector<tensor*> grads() { return {&dw_, &db_}; }
-
-  [[nodiscard]] const tensor& weight() const noexcept { return w_; }
-  [[nodiscard]] const tensor& bias() const noexcept { return b_; }
-  [[nodiscard]] const tensor& weight_grad() const noexcept { return dw_; }
-  [[nodiscard]] const tensor& bias_grad() const noexcept { return db_; }
-  /// Replaces the weight (`OC×C×k×k`).
-  void set_weight(const tensor& w) { set_param("weight", w, w_); }
-  /// Replaces the bias (`OC`).
-  void set_bias(const tensor& b) { set_param("bias", b, b_); }
 
 private:
-  void set_param(const char* what, const tensor& src, tensor& dst) {
-    if (!(B::shape_of(src) == B::shape_of(dst))) {
-      throw shape_error(name() + ": " + what + " of shape " + B::shape_of(src).str() +
-                        ", expected " + B::shape_of(dst).str());
-    }
-    B::copy(src, dst);
-  }
-
   std::size_t in_, out_, k_, pad_;
-  tensor w_, b_, dw_, db_;
   tensor col_, y_cm_, y_, g_cm_, dcol_, dx_;
   shape x_shape_;
   bool has_forward_ = false;

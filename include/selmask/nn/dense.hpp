@@ -17,7 +17,13 @@
 namespace selmask::nn {
 
 template <nn_backend B>
-class dense {
+class dense : public detail::weight_and_bias<dense<B>, B> {
+  using base = detail::weight_and_bias<dense<B>, B>;
+  using base::b_;
+  using base::db_;
+  using base::dw_;
+  using base::w_;
+
 public:
   using backend = B;
   using tensor = tensor_t<B>;
@@ -25,8 +31,7 @@ public:
   /// A layer with `in` inputs and `out` outputs; parameters start at zero until
   /// `reset_parameters` (which `nn::sequential` calls with its seed).
   dense(std::size_t in, std::size_t out)
-      : in_(in), out_(out), w_(B::zeros(shape{out, in})), b_(B::zeros(shape{out})),
-        dw_(B::zeros(shape{out, in})), db_(B::zeros(shape{out})) {
+      : base(shape{out, in}, out), in_(in), out_(out) {
     if (in == 0 || out == 0) {
       throw value_error(name() + ": sizes must be positive");
     }
@@ -47,11 +52,7 @@ public:
     return shape{in[0], out_};
   }
 
-  void reset_parameters(std::mt19937_64& rng) {
-    const float bound = detail::default_init_bound(in_);
-    w_ = detail::uniform_tensor<B>(shape{out_, in_}, bound, rng);
-    b_ = detail::uniform_tensor<B>(shape{out_}, bound, rng);
-  }
+  void reset_parameters(std::mt19937_64& rng) { this->draw(in_, rng); }
 
   const tensor& forward(const tensor& x) {
     has_forward_ = false;
@@ -71,31 +72,9 @@ public:
     return dx_;
   }
 
-  std::vector<tensor*> params() { return {&w_, &b_}; }
-  std::vector<const tensor*> params() const { return {&w_, &b_}; }
-  std::vector<tensor*> grads() { return {&dw_, &db_}; }
-
-  [[nodiscard]] const tensor& weight() const noexcept { return w_; }
-  [[nodiscard]] const tensor& bias() const noexcept { return b_; }
-  [[nodiscard]] const tensor& weight_grad() const noexcept { return dw_; }
-  [[nodiscard]] const tensor& bias_grad() const noexcept { return db_; }
-  /// Replaces the weight (`out×in`).
-  void set_weight(const tensor& w) { set_param("weight", w, w_); }
-  /// Replaces the bias (`out`).
-  void set_bias(const tensor& b) { set_param("bias", b, b_); }
-
 private:
-  void set_param(const char* what, const tensor& src, tensor& dst) {
-    if (!(B::shape_of(src) == B::shape_of(dst))) {
-      throw shape_error(name() + ": " + what + " of shape " + B::shape_of(src).str() +
-                        ", expected " + B::shape_of(dst).str());
-    }
-    B::copy(src, dst);
-  }
-
   std::size_t in_;
   std::size_t out_;
-  tensor w_, b_, dw_, db_;
   tensor x_, y_, dx_;
   bool has_forward_ = false;
 };

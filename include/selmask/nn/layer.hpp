@@ -97,5 +97,48 @@ void fill_zero(tensor_t<B>& t) {
   B::map(t, t, zero_fn{});
 }
 
+/// The weight and bias of an affine layer (`dense`, `conv2d`) with their gradients, accessors and
+/// PyTorch's default initialisation, U(±1/√fan_in) for both. `Layer` supplies `name()`.
+template <class Layer, nn_backend B>
+class weight_and_bias {
+public:
+  using tensor = tensor_t<B>;
+
+  std::vector<tensor*> params() { return {&w_, &b_}; }
+  std::vector<const tensor*> params() const { return {&w_, &b_}; }
+  std::vector<tensor*> grads() { return {&dw_, &db_}; }
+
+  [[nodiscard]] const tensor& weight() const noexcept { return w_; }
+  [[nodiscard]] const tensor& bias() const noexcept { return b_; }
+  [[nodiscard]] const tensor& weight_grad() const noexcept { return dw_; }
+  [[nodiscard]] const tensor& bias_grad() const noexcept { return db_; }
+  /// Replaces the weight (same shape).
+  void set_weight(const tensor& w) { set_param("weight", w, w_); }
+  /// Replaces the bias (same shape).
+  void set_bias(const tensor& b) { set_param("bias", b, b_); }
+
+protected:
+  weight_and_bias(const shape& weight_shape, std::size_t outputs)
+      : w_(B::zeros(weight_shape)), b_(B::zeros(shape{outputs})), dw_(B::zeros(weight_shape)),
+        db_(B::zeros(shape{outputs})) {}
+
+  void draw(std::size_t fan_in, std::mt19937_64& rng) {
+    const float bound = default_init_bound(fan_in);
+    w_ = uniform_tensor<B>(B::shape_of(dw_), bound, rng);
+    b_ = uniform_tensor<B>(B::shape_of(db_), bound, rng);
+  }
+
+  tensor w_, b_, dw_, db_;
+
+private:
+  void set_param(const char* what, const tensor& src, tensor& dst) {
+    if (!(B::shape_of(src) == B::shape_of(dst))) {
+      throw shape_error(static_cast<const Layer&>(*this).name() + ": " + what + " of shape " +
+                        B::shape_of(src).str() + ", expected " + B::shape_of(dst).str());
+    }
+    B::copy(src, dst);
+  }
+};
+
 } // namespace detail
 } // namespace selmask::nn
