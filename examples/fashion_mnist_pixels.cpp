@@ -2,7 +2,7 @@
 // the accuracy-versus-transferred-data front.
 //
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
-//                        [--lambda-factor F] [--train-limit N] [--test-limit N] [--seed S]
+//                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] [--test-limit N] [--seed S]
 //                        [--weights FILE]
 //
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
@@ -31,6 +31,9 @@ struct arguments {
   std::size_t mask_epochs = 14;
   float lambda = 0.02f;
   float lambda_factor = 1.6f;
+  float mask_lr = 5e-3f;
+  std::size_t explore = 2;
+  std::size_t fixate = 1;
   std::size_t train_limit = 0;
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
@@ -41,7 +44,7 @@ struct arguments {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
-               "[--lambda L] [--lambda-factor F] [--train-limit N] [--test-limit N] [--validation N] "
+               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] [--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
                msg);
   std::exit(2);
@@ -63,6 +66,9 @@ arguments parse(int argc, char** argv) {
       else if (k == "--warmup") a.warmup = std::stoul(value());
       else if (k == "--lambda") a.lambda = std::stof(value());
       else if (k == "--lambda-factor") a.lambda_factor = std::stof(value());
+      else if (k == "--mask-lr") a.mask_lr = std::stof(value());
+      else if (k == "--explore") a.explore = std::stoul(value());
+      else if (k == "--fixate") a.fixate = std::stoul(value());
       else if (k == "--train-limit") a.train_limit = std::stoul(value());
       else if (k == "--test-limit") a.test_limit = std::stoul(value());
       else if (k == "--validation") a.validation = std::stoul(value());
@@ -104,11 +110,12 @@ int main(int argc, char** argv) try {
   opt.warmup_epochs = args.warmup;
   opt.mask_epochs = args.mask_epochs;
   opt.seed = args.seed;
+  opt.mask_optimizer.lr = args.mask_lr;
   opt.checkpoint_dir = args.out / "checkpoints";
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
   }
-  const selmask::round_schedule schedule{2, 1, args.lambda_factor};
+  const selmask::round_schedule schedule{args.explore, args.fixate, args.lambda_factor};
 
   const auto result = selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt, schedule,
                                                      selmask::progress_display{25},

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ccache
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libboost-dev
   libopenblas-dev zlib1g-dev libpng-dev
-  catch2
+  catch2 libbenchmark-dev python3-venv
   dataset-fashion-mnist
 )
 

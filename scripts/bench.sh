@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Benchmarks: builds benchmarks/ (Release), runs the kernel micro-benchmarks, then the same LeNet +
+# pixel(any) training workload in selmask and in PyTorch side by side, and prints their ratios,
+# ending with `epoch_time_ratio=<selmask seconds / PyTorch seconds>`.
+#   scripts/bench.sh [--epochs E] [--threads T] [--train-limit N] [--skip-kernels]
+# PyTorch: the current release from PyPI, installed into .venv-bench/ on first use (override with
+# SELMASK_TORCH_PYTHON=/path/to/python, e.g. /usr/bin/python3 with Debian's python3-torch 1.13).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+skip_kernels=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--skip-kernels" ]; then skip_kernels=1; else args+=("$a"); fi
+done
+
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSELMASK_BUILD_BENCHMARKS=ON \
+  -DSELMASK_BUILD_TESTS=OFF -DSELMASK_BUILD_EXAMPLES=OFF > /dev/null
+cmake --build build-bench -j "${SELMASK_JOBS:-2}" --target bench_kernels bench_epoch
+
+python=${SELMASK_TORCH_PYTHON:-}
+if [ -z "$python" ]; then
+  if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c "import torch" 2>/dev/null; then
+    python3 -m venv .venv-bench
+    .venv-bench/bin/pip install -q torch numpy
+  fi
+  python=.venv-bench/bin/python
+fi
+
+export OPENBLAS_NUM_THREADS=2
+if [ "$skip_kernels" = 0 ]; then
+  build-bench/benchmarks/bench_kernels --benchmark_min_time=0.2
+fi
+python3 benchmarks/compare.py build-bench/benchmarks/bench_epoch "$python" "${args[@]}"
