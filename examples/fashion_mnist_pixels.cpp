@@ -27,11 +27,11 @@ namespace {
 struct arguments {
   std::filesystem::path out = "out/fashion_pixels";
   bool full = false;
-  std::size_t warmup = 3;
-  std::size_t mask_epochs = 14;
-  float lambda = 0.02f;
-  float lambda_factor = 1.6f;
-  float mask_lr = 5e-3f;
+  std::size_t warmup = 2;
+  std::size_t mask_epochs = 15;
+  float lambda = 0.2f;
+  float lambda_factor = 2.0f;
+  float mask_lr = 0.02f;
   std::size_t explore = 2;
   std::size_t fixate = 1;
   std::size_t train_limit = 0;
@@ -52,7 +52,7 @@ struct arguments {
 
 arguments parse(int argc, char** argv) {
   arguments a;
-  bool epochs_given = false;
+  bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -63,9 +63,9 @@ arguments parse(int argc, char** argv) {
       if (k == "--out") a.out = value();
       else if (k == "--full") a.full = true;
       else if (k == "--mask-epochs") { a.mask_epochs = std::stoul(value()); epochs_given = true; }
-      else if (k == "--warmup") a.warmup = std::stoul(value());
-      else if (k == "--lambda") a.lambda = std::stof(value());
-      else if (k == "--lambda-factor") a.lambda_factor = std::stof(value());
+      else if (k == "--warmup") { a.warmup = std::stoul(value()); warmup_given = true; }
+      else if (k == "--lambda") { a.lambda = std::stof(value()); lambda_given = true; }
+      else if (k == "--lambda-factor") { a.lambda_factor = std::stof(value()); factor_given = true; }
       else if (k == "--mask-lr") a.mask_lr = std::stof(value());
       else if (k == "--explore") a.explore = std::stoul(value());
       else if (k == "--fixate") a.fixate = std::stoul(value());
@@ -80,8 +80,13 @@ arguments parse(int argc, char** argv) {
       usage(("bad value for " + k).c_str());
     }
   }
-  if (a.full && !epochs_given) {
-    a.mask_epochs = 60;
+  // the full schedule: a longer warm-up, and λ grows more gently through more rounds, so that the
+  // front has points all the way down to a few percent of the pixels
+  if (a.full) {
+    if (!epochs_given) a.mask_epochs = 39;
+    if (!warmup_given) a.warmup = 5;
+    if (!lambda_given) a.lambda = 0.1f;
+    if (!factor_given) a.lambda_factor = 1.5f;
   }
   return a;
 }
