@@ -159,9 +159,15 @@ int main(int argc, char** argv) try {
     std::snprintf(name, sizeof name, "mask_q%.3f.png", p.q);
     selmask::io::mask_image(args.out / name, p.masks[0], mean, 28, 28, 8);
   }
+  selmask::io::plot_series full;
+  full.label = "full data, test (after warm-up)";
+  full.x = {1.0};
+  full.y = {result.full_test_accuracy};
+  full.marker = selmask::io::marker_shape::square;
   selmask::io::plot_options po;
   po.title = "LeNet + pixel(any) mask on Fashion-MNIST";
-  selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve}, po);
+  po.y_label = "accuracy";
+  selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve, full}, po);
 
   // ---- summary --------------------------------------------------------------------------------------
   std::printf("\nfront (Pareto points, chosen on validation):\n   q(kept)  val acc  test acc  epoch\n");
