@@ -43,6 +43,7 @@
 #include "../backend/backend.hpp"
 #include "../error.hpp"
 #include "../granularity/geometry.hpp"
+#include "../granularity/granularity.hpp"
 #include "../ops/merge.hpp"
 #include "../pipeline/pipeline.hpp"
 #include "../pipeline/stage.hpp"
