@@ -571,7 +571,7 @@ TEST_CASE("plan files: truncated and corrupt plans are rejected with io_error", 
   CHECK_THROWS_WITH(tr::plan_from_json("[1,2,3]"), Catch::Contains("expected an object"));
   CHECK_THROWS_WITH(tr::plan_from_json("{nope"), Catch::Contains("not valid JSON"));
 
-  using json = nlohmann::json;
+  using json = nlohmann::ordered_json;
   const json good = tr::plan_to_json_value(p);
   const auto rejects = [&](const std::function<void(json&)>& edit, const std::string& what) {
     json j = good;

@@ -107,21 +107,26 @@ public:
   [[nodiscard]] const http_options& options() const noexcept { return opt_; }
   void set_strategy(range_strategy s) noexcept { opt_.strategy = s; }
 
-  /// The payload of `p` fetched from `urls` (one per stream, in version order).
-  fetched_payload fetch_payload(const plan& p, std::span<const std::string> urls) {
+  /// Fetches the payload of `p` from `urls` (one per stream, in version order) into `payload`
+  /// (exactly `p.payload_bytes()` bytes; reuse it across fetches to avoid fresh pages). On an
+  /// exception `payload` holds partial data and must not be used.
+  wire_stats fetch_into(const plan& p, std::span<const std::string> urls, std::span<std::byte> payload) {
+    const std::string where = "selmask::transfer::http_client::fetch: ";
     if (urls.size() != p.streams()) {
-      throw shape_error("selmask::transfer::http_client::fetch: " + std::to_string(urls.size()) +
-                        " URLs given, the plan reads " + std::to_string(p.streams()) +
-                        " streams (one URL per version)");
+      throw shape_error(where + std::to_string(urls.size()) + " URLs given, the plan reads " +
+                        std::to_string(p.streams()) + " streams (one URL per version)");
     }
-    fetched_payload out;
-    out.payload.resize(p.payload_bytes());
+    if (payload.size() != p.payload_bytes()) {
+      throw shape_error(where + "payload buffer of " + std::to_string(payload.size()) +
+                        " bytes, the plan's payload is " + std::to_string(p.payload_bytes()));
+    }
+    wire_stats wire;
     for (std::size_t v = 0; v < p.streams(); ++v) {
       const std::vector<byte_range> ranges = p.file_ranges(v);
-      std::byte* dst = out.payload.data() + p.payload_offset(v);
+      std::byte* dst = payload.data() + p.payload_offset(v);
       if (opt_.strategy == range_strategy::per_range) {
         for (const byte_range& r : ranges) {
-          fetch_ranges(urls[v], std::span<const byte_range>(&r, 1), p.source().stream_bytes(), dst, out.wire);
+          fetch_ranges(urls[v], std::span<const byte_range>(&r, 1), p.source().stream_bytes(), dst, wire);
           dst += r.length;
         }
       } else {
@@ -139,7 +144,7 @@ public:
             ++j;
           }
           const std::span<const byte_range> batch(ranges.data() + i, j - i);
-          fetch_ranges(urls[v], batch, p.source().stream_bytes(), dst, out.wire);
+          fetch_ranges(urls[v], batch, p.source().stream_bytes(), dst, wire);
           for (const byte_range& r : batch) {
             dst += r.length;
           }
@@ -147,10 +152,18 @@ public:
         }
       }
     }
-    if (out.wire.range_bytes != p.payload_bytes()) {
-      throw io_error("selmask::transfer::http_client::fetch: received " + std::to_string(out.wire.range_bytes) +
+    if (wire.range_bytes != p.payload_bytes()) {
+      throw io_error(where + "received " + std::to_string(wire.range_bytes) +
                      " bytes of range data, the plan's payload is " + std::to_string(p.payload_bytes()));
     }
+    return wire;
+  }
+
+  /// The payload of `p` fetched from `urls` (one per stream, in version order).
+  fetched_payload fetch_payload(const plan& p, std::span<const std::string> urls) {
+    fetched_payload out;
+    out.payload.resize(p.payload_bytes());
+    out.wire = fetch_into(p, urls, out.payload);
     return out;
   }
 
@@ -180,7 +193,7 @@ private:
     long status = 0;
     std::string content_type;
     std::string content_range;
-    std::string body;
+    std::string* body = nullptr; ///< the client's reusable buffer
     std::size_t body_limit = 0;
     std::size_t body_bytes = 0;
     std::size_t header_bytes = 0;
@@ -224,11 +237,11 @@ private:
       r->refused = true;
       return 0; // abort: never download a whole file, nor an error page we do not need
     }
-    if (r->body.size() + len > r->body_limit) {
+    if (r->body->size() + len > r->body_limit) {
       r->overflow = true;
       return 0;
     }
-    r->body.append(data, len);
+    r->body->append(data, len);
     return len;
   }
 
@@ -238,9 +251,16 @@ private:
     const std::string range = range_header_value(ranges);
     const std::string what = "selmask::transfer::http_client: GET " + url + " (Range: " +
                              (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
+    body_.clear();
     response r;
+    r.body = &body_;
     const std::size_t span_bytes = ranges.back().offset + ranges.back().length - ranges.front().offset;
     r.body_limit = ranges.size() == 1 ? span_bytes : span_bytes + 1024 + ranges.size() * 256;
+    std::size_t wanted = 0;
+    for (const byte_range& br : ranges) {
+      wanted += br.length;
+    }
+    r.body->reserve(ranges.size() == 1 ? wanted : wanted + 256 + ranges.size() * 160);
     char errbuf[CURL_ERROR_SIZE] = {};
     CURL* c = curl_.get();
     curl_easy_reset(c);
@@ -277,9 +297,7 @@ private:
     }
     check_status(r, what, expected_size);
     copy_response(r, what, ranges, expected_size, dst);
-    for (const byte_range& br : ranges) {
-      wire.range_bytes += br.length;
-    }
+    wire.range_bytes += wanted;
   }
 
   static void check_status(const response& r, const std::string& what, std::size_t expected_size) {
@@ -318,14 +336,14 @@ private:
     std::vector<byterange_part> parts;
     try {
       if (const auto boundary = multipart_boundary(r.content_type)) {
-        parts = parse_multipart_byteranges(r.body, *boundary);
+        parts = parse_multipart_byteranges(*r.body, *boundary);
       } else {
         if (r.content_range.empty()) {
           throw io_error("a 206 response without Content-Range or multipart body");
         }
         const content_range cr = parse_content_range(r.content_range);
-        if (r.body.size() != cr.length()) {
-          throw io_error("short body: " + std::to_string(r.body.size()) + " bytes for Content-Range " +
+        if (r.body->size() != cr.length()) {
+          throw io_error("short body: " + std::to_string(r.body->size()) + " bytes for Content-Range " +
                          r.content_range + " (" + std::to_string(cr.length()) + " bytes)");
         }
         parts.push_back({cr, 0});
@@ -333,7 +351,7 @@ private:
       for (const byterange_part& p : parts) {
         check_total(p.range);
       }
-      copy_wanted_ranges(parts, r.body, ranges, dst);
+      copy_wanted_ranges(parts, *r.body, ranges, dst);
     } catch (const io_error& e) {
       const std::string_view m = e.what();
       if (m.rfind(what, 0) == 0) {
@@ -345,6 +363,7 @@ private:
 
   http_options opt_;
   std::unique_ptr<CURL, curl_deleter> curl_;
+  std::string body_; ///< response body buffer, reused across requests
 };
 
 } // namespace selmask::transfer

@@ -106,8 +106,8 @@ inline std::array<std::size_t, 4> as_extents(const json& j, const std::string& p
   return e;
 }
 
-inline json layout_to_json(const storage_layout& l) {
-  json j = {{"kind", layout_kind_name(l.kind)}};
+inline nlohmann::ordered_json layout_to_json(const storage_layout& l) {
+  nlohmann::ordered_json j = {{"kind", layout_kind_name(l.kind)}};
   if (l.kind == layout_kind::tiled) {
     j["tile_height"] = l.tile_height;
     j["tile_width"] = l.tile_width;
@@ -138,9 +138,9 @@ inline storage_layout layout_from_json(const json& j, const std::string& w) {
 
 } // namespace detail
 
-/// The plan as a JSON document (see the format at the top of this file).
-inline nlohmann::json plan_to_json_value(const plan& p) {
-  using detail::json;
+/// The plan as a JSON document (see the format at the top of this file), keys in that order.
+inline nlohmann::ordered_json plan_to_json_value(const plan& p) {
+  using json = nlohmann::ordered_json;
   const storage& s = p.source();
   json masks = json::array();
   for (const hard_mask& m : p.masks()) {
