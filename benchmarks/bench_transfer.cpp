@@ -88,8 +88,8 @@ workload& cached(const std::string& kind, tr::dtype dt) {
 
 void report(benchmark::State& st, const workload& w) {
   const auto bytes = static_cast<double>(w.plan.payload_bytes());
-  st.counters["payload"] = benchmark::Counter(bytes * static_cast<double>(st.iterations()),
-                                              benchmark::Counter::kIsRate);
+  st.counters["payload"] =
+    benchmark::Counter(bytes * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
   st.counters["payload_MB"] = bytes / 1e6;
   st.counters["ranges"] = static_cast<double>(w.plan.file_ranges(0).size());
 }
@@ -120,8 +120,9 @@ void bm_unpack(benchmark::State& st, const std::string& kind, tr::dtype dt, floa
     benchmark::ClobberMemory();
   }
   report(st, w);
-  st.counters["out"] = benchmark::Counter(static_cast<double>(w.out.size() * 4) * static_cast<double>(st.iterations()),
-                                          benchmark::Counter::kIsRate);
+  st.counters["out"] =
+    benchmark::Counter(static_cast<double>(w.out.size() * 4) * static_cast<double>(st.iterations()),
+                       benchmark::Counter::kIsRate);
 }
 
 /// memcpy of as many bytes as unpack writes (the dense float output), the bound for unpack.
@@ -133,8 +134,9 @@ void bm_memcpy_output(benchmark::State& st, const std::string& kind, tr::dtype d
     benchmark::ClobberMemory();
   }
   report(st, w);
-  st.counters["out"] = benchmark::Counter(static_cast<double>(w.out.size() * 4) * static_cast<double>(st.iterations()),
-                                          benchmark::Counter::kIsRate);
+  st.counters["out"] =
+    benchmark::Counter(static_cast<double>(w.out.size() * 4) * static_cast<double>(st.iterations()),
+                       benchmark::Counter::kIsRate);
 }
 
 const auto u16 = tr::dtype::uint16;
@@ -162,15 +164,17 @@ struct http_fixture {
   http_fixture() {
     dir = std::filesystem::temp_directory_path() / ("selmask-bench-transfer-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    std::filesystem::permissions(dir, std::filesystem::perms::owner_all | std::filesystem::perms::others_read |
-                                          std::filesystem::perms::others_exec);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
+                                        std::filesystem::perms::others_read |
+                                        std::filesystem::perms::others_exec);
     for (const char* kind : {"channel", "pixel"}) {
       const auto& w = cached(kind, u16);
       const auto p = dir / (std::string(kind) + ".u16");
       selmask::io::write_file_atomically(
-          p, std::string_view(reinterpret_cast<const char*>(w.data.data()), w.data.size()));
-      std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                          std::filesystem::perms::others_read);
+        p, std::string_view(reinterpret_cast<const char*>(w.data.data()), w.data.size()));
+      std::filesystem::permissions(p, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_write |
+                                        std::filesystem::perms::others_read);
     }
     try {
       server = std::make_unique<selmask::testing::nginx_server>(dir);
@@ -212,14 +216,14 @@ void bm_http(benchmark::State& st, const std::string& kind, tr::range_strategy s
 }
 
 BENCHMARK_CAPTURE(bm_http, channel_multi_range, std::string("channel"), tr::range_strategy::multi_range)
-    ->Unit(benchmark::kMillisecond);
+  ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_http, channel_per_range, std::string("channel"), tr::range_strategy::per_range)
-    ->Unit(benchmark::kMillisecond);
+  ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_http, pixel_multi_range, std::string("pixel"), tr::range_strategy::multi_range)
-    ->Unit(benchmark::kMillisecond);
+  ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_http, pixel_per_range, std::string("pixel"), tr::range_strategy::per_range)
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(2); // tens of thousands of requests per fetch
+  ->Unit(benchmark::kMillisecond)
+  ->Iterations(2); // tens of thousands of requests per fetch
 
 } // namespace
 

@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   // 2. the plan over the server's storage: 4 scenes of uint16, band-sequential; saved as JSON
   const tr::storage stored{sample, scenes, tr::dtype::uint16, tr::storage_layout::band_sequential(), 1};
   const tr::plan plan = tr::make_plan(masks, stored);
-  const std::filesystem::path dir = argc > 1 ? std::filesystem::path(argv[1]) : std::filesystem::temp_directory_path();
+  const std::filesystem::path dir =
+    argc > 1 ? std::filesystem::path(argv[1]) : std::filesystem::temp_directory_path();
   const auto plan_file = dir / "transfer_bands.plan.json";
   tr::save_plan(plan, plan_file);
   const tr::plan shared = tr::load_plan(plan_file, stored); // the client's copy, checked against the data

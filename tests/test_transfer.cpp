@@ -27,18 +27,18 @@ namespace {
 std::size_t stored_position(const tr::storage& s, std::size_t c, std::size_t h, std::size_t w) {
   const std::size_t cn = s.sample[0], hn = s.sample[1], wn = s.sample[2];
   switch (s.layout.kind) {
-  case tr::layout_kind::band_sequential:
-    return (c * hn + h) * wn + w;
-  case tr::layout_kind::pixel_interleaved:
-    return (h * wn + w) * cn + c;
-  case tr::layout_kind::tiled: {
-    const std::size_t th = s.layout.tile_height, tw = s.layout.tile_width;
-    const std::size_t tr_ = h / th, tc = w / tw;
-    const std::size_t h0 = tr_ * th, w0 = tc * tw;
-    const std::size_t ah = std::min(th, hn - h0), aw = std::min(tw, wn - w0);
-    // full tile rows above, then the tiles to the left in this tile row (all aw = tw), then inside
-    return cn * th * wn * tr_ + cn * ah * tw * tc + (c * ah + (h - h0)) * aw + (w - w0);
-  }
+    case tr::layout_kind::band_sequential:
+      return (c * hn + h) * wn + w;
+    case tr::layout_kind::pixel_interleaved:
+      return (h * wn + w) * cn + c;
+    case tr::layout_kind::tiled: {
+      const std::size_t th = s.layout.tile_height, tw = s.layout.tile_width;
+      const std::size_t tr_ = h / th, tc = w / tw;
+      const std::size_t h0 = tr_ * th, w0 = tc * tw;
+      const std::size_t ah = std::min(th, hn - h0), aw = std::min(tw, wn - w0);
+      // full tile rows above, then the tiles to the left in this tile row (all aw = tw), then inside
+      return cn * th * wn * tr_ + cn * ah * tw * tc + (c * ah + (h - h0)) * aw + (w - w0);
+    }
   }
   return 0;
 }
@@ -61,31 +61,31 @@ std::vector<double> random_typed(tr::dtype t, std::size_t n, bool small) {
   auto& r = rng();
   for (auto& x : v) {
     switch (t) {
-    case tr::dtype::uint8:
-      x = static_cast<double>(r() % 256);
-      break;
-    case tr::dtype::int8:
-      x = static_cast<double>(static_cast<int>(r() % 256) - 128);
-      break;
-    case tr::dtype::uint16:
-      x = static_cast<double>(r() % 65536);
-      break;
-    case tr::dtype::int16:
-      x = static_cast<double>(static_cast<int>(r() % 65536) - 32768);
-      break;
-    case tr::dtype::uint32:
-      x = static_cast<double>(small ? r() % (1u << 20) : r() % 4294967296ULL);
-      break;
-    case tr::dtype::int32:
-      x = small ? static_cast<double>(static_cast<std::int64_t>(r() % (1u << 21)) - (1 << 20))
-                : static_cast<double>(static_cast<std::int64_t>(r() % 4294967296ULL) - 2147483648LL);
-      break;
-    case tr::dtype::float32:
-      x = static_cast<double>(std::uniform_real_distribution<float>(-100.0f, 100.0f)(r));
-      break;
-    case tr::dtype::float64:
-      x = std::uniform_real_distribution<double>(-100.0, 100.0)(r);
-      break;
+      case tr::dtype::uint8:
+        x = static_cast<double>(r() % 256);
+        break;
+      case tr::dtype::int8:
+        x = static_cast<double>(static_cast<int>(r() % 256) - 128);
+        break;
+      case tr::dtype::uint16:
+        x = static_cast<double>(r() % 65536);
+        break;
+      case tr::dtype::int16:
+        x = static_cast<double>(static_cast<int>(r() % 65536) - 32768);
+        break;
+      case tr::dtype::uint32:
+        x = static_cast<double>(small ? r() % (1u << 20) : r() % 4294967296ULL);
+        break;
+      case tr::dtype::int32:
+        x = small ? static_cast<double>(static_cast<std::int64_t>(r() % (1u << 21)) - (1 << 20))
+                  : static_cast<double>(static_cast<std::int64_t>(r() % 4294967296ULL) - 2147483648LL);
+        break;
+      case tr::dtype::float32:
+        x = static_cast<double>(std::uniform_real_distribution<float>(-100.0f, 100.0f)(r));
+        break;
+      case tr::dtype::float64:
+        x = std::uniform_real_distribution<double>(-100.0, 100.0)(r);
+        break;
     }
   }
   return v;
@@ -99,22 +99,22 @@ void put(std::byte* p, double v) {
 
 void put_value(tr::dtype t, std::byte* p, double v) {
   switch (t) {
-  case tr::dtype::uint8:
-    return put<std::uint8_t>(p, v);
-  case tr::dtype::int8:
-    return put<std::int8_t>(p, v);
-  case tr::dtype::uint16:
-    return put<std::uint16_t>(p, v);
-  case tr::dtype::int16:
-    return put<std::int16_t>(p, v);
-  case tr::dtype::uint32:
-    return put<std::uint32_t>(p, v);
-  case tr::dtype::int32:
-    return put<std::int32_t>(p, v);
-  case tr::dtype::float32:
-    return put<float>(p, v);
-  case tr::dtype::float64:
-    return put<double>(p, v);
+    case tr::dtype::uint8:
+      return put<std::uint8_t>(p, v);
+    case tr::dtype::int8:
+      return put<std::int8_t>(p, v);
+    case tr::dtype::uint16:
+      return put<std::uint16_t>(p, v);
+    case tr::dtype::int16:
+      return put<std::int16_t>(p, v);
+    case tr::dtype::uint32:
+      return put<std::uint32_t>(p, v);
+    case tr::dtype::int32:
+      return put<std::int32_t>(p, v);
+    case tr::dtype::float32:
+      return put<float>(p, v);
+    case tr::dtype::float64:
+      return put<double>(p, v);
   }
 }
 
@@ -143,17 +143,18 @@ double version_value(tr::dtype t, double x, std::size_t v) {
 
 tr::storage_layout random_layout() {
   switch (rng()() % 3) {
-  case 0:
-    return tr::storage_layout::band_sequential();
-  case 1:
-    return tr::storage_layout::pixel_interleaved();
-  default:
-    return tr::storage_layout::tiled(1 + rng()() % 4, 1 + rng()() % 5);
+    case 0:
+      return tr::storage_layout::band_sequential();
+    case 1:
+      return tr::storage_layout::pixel_interleaved();
+    default:
+      return tr::storage_layout::tiled(1 + rng()() % 4, 1 + rng()() % 5);
   }
 }
 
-constexpr tr::dtype all_dtypes[] = {tr::dtype::uint8,  tr::dtype::int8,  tr::dtype::uint16,  tr::dtype::int16,
-                                    tr::dtype::uint32, tr::dtype::int32, tr::dtype::float32, tr::dtype::float64};
+constexpr tr::dtype all_dtypes[] = {tr::dtype::uint8,   tr::dtype::int8,   tr::dtype::uint16,
+                                    tr::dtype::int16,   tr::dtype::uint32, tr::dtype::int32,
+                                    tr::dtype::float32, tr::dtype::float64};
 
 /// Random logits for every mask of a pipeline; `bias` moves any-masks towards keeping.
 template <class P>
@@ -299,7 +300,8 @@ TEST_CASE("storage: the order of one sample's values in each layout", "[transfer
 
 TEST_CASE("storage: every layout is a permutation matching the formula", "[transfer][storage]") {
   for (int trial = 0; trial < 40; ++trial) {
-    tr::storage s{shape{1 + rng()() % 4, 1 + rng()() % 9, 1 + rng()() % 9}, 1, tr::dtype::uint8, random_layout(), 1};
+    tr::storage s{shape{1 + rng()() % 4, 1 + rng()() % 9, 1 + rng()() % 9}, 1, tr::dtype::uint8,
+                  random_layout(), 1};
     const auto inv = stored_to_location(s);
     std::vector<std::size_t> o;
     tr::for_each_storage_location(s, [&](std::size_t l) { o.push_back(l); });
@@ -340,7 +342,8 @@ TEST_CASE("plan: a channel plan on band-sequential data, by hand", "[transfer][p
   const std::vector<tr::byte_range> per_sample{{0, 96}, {160, 32}, {224, 32}};
   CHECK(std::vector<tr::byte_range>(p.sample_ranges(0).begin(), p.sample_ranges(0).end()) == per_sample);
   // across samples the last band of one sample meets the first bands of the next
-  const std::vector<tr::byte_range> file{{0, 96}, {160, 32}, {224, 128}, {416, 32}, {480, 128}, {672, 32}, {736, 32}};
+  const std::vector<tr::byte_range> file{{0, 96},    {160, 32}, {224, 128}, {416, 32},
+                                         {480, 128}, {672, 32}, {736, 32}};
   CHECK(p.file_ranges(0) == file);
   CHECK(p.payload_bytes() == 3 * 5 * 32);
   CHECK(p.full_bytes() == 3 * 256);
@@ -351,7 +354,8 @@ TEST_CASE("plan: a channel plan on band-sequential data, by hand", "[transfer][p
   CHECK(m.kept_cells() == std::vector<std::size_t>{0, 1, 2, 5, 7});
 
   // the same plan on pixel-interleaved data: each pixel's kept bands 0-2, 5, 7
-  const auto pi = tr::plan::from_masks({m}, {shape{8, 4, 4}, 3, tr::dtype::uint16, tr::storage_layout::pixel_interleaved(), 1});
+  const auto pi = tr::plan::from_masks(
+    {m}, {shape{8, 4, 4}, 3, tr::dtype::uint16, tr::storage_layout::pixel_interleaved(), 1});
   // (a pixel's band 7 meets the next pixel's bands 0-2)
   CHECK(pi.sample_ranges(0).size() == 1 + 16 * 2);
   CHECK(pi.sample_ranges(0)[0] == tr::byte_range{0, 6});
@@ -382,9 +386,9 @@ TEST_CASE("plan: everything kept is one range; nothing kept is an empty payload"
 TEST_CASE("plan: bad hard masks are rejected, naming the mask and the problem", "[transfer][plan][errors]") {
   const tr::storage s{shape{4, 6, 6}, 1, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1};
   const auto g = make_geometry<channel>(1, 4, 6, 6, true);
-  CHECK_THROWS_AS(tr::plan::from_masks({{g, {1, 0, 1}}}, s), shape_error);                  // 3 values, 4 cells
+  CHECK_THROWS_AS(tr::plan::from_masks({{g, {1, 0, 1}}}, s), shape_error); // 3 values, 4 cells
   CHECK_THROWS_WITH(tr::plan::from_masks({{g, {1, 0, 1}}}, s), Catch::Contains("3 values for 4 cells"));
-  CHECK_THROWS_AS(tr::plan::from_masks({{g, {1, 0.5f, 1, 0}}}, s), value_error);            // not hard
+  CHECK_THROWS_AS(tr::plan::from_masks({{g, {1, 0.5f, 1, 0}}}, s), value_error); // not hard
   CHECK_THROWS_WITH(tr::plan::from_masks({{g, {1, 0.5f, 1, 0}}}, s), Catch::Contains("mask 0"));
   const auto g5 = make_geometry<channel>(1, 5, 6, 6, true);
   CHECK_THROWS_WITH(tr::plan::from_masks({{g5, {1, 1, 1, 1, 1}}}, s), Catch::Contains("[5,6,6]"));
@@ -459,20 +463,23 @@ TEMPLATE_TEST_CASE("pack/unpack: xOr-masks over stored versions reproduce extend
   for (int trial = 0; trial < 16; ++trial) {
     const shape sample = random_sample<TestType>();
     const tr::dtype t = all_dtypes[static_cast<std::size_t>(trial) % 8];
-    typename pipe::template on<cpu> p(sample, rng()(), halving_versions<3>(t), xor_mask<TestType>{}, merge<sum>{});
+    typename pipe::template on<cpu> p(sample, rng()(), halving_versions<3>(t), xor_mask<TestType>{},
+                                      merge<sum>{});
     randomise_masks(p);
     check_round_trip(p, tr::storage{sample, 1 + rng()() % 3, t, random_layout(), 3}, 1.0f);
   }
 }
 
-TEST_CASE("pack/unpack: pipelines of several masks around the versions", "[transfer][pack][property][versions]") {
+TEST_CASE("pack/unpack: pipelines of several masks around the versions",
+          "[transfer][pack][property][versions]") {
   for (int trial = 0; trial < 16; ++trial) {
     const shape sample{1 + rng()() % 4, 2 + rng()() % 6, 2 + rng()() % 6};
     const tr::dtype t = all_dtypes[static_cast<std::size_t>(trial) % 8];
     const tr::storage_layout layout = random_layout();
     const std::size_t n = 1 + rng()() % 3;
     {
-      using pipe = pipeline<extend<functor_versions<2>>, xor_mask<channel>, merge<sum>, any_mask<block<2, 2>>>;
+      using pipe =
+        pipeline<extend<functor_versions<2>>, xor_mask<channel>, merge<sum>, any_mask<block<2, 2>>>;
       pipe::on<cpu> p(sample, rng()(), halving_versions<2>(t), xor_mask<channel>{}, merge<sum>{},
                       any_mask<block<2, 2>>{});
       randomise_masks(p);
@@ -525,9 +532,8 @@ tr::plan sample_plan() {
   for (std::size_t k = 0; k < 4; ++k) {
     x[(k % 2) * 4 + k] = 1.0f;
   }
-  return tr::plan::from_masks({{make_geometry<block<2, 2>>(2, 4, 5, 6, true), any},
-                               {make_geometry<channel>(2, 4, 5, 6, false), x}},
-                              s);
+  return tr::plan::from_masks(
+    {{make_geometry<block<2, 2>>(2, 4, 5, 6, true), any}, {make_geometry<channel>(2, 4, 5, 6, false), x}}, s);
 }
 } // namespace
 
@@ -560,7 +566,8 @@ TEST_CASE("plan files: JSON round trip and atomic save/load", "[transfer][plan][
   CHECK_THROWS_AS(tr::load_plan(dir / "missing.json"), io_error);
 }
 
-TEST_CASE("plan files: truncated and corrupt plans are rejected with io_error", "[transfer][plan][io][errors]") {
+TEST_CASE("plan files: truncated and corrupt plans are rejected with io_error",
+          "[transfer][plan][io][errors]") {
   const auto p = sample_plan();
   const std::string text = tr::plan_to_json(p);
   // every truncation is rejected
@@ -602,14 +609,16 @@ TEST_CASE("plan files: truncated and corrupt plans are rejected with io_error", 
   rejects([](json& j) { j["masks"] = "all"; }, "must be an array");
 }
 
-TEST_CASE("plan files: a plan for other data is rejected, naming what differs", "[transfer][plan][io][errors]") {
+TEST_CASE("plan files: a plan for other data is rejected, naming what differs",
+          "[transfer][plan][io][errors]") {
   const auto p = sample_plan();
   temp_dir dir;
   tr::save_plan(p, dir / "plan.json");
   tr::storage d = p.source();
   d.sample = shape{4, 5, 7};
   CHECK_THROWS_AS(tr::load_plan(dir / "plan.json", d), shape_error);
-  CHECK_THROWS_WITH(tr::load_plan(dir / "plan.json", d), Catch::Contains("sample shape") && Catch::Contains("[4,5,7]"));
+  CHECK_THROWS_WITH(tr::load_plan(dir / "plan.json", d),
+                    Catch::Contains("sample shape") && Catch::Contains("[4,5,7]"));
   d = p.source();
   d.samples = 4;
   CHECK_THROWS_AS(tr::load_plan(dir / "plan.json", d), shape_error);
@@ -621,7 +630,8 @@ TEST_CASE("plan files: a plan for other data is rejected, naming what differs", 
   d = p.source();
   d.type = tr::dtype::uint8;
   CHECK_THROWS_AS(tr::load_plan(dir / "plan.json", d), io_error);
-  CHECK_THROWS_WITH(tr::load_plan(dir / "plan.json", d), Catch::Contains("dtype is uint16") && Catch::Contains("uint8"));
+  CHECK_THROWS_WITH(tr::load_plan(dir / "plan.json", d),
+                    Catch::Contains("dtype is uint16") && Catch::Contains("uint8"));
   d = p.source();
   d.layout = tr::storage_layout::tiled(4, 2);
   CHECK_THROWS_AS(tr::load_plan(dir / "plan.json", d), io_error);
@@ -632,8 +642,8 @@ TEST_CASE("plan files: a plan for other data is rejected, naming what differs", 
   auto j = tr::plan_to_json_value(p);
   j["version"] = 99;
   io::write_file_atomically(dir / "new.json", j.dump());
-  CHECK_THROWS_WITH(tr::load_plan(dir / "new.json", p.source()), Catch::Contains("format version 99") &&
-                                                                      Catch::Contains("new.json"));
+  CHECK_THROWS_WITH(tr::load_plan(dir / "new.json", p.source()),
+                    Catch::Contains("format version 99") && Catch::Contains("new.json"));
 }
 
 // ---- the HTTP range vocabulary --------------------------------------------------------------------
@@ -647,7 +657,8 @@ TEST_CASE("byteranges: Range and Content-Range", "[transfer][http]") {
   CHECK(cr.length() == 10);
   CHECK(cr.total == 1000u);
   CHECK_FALSE(tr::parse_content_range(" bytes 0-0/*").total.has_value());
-  for (const char* bad : {"bytes 5-4/10", "bytes 0-10/10", "items 0-1/2", "bytes 0-/10", "bytes a-b/c", "bytes 1-2"}) {
+  for (const char* bad :
+       {"bytes 5-4/10", "bytes 0-10/10", "items 0-1/2", "bytes 0-/10", "bytes a-b/c", "bytes 1-2"}) {
     INFO(bad);
     CHECK_THROWS_AS(tr::parse_content_range(bad), io_error);
   }
@@ -696,6 +707,7 @@ TEST_CASE("byteranges: multipart bodies are parsed strictly", "[transfer][http]"
   std::string bad = longer.substr(0, longer.size() - 1) + "XYd" + "\r\n--" + b + "--\r\n";
   CHECK_THROWS_WITH(tr::parse_multipart_byteranges(bad, b), Catch::Contains("not followed by a delimiter"));
   // a part with no Content-Range
-  CHECK_THROWS_WITH(tr::parse_multipart_byteranges("\r\n--" + b + "\r\nContent-Type: x\r\n\r\nab\r\n--" + b + "--", b),
-                    Catch::Contains("no Content-Range"));
+  CHECK_THROWS_WITH(
+    tr::parse_multipart_byteranges("\r\n--" + b + "\r\nContent-Type: x\r\n\r\nab\r\n--" + b + "--", b),
+    Catch::Contains("no Content-Range"));
 }

@@ -34,7 +34,8 @@ std::vector<std::uint16_t> synthetic_bands() {
     for (std::size_t c = 0; c < bands; ++c)
       for (std::size_t h = 0; h < side; ++h)
         for (std::size_t w = 0; w < side; ++w, ++i)
-          v[i] = static_cast<std::uint16_t>(1000 * (n + 1) + 40 * c + 5 * (h + w) + static_cast<std::size_t>(noise(rng())));
+          v[i] = static_cast<std::uint16_t>(1000 * (n + 1) + 40 * c + 5 * (h + w) +
+                                            static_cast<std::size_t>(noise(rng())));
   return v;
 }
 
@@ -47,7 +48,7 @@ std::vector<std::byte> bytes_of(const std::vector<std::uint16_t>& v) {
 void write_bytes(const std::filesystem::path& p, const std::vector<std::byte>& b, std::size_t n) {
   io::write_file_atomically(p, std::string_view(reinterpret_cast<const char*>(b.data()), n));
   std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                      std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+                                    std::filesystem::perms::group_read | std::filesystem::perms::others_read);
 }
 
 using channel_pipe = pipeline<any_mask<channel>>;
@@ -63,12 +64,14 @@ void set_kept_bands(channel_pipe::on<cpu>& p) {
 
 using model = nn::sequential<cpu, nn::flatten<cpu>, nn::dense<cpu>>;
 model small_model() {
-  return model(nn::sequential_options{.seed = 42}, nn::flatten<cpu>{}, nn::dense<cpu>(bands * side * side, 5));
+  return model(nn::sequential_options{.seed = 42}, nn::flatten<cpu>{},
+               nn::dense<cpu>(bands * side * side, 5));
 }
 
 struct served {
   temp_dir dir;
-  tr::storage s{shape{bands, side, side}, samples, tr::dtype::uint16, tr::storage_layout::band_sequential(), 1};
+  tr::storage s{shape{bands, side, side}, samples, tr::dtype::uint16, tr::storage_layout::band_sequential(),
+                1};
   std::vector<std::uint16_t> values = synthetic_bands();
   std::vector<std::byte> bytes = bytes_of(values);
   std::vector<float> x; // float(value) / 1000
@@ -92,14 +95,14 @@ TEST_CASE("nginx: a channel plan fetched with both strategies carries exactly th
   // the hand-set plan: 8 of 64 bands, 5 runs per sample
   REQUIRE(plan.payload_bytes() == samples * kept_bands.size() * side * side * 2);
   REQUIRE(plan.file_ranges(0).size() == samples * 5);
-  const tr::plan by_hand = tr::plan::from_masks(
-      {{make_geometry<channel>(1, bands, side, side, true),
-        [] {
-          std::vector<float> h(bands, 0.0f);
-          for (std::size_t c : kept_bands) h[c] = 1.0f;
-          return h;
-        }()}},
-      f.s);
+  const tr::plan by_hand = tr::plan::from_masks({{make_geometry<channel>(1, bands, side, side, true),
+                                                  [] {
+                                                    std::vector<float> h(bands, 0.0f);
+                                                    for (std::size_t c : kept_bands)
+                                                      h[c] = 1.0f;
+                                                    return h;
+                                                  }()}},
+                                                f.s);
   REQUIRE(by_hand == plan);
 
   // the network's input as the pipeline masks it in memory, and the model's predictions on it
@@ -187,7 +190,8 @@ TEST_CASE("nginx: failed and truncated responses are io_errors, never a partial 
   served f;
   const auto kept = [&](std::vector<std::size_t> which, const tr::storage& s) {
     std::vector<float> h(bands, 0.0f);
-    for (std::size_t c : which) h[c] = 1.0f;
+    for (std::size_t c : which)
+      h[c] = 1.0f;
     return tr::plan::from_masks({{make_geometry<channel>(1, bands, side, side, true), h}}, s);
   };
   const tr::plan plan = kept(kept_bands, f.s);
@@ -195,8 +199,8 @@ TEST_CASE("nginx: failed and truncated responses are io_errors, never a partial 
   write_bytes(f.dir / "short.u16", f.bytes, f.bytes.size() - 1000);
   // a tiny file: every range of a band-63 plan starts past its end
   write_bytes(f.dir / "tiny.u16", f.bytes, 100);
-  testing::nginx_server server(f.dir.path,
-                               "    location /norange/ { max_ranges 0; alias " + f.dir.path.string() + "/; }");
+  testing::nginx_server server(f.dir.path, "    location /norange/ { max_ranges 0; alias " +
+                                             f.dir.path.string() + "/; }");
 
   for (auto strategy : {tr::range_strategy::multi_range, tr::range_strategy::per_range}) {
     INFO((strategy == tr::range_strategy::multi_range ? "multi-range" : "per-range"));
@@ -215,7 +219,7 @@ TEST_CASE("nginx: failed and truncated responses are io_errors, never a partial 
     // a file shorter than the plan expects: rejected even where the ranges asked for exist
     CHECK_THROWS_WITH(client.fetch_payload(plan, server.url("/short.u16")),
                       Catch::Contains("has " + std::to_string(f.bytes.size() - 1000) + " bytes") &&
-                          Catch::Contains("plan expects " + std::to_string(f.bytes.size())));
+                        Catch::Contains("plan expects " + std::to_string(f.bytes.size())));
     CHECK_THROWS_WITH(client.fetch_payload(kept({3}, f.s), server.url("/short.u16")),
                       Catch::Contains("plan expects"));
 
@@ -241,5 +245,6 @@ TEST_CASE("nginx: failed and truncated responses are io_errors, never a partial 
   const std::string dead = server.url("/bands.u16");
   server.stop();
   tr::http_client client;
-  CHECK_THROWS_WITH(client.fetch_payload(plan, dead), Catch::Contains(dead) && Catch::Contains("transfer failed"));
+  CHECK_THROWS_WITH(client.fetch_payload(plan, dead),
+                    Catch::Contains(dead) && Catch::Contains("transfer failed"));
 }

@@ -55,7 +55,8 @@ public:
     if (const char* env = std::getenv("SELMASK_NGINX"); env != nullptr && *env != '\0') {
       candidates.emplace_back(env);
     }
-    for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"}) {
+    for (const char* p :
+         {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"}) {
       candidates.emplace_back(p);
     }
     for (const auto& c : candidates) {
@@ -68,12 +69,13 @@ public:
 
   /// Serves `root` (read-only) on 127.0.0.1 at a free port.
   explicit nginx_server(const std::filesystem::path& root, std::string extra_config = {})
-      : root_(std::filesystem::absolute(root)), extra_(std::move(extra_config)) {
+    : root_(std::filesystem::absolute(root)), extra_(std::move(extra_config)) {
     const auto bin = find_nginx();
     if (!bin) {
-      throw error("selmask::testing::nginx_server: nginx not found (looked at $SELMASK_NGINX, /usr/sbin/nginx, "
-                  "/usr/bin/nginx, /usr/local/sbin/nginx): install the Debian package 'nginx' "
-                  "(scripts/install-deps.sh installs it)");
+      throw error(
+        "selmask::testing::nginx_server: nginx not found (looked at $SELMASK_NGINX, /usr/sbin/nginx, "
+        "/usr/bin/nginx, /usr/local/sbin/nginx): install the Debian package 'nginx' "
+        "(scripts/install-deps.sh installs it)");
     }
     bin_ = *bin;
     make_dir();
@@ -127,18 +129,21 @@ public:
 
 private:
   void make_dir() {
-    std::mt19937_64 rng(std::random_device{}() ^
-                        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::mt19937_64 rng(
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
     for (int i = 0; i < 16; ++i) {
-      auto d = std::filesystem::temp_directory_path() / ("selmask-nginx-" + std::to_string(rng() % 100000000));
+      auto d =
+        std::filesystem::temp_directory_path() / ("selmask-nginx-" + std::to_string(rng() % 100000000));
       std::error_code ec;
       if (std::filesystem::create_directory(d, ec)) {
         dir_ = d;
         // workers may run as another user when nginx starts as root: let them read what we write
-        std::filesystem::permissions(dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                                               std::filesystem::perms::group_exec |
-                                               std::filesystem::perms::others_read |
-                                               std::filesystem::perms::others_exec,
+        std::filesystem::permissions(dir_,
+                                     std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                       std::filesystem::perms::group_exec |
+                                       std::filesystem::perms::others_read |
+                                       std::filesystem::perms::others_exec,
                                      ec);
         return;
       }
@@ -169,7 +174,8 @@ private:
         ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
       const int e = errno;
       ::close(s);
-      throw error(std::string("selmask::testing::nginx_server: no free port on 127.0.0.1: ") + std::strerror(e));
+      throw error(std::string("selmask::testing::nginx_server: no free port on 127.0.0.1: ") +
+                  std::strerror(e));
     }
     ::close(s);
     return ntohs(a.sin_port);
@@ -203,18 +209,32 @@ private:
                              "events { worker_connections 64; }\n"
                              "http {\n"
                              "  access_log off;\n"
-                             "  client_body_temp_path " + d + "/client_body;\n"
-                             "  proxy_temp_path " + d + "/proxy;\n"
-                             "  fastcgi_temp_path " + d + "/fastcgi;\n"
-                             "  uwsgi_temp_path " + d + "/uwsgi;\n"
-                             "  scgi_temp_path " + d + "/scgi;\n"
+                             "  client_body_temp_path " +
+                             d +
+                             "/client_body;\n"
+                             "  proxy_temp_path " +
+                             d +
+                             "/proxy;\n"
+                             "  fastcgi_temp_path " +
+                             d +
+                             "/fastcgi;\n"
+                             "  uwsgi_temp_path " +
+                             d +
+                             "/uwsgi;\n"
+                             "  scgi_temp_path " +
+                             d +
+                             "/scgi;\n"
                              "  types { }\n"
                              "  default_type application/octet-stream;\n"
                              "  sendfile on;\n"
                              "  keepalive_requests 1000000;\n"
                              "  server {\n"
-                             "    listen 127.0.0.1:" + std::to_string(port_) + ";\n"
-                             "    root " + root_.string() + ";\n"
+                             "    listen 127.0.0.1:" +
+                             std::to_string(port_) +
+                             ";\n"
+                             "    root " +
+                             root_.string() +
+                             ";\n"
                              "    location / { }\n" +
                              extra_ + "\n  }\n}\n";
     io::write_file_atomically(dir_ / "nginx.conf", conf);
@@ -255,8 +275,8 @@ private:
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    why = "nginx did not accept connections on port " + std::to_string(port_) + " within 10 s; its error log:\n" +
-          error_log();
+    why = "nginx did not accept connections on port " + std::to_string(port_) +
+          " within 10 s; its error log:\n" + error_log();
     stop();
     return false;
   }

@@ -166,7 +166,8 @@ inline std::optional<std::string> multipart_boundary(std::string_view content_ty
 /// The parts of a `multipart/byteranges` body with boundary `boundary`. Throws `io_error` when
 /// the body is truncated (a part's data or the closing delimiter missing), a part has no
 /// `Content-Range`, or a part's data is not followed by the next delimiter.
-inline std::vector<byterange_part> parse_multipart_byteranges(std::string_view body, std::string_view boundary) {
+inline std::vector<byterange_part> parse_multipart_byteranges(std::string_view body,
+                                                              std::string_view boundary) {
   const std::string where = "selmask::transfer::parse_multipart_byteranges: ";
   const std::string delim = "--" + std::string(boundary);
   std::vector<byterange_part> parts;
@@ -201,7 +202,8 @@ inline std::vector<byterange_part> parse_multipart_byteranges(std::string_view b
       const std::string_view line = headers.substr(0, eol);
       headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
       const std::size_t colon = line.find(':');
-      if (colon != std::string_view::npos && detail::iequals(detail::trim(line.substr(0, colon)), "content-range")) {
+      if (colon != std::string_view::npos &&
+          detail::iequals(detail::trim(line.substr(0, colon)), "content-range")) {
         range = parse_content_range(line.substr(colon + 1));
       }
     }

@@ -136,7 +136,7 @@ public:
           std::size_t header = range_header_value(std::span<const byte_range>(&ranges[i], 1)).size();
           while (j < ranges.size()) {
             const std::size_t more =
-                range_header_value(std::span<const byte_range>(&ranges[j], 1)).size() - 6 + 1;
+              range_header_value(std::span<const byte_range>(&ranges[j], 1)).size() - 6 + 1;
             if (header + more > opt_.max_range_header_bytes) {
               break;
             }
@@ -211,8 +211,8 @@ private:
       r->content_type.clear();
       r->content_range.clear();
       const std::size_t sp = line.find(' ');
-      const auto code = sp == std::string_view::npos ? std::nullopt
-                                                     : detail::parse_decimal(line.substr(sp + 1, 3));
+      const auto code =
+        sp == std::string_view::npos ? std::nullopt : detail::parse_decimal(line.substr(sp + 1, 3));
       r->status = code ? static_cast<long>(*code) : 0;
       return len;
     }
@@ -249,8 +249,8 @@ private:
   void fetch_ranges(const std::string& url, std::span<const byte_range> ranges, std::size_t expected_size,
                     std::byte* dst, wire_stats& wire) {
     const std::string range = range_header_value(ranges);
-    const std::string what = "selmask::transfer::http_client: GET " + url + " (Range: " +
-                             (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
+    const std::string what = "selmask::transfer::http_client: GET " + url +
+                             " (Range: " + (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
     body_.clear();
     response r;
     r.body = &body_;
@@ -306,7 +306,7 @@ private:
     }
     if (r.status == 200) {
       throw io_error(what + "the server ignored the Range request and answered 200 with the whole "
-                     "resource; the download was aborted (the server must support byte ranges)");
+                            "resource; the download was aborted (the server must support byte ranges)");
     }
     if (r.status == 416) {
       std::string size = "unknown";

@@ -127,8 +127,8 @@ inline void pack(const plan& p, std::span<const std::span<const std::byte>> stre
       throw shape_error(where + "stream " + std::to_string(v) + " holds " +
                         std::to_string(streams[v].size()) + " bytes, the plan's storage has " +
                         std::to_string(p.source().stream_bytes()) + " (" +
-                        std::to_string(p.source().samples) + " samples of " +
-                        p.source().sample.str() + " " + dtype_name(p.source().type) + ")");
+                        std::to_string(p.source().samples) + " samples of " + p.source().sample.str() + " " +
+                        dtype_name(p.source().type) + ")");
     }
   }
   if (payload.size() != p.payload_bytes()) {
@@ -164,8 +164,8 @@ inline void unpack(const plan& p, std::span<const std::byte> payload, std::span<
                    const unpack_options& opt = {}) {
   const std::string where = "selmask::transfer::unpack: ";
   if (payload.size() != p.payload_bytes()) {
-    throw shape_error(where + "payload of " + std::to_string(payload.size()) +
-                      " bytes, the plan expects " + std::to_string(p.payload_bytes()));
+    throw shape_error(where + "payload of " + std::to_string(payload.size()) + " bytes, the plan expects " +
+                      std::to_string(p.payload_bytes()));
   }
   const std::size_t values = p.source().samples * p.source().sample_values();
   if (out.size() != values) {
@@ -173,31 +173,31 @@ inline void unpack(const plan& p, std::span<const std::byte> payload, std::span<
                       std::to_string(values) + " (" + p.source().batch_shape().str() + ")");
   }
   switch (p.source().type) {
-  case dtype::uint8:
-    detail::unpack_typed<std::uint8_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::int8:
-    detail::unpack_typed<std::int8_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::uint16:
-    detail::unpack_typed<std::uint16_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::int16:
-    detail::unpack_typed<std::int16_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::uint32:
-    detail::unpack_typed<std::uint32_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::int32:
-    detail::unpack_typed<std::int32_t>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::float32:
-    static_assert(sizeof(float) == 4, "selmask::transfer: float must be 32-bit IEEE");
-    detail::unpack_typed<float>(p, payload.data(), out.data(), opt);
-    break;
-  case dtype::float64:
-    detail::unpack_typed<double>(p, payload.data(), out.data(), opt);
-    break;
+    case dtype::uint8:
+      detail::unpack_typed<std::uint8_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::int8:
+      detail::unpack_typed<std::int8_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::uint16:
+      detail::unpack_typed<std::uint16_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::int16:
+      detail::unpack_typed<std::int16_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::uint32:
+      detail::unpack_typed<std::uint32_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::int32:
+      detail::unpack_typed<std::int32_t>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::float32:
+      static_assert(sizeof(float) == 4, "selmask::transfer: float must be 32-bit IEEE");
+      detail::unpack_typed<float>(p, payload.data(), out.data(), opt);
+      break;
+    case dtype::float64:
+      detail::unpack_typed<double>(p, payload.data(), out.data(), opt);
+      break;
   }
 }
 

@@ -238,8 +238,8 @@ private:
         throw shape_error(w + "geometry has a zero extent on axis " + std::to_string(a));
       }
       if (g.grid[a] != (g.dims[a] + g.block[a] - 1) / g.block[a]) {
-        throw shape_error(w + "geometry grid " + std::to_string(g.grid[a]) + " on axis " +
-                          std::to_string(a) + " does not match dims/block (expected " +
+        throw shape_error(w + "geometry grid " + std::to_string(g.grid[a]) + " on axis " + std::to_string(a) +
+                          " does not match dims/block (expected " +
                           std::to_string((g.dims[a] + g.block[a] - 1) / g.block[a]) + ")");
       }
     }
@@ -256,13 +256,13 @@ private:
       throw shape_error(w + "cells must cover either one version or all of them");
     }
     if (m.values.size() != g.cells()) {
-      throw shape_error(w + std::to_string(m.values.size()) + " values for " +
-                        std::to_string(g.cells()) + " cells");
+      throw shape_error(w + std::to_string(m.values.size()) + " values for " + std::to_string(g.cells()) +
+                        " cells");
     }
     for (std::size_t k = 0; k < m.values.size(); ++k) {
       if (m.values[k] != 0.0f && m.values[k] != 1.0f) {
-        throw value_error(w + "value " + std::to_string(m.values[k]) + " at cell " +
-                          std::to_string(k) + " is not a hard 0/1 mask value");
+        throw value_error(w + "value " + std::to_string(m.values[k]) + " at cell " + std::to_string(k) +
+                          " is not a hard 0/1 mask value");
       }
     }
     if (m.is_xor()) {
@@ -395,16 +395,16 @@ struct pipeline_stage_list<pipeline<S...>> {
   static constexpr std::size_t extends = ((S::role == stage_role::extend ? 1u : 0u) + ... + 0u);
   static constexpr std::size_t transforms = ((S::role == stage_role::transform ? 1u : 0u) + ... + 0u);
   static constexpr bool merges_are_sums =
-      ((S::role != stage_role::merge || std::is_same_v<S, merge<sum>>)&&...);
+    ((S::role != stage_role::merge || std::is_same_v<S, merge<sum>>)&&...);
   static constexpr std::size_t versions() {
     std::size_t v = 1;
     (
-        [&] {
-          if constexpr (S::role == stage_role::extend) {
-            v = S::versions;
-          }
-        }(),
-        ...);
+      [&] {
+        if constexpr (S::role == stage_role::extend) {
+          v = S::versions;
+        }
+      }(),
+      ...);
     return v;
   }
 };
@@ -455,7 +455,8 @@ plan make_plan(P& p, const storage& s) {
 
 /// As above, with the storage described by the pipeline's sample shape and versions.
 template <plannable_pipeline P>
-plan make_plan(P& p, std::size_t samples, dtype type, storage_layout layout = storage_layout::band_sequential()) {
+plan make_plan(P& p, std::size_t samples, dtype type,
+               storage_layout layout = storage_layout::band_sequential()) {
   storage s;
   s.sample = p.sample_shape();
   s.samples = samples;

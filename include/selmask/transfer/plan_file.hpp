@@ -88,8 +88,8 @@ inline const json& as_array(const json& j, const std::string& path, const std::s
     throw io_error(w + "field '" + path + "' must be an array, got " + std::string(j.type_name()));
   }
   if (expected_size != static_cast<std::size_t>(-1) && j.size() != expected_size) {
-    throw io_error(w + "field '" + path + "' must hold " + std::to_string(expected_size) +
-                   " values, got " + std::to_string(j.size()));
+    throw io_error(w + "field '" + path + "' must hold " + std::to_string(expected_size) + " values, got " +
+                   std::to_string(j.size()));
   }
   return j;
 }
@@ -223,7 +223,8 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
     } catch (const value_error& e) {
       throw io_error(w + "field 'data.dtype': " + e.what());
     }
-    const std::string order = detail::as_string(detail::field(d, "byte_order", "data", w), "data.byte_order", w);
+    const std::string order =
+      detail::as_string(detail::field(d, "byte_order", "data", w), "data.byte_order", w);
     if (order != "little") {
       throw io_error(w + "field 'data.byte_order' is '" + order + "', only 'little' is supported");
     }
@@ -270,7 +271,8 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
         }
       } else if (kind == "xor") {
         if (h.geometry.grid[0] < 2) {
-          throw io_error(w + "field '" + path + "': an xOr-mask needs cells per version (dims[0] >= 2, "
+          throw io_error(w + "field '" + path +
+                         "': an xOr-mask needs cells per version (dims[0] >= 2, "
                          "block[0] = 1)");
         }
         const json& vs = detail::as_array(detail::field(m, "versions", path, w), path + ".versions", w, k_n);
@@ -322,7 +324,8 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
                        std::to_string(p.sample_payload_bytes(v)) + " (corrupt plan)");
       }
       const auto expected = p.sample_ranges(v);
-      const json& jr = detail::as_array(detail::field(st, "sample_ranges", path, w), path + ".sample_ranges", w);
+      const json& jr =
+        detail::as_array(detail::field(st, "sample_ranges", path, w), path + ".sample_ranges", w);
       if (jr.size() != expected.size()) {
         throw io_error(w + "field '" + path + ".sample_ranges' holds " + std::to_string(jr.size()) +
                        " ranges, the masks give " + std::to_string(expected.size()) + " (corrupt plan)");
@@ -330,7 +333,8 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
       for (std::size_t r = 0; r < jr.size(); ++r) {
         const std::string rp = path + ".sample_ranges[" + std::to_string(r) + "]";
         const json& pair = detail::as_array(jr[r], rp, w, 2);
-        const byte_range got{detail::as_size(pair[0], rp + "[0]", w), detail::as_size(pair[1], rp + "[1]", w)};
+        const byte_range got{detail::as_size(pair[0], rp + "[0]", w),
+                             detail::as_size(pair[1], rp + "[1]", w)};
         if (!(got == expected[r])) {
           throw io_error(w + "field '" + rp + "' is [" + std::to_string(got.offset) + "," +
                          std::to_string(got.length) + "], the masks give [" +
@@ -353,8 +357,8 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
 /// Throws unless `p` was made for `data`: `shape_error` naming the sample shape, sample count or
 /// version count that differs; `io_error` naming the dtype or layout that differs.
 inline void check_plan_matches(const plan& p, const storage& data, const std::string& origin = {}) {
-  const std::string w = "selmask::transfer::check_plan_matches: " +
-                        (origin.empty() ? std::string() : "'" + origin + "': ");
+  const std::string w =
+    "selmask::transfer::check_plan_matches: " + (origin.empty() ? std::string() : "'" + origin + "': ");
   const storage& s = p.source();
   if (!(s.sample == data.sample)) {
     throw shape_error(w + "the plan's sample shape is " + s.sample.str() + ", the data's is " +

@@ -40,18 +40,18 @@ enum class dtype { uint8, int8, uint16, int16, uint32, int32, float32, float64 }
 /// Bytes per element.
 constexpr std::size_t dtype_size(dtype t) noexcept {
   switch (t) {
-  case dtype::uint8:
-  case dtype::int8:
-    return 1;
-  case dtype::uint16:
-  case dtype::int16:
-    return 2;
-  case dtype::uint32:
-  case dtype::int32:
-  case dtype::float32:
-    return 4;
-  case dtype::float64:
-    return 8;
+    case dtype::uint8:
+    case dtype::int8:
+      return 1;
+    case dtype::uint16:
+    case dtype::int16:
+      return 2;
+    case dtype::uint32:
+    case dtype::int32:
+    case dtype::float32:
+      return 4;
+    case dtype::float64:
+      return 8;
   }
   return 0;
 }
@@ -59,22 +59,22 @@ constexpr std::size_t dtype_size(dtype t) noexcept {
 /// "uint8", "uint16", "float32", ... (the names used in plan files).
 constexpr const char* dtype_name(dtype t) noexcept {
   switch (t) {
-  case dtype::uint8:
-    return "uint8";
-  case dtype::int8:
-    return "int8";
-  case dtype::uint16:
-    return "uint16";
-  case dtype::int16:
-    return "int16";
-  case dtype::uint32:
-    return "uint32";
-  case dtype::int32:
-    return "int32";
-  case dtype::float32:
-    return "float32";
-  case dtype::float64:
-    return "float64";
+    case dtype::uint8:
+      return "uint8";
+    case dtype::int8:
+      return "int8";
+    case dtype::uint16:
+      return "uint16";
+    case dtype::int16:
+      return "int16";
+    case dtype::uint32:
+      return "uint32";
+    case dtype::int32:
+      return "int32";
+    case dtype::float32:
+      return "float32";
+    case dtype::float64:
+      return "float64";
   }
   return "?";
 }
@@ -95,12 +95,12 @@ enum class layout_kind { band_sequential, pixel_interleaved, tiled };
 
 constexpr const char* layout_kind_name(layout_kind k) noexcept {
   switch (k) {
-  case layout_kind::band_sequential:
-    return "band_sequential";
-  case layout_kind::pixel_interleaved:
-    return "pixel_interleaved";
-  case layout_kind::tiled:
-    return "tiled";
+    case layout_kind::band_sequential:
+      return "band_sequential";
+    case layout_kind::pixel_interleaved:
+      return "pixel_interleaved";
+    case layout_kind::tiled:
+      return "tiled";
   }
   return "?";
 }
@@ -139,11 +139,11 @@ struct storage_layout {
 /// What the server stores: `versions` arrays ("streams"), each of `samples` samples of shape
 /// `sample` (C×H×W), element type `type`, in layout `layout`.
 struct storage {
-  shape sample;                    ///< C×H×W of one sample
-  std::size_t samples = 1;         ///< N: samples stored one after another
-  dtype type = dtype::float32;     ///< element type
-  storage_layout layout{};         ///< order of a sample's values
-  std::size_t versions = 1;        ///< number of streams (V of an extend stage; 1 without)
+  shape sample;                ///< C×H×W of one sample
+  std::size_t samples = 1;     ///< N: samples stored one after another
+  dtype type = dtype::float32; ///< element type
+  storage_layout layout{};     ///< order of a sample's values
+  std::size_t versions = 1;    ///< number of streams (V of an extend stage; 1 without)
 
   [[nodiscard]] std::size_t channels() const { return sample[0]; }
   [[nodiscard]] std::size_t height() const { return sample[1]; }
@@ -173,8 +173,8 @@ struct storage {
       throw shape_error(w + "storage has 0 versions (expected at least 1)");
     }
     if (layout.kind == layout_kind::tiled && (layout.tile_height == 0 || layout.tile_width == 0)) {
-      throw value_error(w + "tiled layout with tile extent " + std::to_string(layout.tile_height) +
-                        "x" + std::to_string(layout.tile_width) + " (expected positive extents)");
+      throw value_error(w + "tiled layout with tile extent " + std::to_string(layout.tile_height) + "x" +
+                        std::to_string(layout.tile_width) + " (expected positive extents)");
     }
     if (layout.kind != layout_kind::tiled && (layout.tile_height != 0 || layout.tile_width != 0)) {
       throw value_error(w + "layout " + std::string(layout_kind_name(layout.kind)) +
@@ -183,8 +183,8 @@ struct storage {
   }
 
   friend bool operator==(const storage& a, const storage& b) noexcept {
-    return a.sample == b.sample && a.samples == b.samples && a.type == b.type &&
-           a.layout == b.layout && a.versions == b.versions;
+    return a.sample == b.sample && a.samples == b.samples && a.type == b.type && a.layout == b.layout &&
+           a.versions == b.versions;
   }
 };
 
@@ -195,35 +195,35 @@ void for_each_storage_location(const storage& s, F&& f) {
   const std::size_t c_n = s.channels(), h_n = s.height(), w_n = s.width();
   const std::size_t plane = h_n * w_n;
   switch (s.layout.kind) {
-  case layout_kind::band_sequential:
-    for (std::size_t i = 0; i < c_n * plane; ++i) {
-      f(i);
-    }
-    break;
-  case layout_kind::pixel_interleaved:
-    for (std::size_t p = 0; p < plane; ++p) {
-      for (std::size_t c = 0; c < c_n; ++c) {
-        f(c * plane + p);
+    case layout_kind::band_sequential:
+      for (std::size_t i = 0; i < c_n * plane; ++i) {
+        f(i);
       }
-    }
-    break;
-  case layout_kind::tiled: {
-    const std::size_t th = s.layout.tile_height, tw = s.layout.tile_width;
-    for (std::size_t h0 = 0; h0 < h_n; h0 += th) {
-      const std::size_t h1 = std::min(h0 + th, h_n);
-      for (std::size_t w0 = 0; w0 < w_n; w0 += tw) {
-        const std::size_t w1 = std::min(w0 + tw, w_n);
+      break;
+    case layout_kind::pixel_interleaved:
+      for (std::size_t p = 0; p < plane; ++p) {
         for (std::size_t c = 0; c < c_n; ++c) {
-          for (std::size_t h = h0; h < h1; ++h) {
-            for (std::size_t w = w0; w < w1; ++w) {
-              f(c * plane + h * w_n + w);
+          f(c * plane + p);
+        }
+      }
+      break;
+    case layout_kind::tiled: {
+      const std::size_t th = s.layout.tile_height, tw = s.layout.tile_width;
+      for (std::size_t h0 = 0; h0 < h_n; h0 += th) {
+        const std::size_t h1 = std::min(h0 + th, h_n);
+        for (std::size_t w0 = 0; w0 < w_n; w0 += tw) {
+          const std::size_t w1 = std::min(w0 + tw, w_n);
+          for (std::size_t c = 0; c < c_n; ++c) {
+            for (std::size_t h = h0; h < h1; ++h) {
+              for (std::size_t w = w0; w < w1; ++w) {
+                f(c * plane + h * w_n + w);
+              }
             }
           }
         }
       }
+      break;
     }
-    break;
-  }
   }
 }
 
