@@ -10,10 +10,14 @@
 // training image), summary.txt; checkpoints of every front point under DIR/checkpoints.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
+// fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
+// on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/io/plot.hpp>
 #include <selmask/nn/lenet.hpp>
+#if !defined(SELMASK_EXAMPLE_CUDA)
 #include <selmask/selmask.hpp>
+#endif
 #include <selmask/train/trainer.hpp>
 
 #include <cstdio>
@@ -94,7 +98,11 @@ arguments parse(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) try {
+#if defined(SELMASK_EXAMPLE_CUDA)
+  using B = selmask::cuda;
+#else
   using B = selmask::cpu;
+#endif
   const arguments args = parse(argc, argv);
   std::filesystem::create_directories(args.out);
 

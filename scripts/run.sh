@@ -4,10 +4,20 @@
 # one-line summary). Installs what it needs first. Extra arguments go to the program, e.g.
 #   scripts/run.sh --full          the full schedule (about an hour on 2 cores)
 #   scripts/run.sh --out DIR       another output folder
+#   scripts/run.sh --gpu [...]     the same job on a CUDA GPU (selmask::cuda; needs nvcc and a device)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=fashion_mnist_pixels
+if [ "${1:-}" = "--gpu" ]; then
+  shift
+  target=fashion_mnist_pixels_cuda
+fi
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build -j "${SELMASK_JOBS:-2}" --target fashion_mnist_pixels
+if [ "$target" = fashion_mnist_pixels_cuda ] && ! grep -q '^CMAKE_CUDA_COMPILER:.*nvcc' build/CMakeCache.txt; then
+  echo "run.sh --gpu: no CUDA compiler (nvcc) was found when configuring build/" >&2
+  exit 1
+fi
+cmake --build build -j "${SELMASK_JOBS:-2}" --target "$target"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
-exec build/examples/fashion_mnist_pixels "$@"
+exec build/examples/"$target" "$@"
