@@ -8,7 +8,7 @@
 /// (`daemon off`) as a child in its own process group, and waits until the port accepts
 /// connections. The destructor always stops it: SIGQUIT to the master (graceful), then after
 /// 5 seconds SIGKILL to its process group, and removes the directory. It installs nothing: when
-/// no nginx binary is found (`$SELMASK_NGINX`, then /usr/sbin/nginx, /usr/bin/nginx,
+/// no nginx binary is found (`$SELMASK_NGINX` when set, else /usr/sbin/nginx, /usr/bin/nginx,
 /// /usr/local/sbin/nginx, /usr/local/nginx/sbin/nginx) the constructor throws a `selmask::error`
 /// that says to install the Debian package `nginx`.
 ///
@@ -53,11 +53,12 @@ public:
   static std::optional<std::filesystem::path> find_nginx() {
     std::vector<std::filesystem::path> candidates;
     if (const char* env = std::getenv("SELMASK_NGINX"); env != nullptr && *env != '\0') {
-      candidates.emplace_back(env);
-    }
-    for (const char* p :
-         {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"}) {
-      candidates.emplace_back(p);
+      candidates.emplace_back(env); // when set, the only candidate
+    } else {
+      for (const char* p :
+           {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"}) {
+        candidates.emplace_back(p);
+      }
     }
     for (const auto& c : candidates) {
       if (::access(c.c_str(), X_OK) == 0) {
@@ -73,8 +74,8 @@ public:
     const auto bin = find_nginx();
     if (!bin) {
       throw error(
-        "selmask::testing::nginx_server: nginx not found (looked at $SELMASK_NGINX, /usr/sbin/nginx, "
-        "/usr/bin/nginx, /usr/local/sbin/nginx): install the Debian package 'nginx' "
+        "selmask::testing::nginx_server: nginx not found (looked at $SELMASK_NGINX if set, else "
+        "/usr/sbin/nginx, /usr/bin/nginx, /usr/local/sbin/nginx): install the Debian package 'nginx' "
         "(scripts/install-deps.sh installs it)");
     }
     bin_ = *bin;
