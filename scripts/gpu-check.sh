@@ -34,14 +34,14 @@ fi
 dir=build-gpu
 configure() {
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSELMASK_ENABLE_CUDA=ON -DSELMASK_BUILD_EXAMPLES=OFF \
-    -DSELMASK_BUILD_BENCHMARKS="$1" > "$dir.configure.log" 2>&1
+    -DSELMASK_BUILD_BENCHMARKS="$1" > "$dir/configure.log" 2>&1
 }
 mkdir -p "$dir"
 if ! configure ON; then
   echo "gpu-check: configuring with the benchmarks failed (Google Benchmark missing?), building the tests only:" >&2
-  tail -5 "$dir.configure.log" >&2
+  tail -5 "$dir/configure.log" >&2
   bench=0
-  configure OFF || { cat "$dir.configure.log" >&2; exit 1; }
+  configure OFF || { cat "$dir/configure.log" >&2; exit 1; }
 fi
 targets=(test_cuda)
 [ "$bench" = 1 ] && targets+=(bench_gpu)
