@@ -426,6 +426,81 @@ outputs adamw(std::uint64_t seed) {
   return r.take();
 }
 
+/// The argument checks: the same exception type (1 shape_error, 2 value_error, 3 another
+/// selmask::error, 0 none) for the same bad call.
+template <class B>
+outputs errors(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  recorder<B> r;
+  const auto kind = [](auto&& f) -> double {
+    try {
+      f();
+    } catch (const selmask::shape_error&) {
+      return 1.0;
+    } catch (const selmask::value_error&) {
+      return 2.0;
+    } catch (const selmask::error&) {
+      return 3.0;
+    }
+    return 0.0;
+  };
+  const auto a = random_tensor<B>(rng, shape{4, 6});
+  const auto v5 = random_tensor<B>(rng, shape{5});
+  typename B::tensor t;
+  const std::vector<float> three(3, 1.0f);
+  std::vector<float> k;
+  k.push_back(static_cast<float>(kind([&] { (void)B::from_host(shape{2, 2}, three); })));
+  k.push_back(static_cast<float>(kind([&] {
+    auto c = a;
+    B::reshape(c, shape{5, 5});
+  })));
+  k.push_back(static_cast<float>(kind([&] { B::map2(a, v5, t, selmask::formula::multiply{}); })));
+  k.push_back(static_cast<float>(kind([&] {
+    auto c = B::zeros(shape{5});
+    B::axpy(1.0f, a, c);
+  })));
+  k.push_back(static_cast<float>(kind([&] { B::gemm(false, false, 1.0f, a, a, 0.0f, t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    auto c = B::zeros(shape{3, 3});
+    B::gemm(false, true, 1.0f, a, a, 1.0f, c); // 4x4 result, c is 3x3 and beta != 0
+  })));
+  const std::vector<std::int32_t> bad_label{0, 1, 7, 2};
+  k.push_back(static_cast<float>(kind([&] { (void)B::softmax_cross_entropy(B::zeros(shape{4, 5}), bad_label, t); })));
+  k.push_back(static_cast<float>(kind([&] { (void)B::softmax_cross_entropy(a, std::vector<std::int32_t>(3), t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    auto p = B::zeros(shape{5});
+    auto m = B::zeros(shape{5});
+    auto v = B::zeros(shape{5});
+    auto vm = B::zeros(shape{5});
+    B::adamw_step(p, v5, m, v, vm, selmask::adamw_hyper{}, 0);
+  })));
+  const std::vector<std::size_t> far{3, 24};
+  k.push_back(static_cast<float>(kind([&] { B::gather(a, far, t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    auto c = B::zeros(shape{24});
+    B::scatter(B::zeros(shape{2}), far, c);
+  })));
+  k.push_back(static_cast<float>(kind([&] { B::im2col(B::zeros(shape{1, 1, 3, 3}), 5, 5, 0, t); })));
+  k.push_back(static_cast<float>(kind([&] { B::im2col(a, 1, 1, 0, t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    B::maxpool2_backward(B::zeros(shape{1, 1, 2, 2}), B::zeros(shape{1, 1, 2, 2}), shape{1, 1, 6, 6}, t);
+  })));
+  k.push_back(static_cast<float>(kind([&] { B::sum_versions(B::zeros(shape{2, 3, 4}), &v5, t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    const auto g = selmask::make_geometry<selmask::pixel>(1, 2, 3, 3, true);
+    B::reduce_cells(v5, nullptr, g, t);
+  })));
+  k.push_back(static_cast<float>(kind([&] {
+    const auto g = selmask::make_geometry<selmask::pixel>(1, 2, 3, 3, true);
+    B::scale_cells(B::zeros(shape{2, 18}), v5, g, t);
+  })));
+  k.push_back(static_cast<float>(kind([&] { B::softmax_groups(v5, 2, 1.0f, t); })));
+  k.push_back(static_cast<float>(kind([&] { B::add_bias(t = B::zeros(shape{2, 3}), v5); })));
+  k.push_back(static_cast<float>(kind([&] { B::swap_leading_axes(v5, t); })));
+  r.values("exception_kinds", k, exact);
+  return r.take();
+}
+
 // ---- masks and pipelines --------------------------------------------------------------------------------
 
 /// Forward/backward of a pipeline `P` on B (hard, then soft), mask `M` = its stage `I`; records
@@ -704,6 +779,7 @@ std::vector<std::pair<std::string, scenario_fn>> scenarios() {
       {"activations", &activations<B>},
       {"cross_entropy", &cross_entropy<B>},
       {"adamw", &adamw<B>},
+      {"errors", &errors<B>},
       {"any_mask_channel", &any_mask<B, channel>},
       {"any_mask_pixel", &any_mask<B, pixel>},
       {"any_mask_subpixel", &any_mask<B, subpixel>},

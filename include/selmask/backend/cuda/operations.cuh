@@ -175,6 +175,9 @@ struct cuda_backend {
   /// `t[n, i] = a[n, i] · c[cell(i)]`, `a` of shape N×(sample), `c` of `g.cells()` values.
   static void scale_cells(const tensor& a, const tensor& c, const cell_geometry& g, tensor& t) {
     const std::size_t per = check_cells("scale_cells", a, c, g);
+    if (&t == &c) {
+      throw shape_error("selmask::cuda::scale_cells: the output must not be the cell values");
+    }
     ensure_shape(t, a.dims());
     Exec::for_each(a.size(), kernels::scale_cells_fn{a.data(), c.data(), t.data(),
                                                      kernels::grid_geometry::of(g), per});
@@ -189,6 +192,9 @@ struct cuda_backend {
     if (b && b->size() != a.size()) {
       throw shape_error("selmask::cuda::reduce_cells: operands have shapes " + a.dims().str() +
                         " and " + b->dims().str());
+    }
+    if (&t == &a || &t == b) {
+      throw shape_error("selmask::cuda::reduce_cells: the output must not be an input");
     }
     ensure_shape(t, g.grid_shape());
     const std::size_t batch = a.size() / per;
@@ -307,6 +313,9 @@ struct cuda_backend {
         throw shape_error("selmask::cuda::scatter: index " + std::to_string(idx[j]) +
                           " out of range for " + std::to_string(t.size()) + " values");
       }
+    }
+    if (&t == &a) {
+      throw shape_error("selmask::cuda::scatter: the output must not be the input");
     }
     if (idx.empty()) {
       return;
