@@ -97,15 +97,19 @@ int main(int argc, char** argv) {
       std::printf("no front point sends at most 10 %% of the bands\n");
       return 1;
     }
-    std::size_t kept = 0, kept_informative = 0;
+    std::size_t kept = 0, kept_informative = 0, kept_signature = 0;
     for (std::size_t c = 0; c < bands; ++c) {
       if (small->masks[0][c] == 1.0f) {
         ++kept;
         kept_informative += std::count(train.informative.begin(), train.informative.end(), c) > 0 ? 1u : 0u;
+        kept_signature += std::count(train.signature.begin(), train.signature.end(), c) > 0 ? 1u : 0u;
       }
     }
-    std::printf("with %zu of %zu bands (%zu informative): test accuracy %.3f\n", kept, bands,
-                kept_informative, small->test_accuracy);
+    std::printf(
+      "with %zu of %zu bands: test accuracy %.3f (full data %.3f); kept %zu of %zu informative bands, "
+      "%zu of %zu signature (feature centre) bands\n",
+      kept, bands, small->test_accuracy, result.full_test_accuracy, kept_informative,
+      train.informative.size(), kept_signature, train.signature.size());
     return small->test_accuracy >= 0.8 ? 0 : 1;
   } catch (const selmask::error& e) {
     std::fprintf(stderr, "remote_channels: %s\n", e.what());
