@@ -290,3 +290,34 @@ TEST_CASE("extend<jpeg_versions> -> xor_mask<channel> -> merge<sum>: starts on t
   CHECK(measured.version_costs[0] > measured.version_costs[1]);
   CHECK(measured.version_costs[1] > measured.version_costs[2]);
 }
+
+TEST_CASE("a cached, measured jpeg_ladder in a pipeline: starts on raw, cheaper versions cost less",
+          "[versions][pipeline][cache]") {
+  using ladder = jpeg_ladder<90, 50, 10>;
+  const auto train = test_dataset(8, 1, 16, 16);
+  const auto op = with_measured_costs(ladder{}, train, 8);
+  const auto cached = precompute_versions(op, train);
+  using stage = extend<cached_versions<ladder>>;
+  using pipe = pipeline<stage, xor_mask<channel>, merge<sum>>;
+  pipe::on<cpu> p(train.sample, 1, stage{cached}, {}, {});
+  const auto x = cpu::from_host(train.batch_shape(train.size()), train.images);
+  const auto r = p.forward(x);
+  CHECK(r.q == Approx(1.0)); // raw, cost 1, selected everywhere
+  CHECK(cpu::to_host(r.output) == train.images);
+  CHECK(cached.cache->hits == train.size());
+  CHECK(cached.cache->misses == 0);
+  // every version from the cache, the last one "nothing"
+  xor_mask<channel> last;
+  last.initial_version = 4;
+  pipe::on<cpu> pn(train.sample, 1, stage{cached}, last, {});
+  const auto rn = pn.forward(x);
+  CHECK(rn.q == 0.0);
+  for (float v : cpu::to_host(rn.output)) {
+    REQUIRE(v == 0.0f);
+  }
+  const auto c = op.costs();
+  REQUIRE(c.size() == 5);
+  for (std::size_t v = 1; v < c.size(); ++v) {
+    CHECK(c[v] < c[v - 1]);
+  }
+}
