@@ -36,15 +36,22 @@ int main(int argc, char** argv) try {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::size_t {
-      if (i + 1 >= argc) usage("missing value after " + k);
+      if (i + 1 >= argc)
+        usage("missing value after " + k);
       return std::stoul(argv[++i]);
     };
-    if (k == "--images") gpu.epoch_images = cpu.epoch_images = value();
-    else if (k == "--iterations") gpu.mask_iterations = value();
-    else if (k == "--cpu-batches") cpu.max_batches = value();
-    else if (k == "--cpu-iterations") cpu.mask_iterations = value();
-    else if (k == "--skip-cpu") skip_cpu = true;
-    else usage("unknown argument " + k);
+    if (k == "--images")
+      gpu.epoch_images = cpu.epoch_images = value();
+    else if (k == "--iterations")
+      gpu.mask_iterations = value();
+    else if (k == "--cpu-batches")
+      cpu.max_batches = value();
+    else if (k == "--cpu-iterations")
+      cpu.mask_iterations = value();
+    else if (k == "--skip-cpu")
+      skip_cpu = true;
+    else
+      usage("unknown argument " + k);
   }
 
   std::printf("GPU: %s (selmask::cuda)\n", selmask::cuda::device_name().c_str());

@@ -39,9 +39,9 @@ struct settings {
 
 struct result {
   std::string name;
-  double seconds = 0.0;   ///< wall time measured
-  double items = 0.0;     ///< images (or batches) processed in that time
-  std::string unit;       ///< "img/s", ...
+  double seconds = 0.0; ///< wall time measured
+  double items = 0.0;   ///< images (or batches) processed in that time
+  std::string unit;     ///< "img/s", ...
   [[nodiscard]] double rate() const { return seconds > 0.0 ? items / seconds : 0.0; }
 };
 
@@ -87,8 +87,7 @@ result lenet_pixel_epoch(const selmask::io::dataset& train, const settings& s) {
   mask.for_each_mask([&](auto& m) { mask_opt.add(m.logits_for_update(), m.grad_for_update()); });
   const float lambda = 0.05f;
   selmask::io::batch_sampler sampler(train.size(), 128, true, s.seed);
-  const std::size_t batches =
-      s.max_batches ? std::min(s.max_batches, sampler.batches()) : sampler.batches();
+  const std::size_t batches = s.max_batches ? std::min(s.max_batches, sampler.batches()) : sampler.batches();
   std::vector<float> xh;
   std::vector<std::int32_t> yh;
   typename B::tensor dlogits;
@@ -165,14 +164,14 @@ std::vector<result> run_all(const settings& s) {
                                                         shape{128, 1, 28, 28}, s));
   out.push_back(mask_pass<B, pipeline<any_mask<channel>>>("mask channel(any) fwd+bwd, 64x32x64x64",
                                                           shape{64, 32, 64, 64}, s));
-  out.push_back(mask_pass<B, pipeline<any_mask<block<8, 8>>>>(
-      "mask block<8,8>(any) fwd+bwd, 64x32x64x64", shape{64, 32, 64, 64}, s));
+  out.push_back(mask_pass<B, pipeline<any_mask<block<8, 8>>>>("mask block<8,8>(any) fwd+bwd, 64x32x64x64",
+                                                              shape{64, 32, 64, 64}, s));
   using ext = extend<identity_versions<3>>;
   ext e{};
   e.op.version_costs = {1.0f, 0.5f, 0.25f};
   out.push_back(mask_pass<B, pipeline<ext, xor_mask<channel>, merge<sum>, any_mask<pixel>>>(
-      "extend(3)+xor(channel)+merge+pixel(any), 64x16x64x64", shape{64, 16, 64, 64}, s, e,
-      xor_mask<channel>{}, merge<sum>{}, any_mask<pixel>{}));
+    "extend(3)+xor(channel)+merge+pixel(any), 64x16x64x64", shape{64, 16, 64, 64}, s, e, xor_mask<channel>{},
+    merge<sum>{}, any_mask<pixel>{}));
   return out;
 }
 

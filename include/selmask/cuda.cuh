@@ -8,7 +8,7 @@
 /// (`B::to_host`, `B::from_host`) between the two.
 
 #if !defined(__CUDACC__)
-#error "selmask/cuda.cuh needs nvcc: compile CUDA code in .cu files; CPU code includes selmask/selmask.hpp"
+#error "selmask/cuda.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include "backend/backend.hpp"

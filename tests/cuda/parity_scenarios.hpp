@@ -56,7 +56,7 @@ using outputs = std::vector<output>;
 inline constexpr parity_tolerance exact = parity_tolerance::exact();
 inline constexpr parity_tolerance elementwise{1e-6, 1e-5};
 inline constexpr parity_tolerance summed{1e-5, 1e-5};
-inline constexpr parity_tolerance products{1e-4, 1e-4};      // GEMMs, layers
+inline constexpr parity_tolerance products{1e-4, 1e-4};             // GEMMs, layers
 inline constexpr parity_tolerance trained{1e-4, 1e-3, 0.999, 0.05}; // after optimiser steps
 
 /// Collects a scenario's outputs.
@@ -90,8 +90,7 @@ inline std::vector<float> random_values(std::mt19937_64& rng, std::size_t n, flo
 }
 
 template <class B>
-selmask::tensor_t<B> random_tensor(std::mt19937_64& rng, const shape& s, float lo = -1.0f,
-                                   float hi = 1.0f) {
+selmask::tensor_t<B> random_tensor(std::mt19937_64& rng, const shape& s, float lo = -1.0f, float hi = 1.0f) {
   return B::from_host(s, random_values(rng, s.size(), lo, hi));
 }
 
@@ -306,7 +305,8 @@ outputs conv_lowering(std::uint64_t seed) {
   };
   const auto x = random_tensor<B>(rng, shape{2, 3, 9, 7});
   for (const conv_case cc : {conv_case{3, 3, 1}, conv_case{5, 5, 0}, conv_case{2, 3, 2}}) {
-    const std::string tag = std::to_string(cc.kh) + "x" + std::to_string(cc.kw) + "p" + std::to_string(cc.pad);
+    const std::string tag =
+      std::to_string(cc.kh) + "x" + std::to_string(cc.kw) + "p" + std::to_string(cc.pad);
     typename B::tensor col;
     B::im2col(x, cc.kh, cc.kw, cc.pad, col);
     r.tensor("im2col_" + tag, col, exact);
@@ -465,8 +465,11 @@ outputs errors(std::uint64_t seed) {
     B::gemm(false, true, 1.0f, a, a, 1.0f, c); // 4x4 result, c is 3x3 and beta != 0
   })));
   const std::vector<std::int32_t> bad_label{0, 1, 7, 2};
-  k.push_back(static_cast<float>(kind([&] { (void)B::softmax_cross_entropy(B::zeros(shape{4, 5}), bad_label, t); })));
-  k.push_back(static_cast<float>(kind([&] { (void)B::softmax_cross_entropy(a, std::vector<std::int32_t>(3), t); })));
+  k.push_back(static_cast<float>(kind([&] {
+    (void)B::softmax_cross_entropy(B::zeros(shape{4, 5}), bad_label, t);
+  })));
+  k.push_back(
+    static_cast<float>(kind([&] { (void)B::softmax_cross_entropy(a, std::vector<std::int32_t>(3), t); })));
   k.push_back(static_cast<float>(kind([&] {
     auto p = B::zeros(shape{5});
     auto m = B::zeros(shape{5});
@@ -557,7 +560,7 @@ outputs xor_mask(std::uint64_t seed) {
     cfg.init_std = 1.0f; // random choices
     cfg.tau = 1.2f;
     typename selmask::pipeline<ext, xm, selmask::merge<selmask::sum>>::template on<B> p(
-        shape{3, 13, 11}, seed, e, cfg, selmask::merge<selmask::sum>{});
+      shape{3, 13, 11}, seed, e, cfg, selmask::merge<selmask::sum>{});
     exercise_pipeline<B, 1>(r, p, rng, shape{4, 3, 13, 11}, "sum");
   }
   {
@@ -569,7 +572,7 @@ outputs xor_mask(std::uint64_t seed) {
     selmask::merge<selmask::weighted_sum> mg;
     mg.op.values = {0.5f, 1.0f, 2.0f};
     typename selmask::pipeline<ext, xm, selmask::merge<selmask::weighted_sum>>::template on<B> p(
-        shape{3, 13, 11}, seed + 1, e, cfg, mg);
+      shape{3, 13, 11}, seed + 1, e, cfg, mg);
     exercise_pipeline<B, 1>(r, p, rng, shape{4, 3, 13, 11}, "weighted");
   }
   return r.take();
@@ -720,8 +723,8 @@ outputs training(std::uint64_t seed) {
   const auto test = synthetic_images(64, seed + 2);
   selmask::any_mask<selmask::pixel> cfg;
   cfg.init_mean = 0.2f; // Adam steps of ~lr = 0.05 move the logits across 0 between epochs
-  typename selmask::pipeline<selmask::any_mask<selmask::pixel>>::template on<B> masks(
-      shape{1, 28, 28}, seed, cfg);
+  typename selmask::pipeline<selmask::any_mask<selmask::pixel>>::template on<B> masks(shape{1, 28, 28}, seed,
+                                                                                      cfg);
   selmask::nn::lenet<B> net(seed);
   selmask::trainer_options opt;
   opt.lambda = 1.0f;
@@ -760,42 +763,42 @@ template <class B>
 std::vector<std::pair<std::string, scenario_fn>> scenarios() {
   using namespace selmask;
   return {
-      {"memory", &memory<B>},
-      {"elementwise", &elementwise_ops<B>},
-      {"reductions", &reductions<B>},
-      {"cells_channel", &cells<B, channel>},
-      {"cells_pixel", &cells<B, pixel>},
-      {"cells_subpixel", &cells<B, subpixel>},
-      {"cells_version", &cells<B, version>},
-      {"cells_block_4x4", &cells<B, block<4, 4>>},
-      {"cells_block_3x5", &cells<B, block<3, 5>>},
-      {"cells_block_4x4_all_channels", &cells<B, block<4, 4, all_channels>>},
-      {"groups", &groups<B>},
-      {"versions", &versions<B>},
-      {"gather_scatter", &gather_scatter<B>},
-      {"gemm", &gemm<B>},
-      {"conv_lowering", &conv_lowering<B>},
-      {"layout", &layout<B>},
-      {"activations", &activations<B>},
-      {"cross_entropy", &cross_entropy<B>},
-      {"adamw", &adamw<B>},
-      {"errors", &errors<B>},
-      {"any_mask_channel", &any_mask<B, channel>},
-      {"any_mask_pixel", &any_mask<B, pixel>},
-      {"any_mask_subpixel", &any_mask<B, subpixel>},
-      {"any_mask_version", &any_mask<B, version>},
-      {"any_mask_block_4x4", &any_mask<B, block<4, 4>>},
-      {"any_mask_block_3x5", &any_mask<B, block<3, 5>>},
-      {"any_mask_block_4x4_all_channels", &any_mask<B, block<4, 4, all_channels>>},
-      {"xor_mask_channel", &xor_mask<B, channel>},
-      {"xor_mask_pixel", &xor_mask<B, pixel>},
-      {"xor_mask_subpixel", &xor_mask<B, subpixel>},
-      {"xor_mask_version", &xor_mask<B, version>},
-      {"xor_mask_block_4x4", &xor_mask<B, block<4, 4>>},
-      {"pipeline_steps", &pipeline_steps<B>},
-      {"layers", &layers<B>},
-      {"lenet_steps", &lenet_steps<B>},
-      {"training", &training<B>},
+    {"memory", &memory<B>},
+    {"elementwise", &elementwise_ops<B>},
+    {"reductions", &reductions<B>},
+    {"cells_channel", &cells<B, channel>},
+    {"cells_pixel", &cells<B, pixel>},
+    {"cells_subpixel", &cells<B, subpixel>},
+    {"cells_version", &cells<B, version>},
+    {"cells_block_4x4", &cells<B, block<4, 4>>},
+    {"cells_block_3x5", &cells<B, block<3, 5>>},
+    {"cells_block_4x4_all_channels", &cells<B, block<4, 4, all_channels>>},
+    {"groups", &groups<B>},
+    {"versions", &versions<B>},
+    {"gather_scatter", &gather_scatter<B>},
+    {"gemm", &gemm<B>},
+    {"conv_lowering", &conv_lowering<B>},
+    {"layout", &layout<B>},
+    {"activations", &activations<B>},
+    {"cross_entropy", &cross_entropy<B>},
+    {"adamw", &adamw<B>},
+    {"errors", &errors<B>},
+    {"any_mask_channel", &any_mask<B, channel>},
+    {"any_mask_pixel", &any_mask<B, pixel>},
+    {"any_mask_subpixel", &any_mask<B, subpixel>},
+    {"any_mask_version", &any_mask<B, version>},
+    {"any_mask_block_4x4", &any_mask<B, block<4, 4>>},
+    {"any_mask_block_3x5", &any_mask<B, block<3, 5>>},
+    {"any_mask_block_4x4_all_channels", &any_mask<B, block<4, 4, all_channels>>},
+    {"xor_mask_channel", &xor_mask<B, channel>},
+    {"xor_mask_pixel", &xor_mask<B, pixel>},
+    {"xor_mask_subpixel", &xor_mask<B, subpixel>},
+    {"xor_mask_version", &xor_mask<B, version>},
+    {"xor_mask_block_4x4", &xor_mask<B, block<4, 4>>},
+    {"pipeline_steps", &pipeline_steps<B>},
+    {"layers", &layers<B>},
+    {"lenet_steps", &lenet_steps<B>},
+    {"training", &training<B>},
   };
 }
 

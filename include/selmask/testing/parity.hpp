@@ -36,11 +36,11 @@ struct parity_tolerance {
 
 struct parity_report {
   bool ok = true;
-  std::size_t count = 0;        ///< values compared
-  std::size_t outside = 0;      ///< values not within abs + rel·|expected|
-  std::size_t worst_index = 0;  ///< the value with the largest difference
+  std::size_t count = 0;       ///< values compared
+  std::size_t outside = 0;     ///< values not within abs + rel·|expected|
+  std::size_t worst_index = 0; ///< the value with the largest difference
   double worst_difference = 0.0;
-  std::string message;          ///< what failed, with the worst value; empty when ok
+  std::string message; ///< what failed, with the worst value; empty when ok
 };
 
 /// Compares `actual` with `expected` (see the file comment).
@@ -79,7 +79,7 @@ inline parity_report compare_values(std::span<const float> expected, std::span<c
     }
   }
   const double allowed_outside =
-      static_cast<double>(r.count) * (1.0 - tol.fraction) + 1e-9 * static_cast<double>(r.count);
+    static_cast<double>(r.count) * (1.0 - tol.fraction) + 1e-9 * static_cast<double>(r.count);
   r.ok = !beyond_bound && static_cast<double>(r.outside) <= allowed_outside;
   if (!r.ok) {
     char buf[512];
@@ -88,8 +88,8 @@ inline parity_report compare_values(std::span<const float> expected, std::span<c
                   "%zu: expected %.9g, got %.9g (difference %.3g)",
                   r.outside, r.count, tol.abs, tol.rel, 100.0 * (1.0 - tol.fraction),
                   beyond_bound ? ", some beyond the bound" : "", r.worst_index,
-                  static_cast<double>(expected[r.worst_index]),
-                  static_cast<double>(actual[r.worst_index]), r.worst_difference);
+                  static_cast<double>(expected[r.worst_index]), static_cast<double>(actual[r.worst_index]),
+                  r.worst_difference);
     r.message = buf;
   }
   return r;

@@ -6,7 +6,7 @@
 /// through it.
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/check.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/check.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cublas_v2.h>
@@ -30,8 +30,8 @@ inline std::string cuda_error_text(cublasStatus_t s) {
 
 [[noreturn]] inline void throw_cuda_error(const std::string& what, const char* expr, const char* file,
                                           int line) {
-  throw cuda_error("selmask::cuda: " + std::string(expr) + " failed at " + file + ":" +
-                   std::to_string(line) + ": " + what);
+  throw cuda_error("selmask::cuda: " + std::string(expr) + " failed at " + file + ":" + std::to_string(line) +
+                   ": " + what);
 }
 
 inline void cuda_check(cudaError_t e, const char* expr, const char* file, int line) {

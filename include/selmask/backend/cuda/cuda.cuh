@@ -24,7 +24,7 @@
 /// throws `cuda_error` "selmask::cuda: no CUDA device found: ...". There is no CPU fallback.
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/cuda.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/cuda.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cuda_runtime.h>

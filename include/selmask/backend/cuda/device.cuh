@@ -17,7 +17,7 @@
 /// process ends (it is never destroyed, so tensors that outlive `main` can still free memory).
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/device.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/device.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cublas_v2.h>
@@ -112,8 +112,7 @@ private:
 template <class F>
 __global__ void for_each_kernel(std::size_t n, F f) {
   const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     f(i);
   }
 }
@@ -155,7 +154,7 @@ struct cuda_device {
       return;
     }
     SELMASK_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_context::get().stream()));
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_context::get().stream()));
   }
   /// Device → host; waits for the copy (and everything queued before it).
   static void to_host(void* dst, const void* src, std::size_t bytes) {
@@ -170,7 +169,7 @@ struct cuda_device {
       return;
     }
     SELMASK_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_context::get().stream()));
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_context::get().stream()));
   }
   static void fill_zero(void* dst, std::size_t bytes) {
     if (bytes == 0) {
@@ -195,13 +194,12 @@ struct cuda_device {
   }
 
   /// Column-major `C = α·op(A)·op(B) + β·C` (BLAS `sgemm` semantics), through cuBLAS.
-  static void gemm_column_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
-                                const float* a, int lda, const float* b, int ldb, float beta,
-                                float* c, int ldc) {
+  static void gemm_column_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                                int lda, const float* b, int ldb, float beta, float* c, int ldc) {
     const cuda_context& ctx = cuda_context::get();
     SELMASK_CUDA_CHECK(cublasSgemm(ctx.blas(), trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                   trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a, lda, b,
-                                   ldb, &beta, c, ldc));
+                                   trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a, lda, b, ldb,
+                                   &beta, c, ldc));
   }
 };
 

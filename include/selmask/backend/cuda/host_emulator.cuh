@@ -12,7 +12,7 @@
 /// Needs nvcc (the kernel bodies are `__host__ __device__`), but no GPU and no CUDA driver.
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/host_emulator.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/host_emulator.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cstddef>
@@ -65,16 +65,17 @@ struct host_emulator {
   }
 
   /// Column-major `C = α·op(A)·op(B) + β·C`, as `cublasSgemm` defines it.
-  static void gemm_column_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
-                                const float* a, int lda, const float* b, int ldb, float beta,
-                                float* c, int ldc) {
+  static void gemm_column_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                                int lda, const float* b, int ldb, float beta, float* c, int ldc) {
     const auto at = [&](int i, int p) { // op(A)[i, p]
-      return trans_a ? a[static_cast<std::size_t>(i) * static_cast<std::size_t>(lda) + static_cast<std::size_t>(p)]
-                     : a[static_cast<std::size_t>(p) * static_cast<std::size_t>(lda) + static_cast<std::size_t>(i)];
+      return trans_a
+               ? a[static_cast<std::size_t>(i) * static_cast<std::size_t>(lda) + static_cast<std::size_t>(p)]
+               : a[static_cast<std::size_t>(p) * static_cast<std::size_t>(lda) + static_cast<std::size_t>(i)];
     };
     const auto bt = [&](int p, int j) { // op(B)[p, j]
-      return trans_b ? b[static_cast<std::size_t>(p) * static_cast<std::size_t>(ldb) + static_cast<std::size_t>(j)]
-                     : b[static_cast<std::size_t>(j) * static_cast<std::size_t>(ldb) + static_cast<std::size_t>(p)];
+      return trans_b
+               ? b[static_cast<std::size_t>(p) * static_cast<std::size_t>(ldb) + static_cast<std::size_t>(j)]
+               : b[static_cast<std::size_t>(j) * static_cast<std::size_t>(ldb) + static_cast<std::size_t>(p)];
     };
     for (int j = 0; j < n; ++j) {
       for (int i = 0; i < m; ++i) {
@@ -82,7 +83,8 @@ struct host_emulator {
         for (int p = 0; p < k; ++p) {
           acc += at(i, p) * bt(p, j);
         }
-        float& out = c[static_cast<std::size_t>(j) * static_cast<std::size_t>(ldc) + static_cast<std::size_t>(i)];
+        float& out =
+          c[static_cast<std::size_t>(j) * static_cast<std::size_t>(ldc) + static_cast<std::size_t>(i)];
         out = beta == 0.0f ? alpha * acc : alpha * acc + beta * out;
       }
     }

@@ -19,7 +19,7 @@
 /// The functors hold plain pointers and sizes only (trivially copyable kernel parameters).
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/kernels.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/kernels.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cmath>
@@ -197,9 +197,9 @@ struct cell_members {
     r /= ext[2];
     const index dc = r % ext[1];
     const index dv = r / ext[1];
-    const index i =
-        n * g.values() +
-        (((lo[0] + dv) * g.dims[1] + lo[1] + dc) * g.dims[2] + lo[2] + dh) * g.dims[3] + lo[3] + dw;
+    const index i = n * g.values() +
+                    (((lo[0] + dv) * g.dims[1] + lo[1] + dc) * g.dims[2] + lo[2] + dh) * g.dims[3] + lo[3] +
+                    dw;
     return b ? static_cast<double>(a[i] * b[i]) : static_cast<double>(a[i]);
   }
 };

@@ -25,7 +25,7 @@
 /// | `synchronize()`                          | waits for all queued work                            |
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/operations.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/operations.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <algorithm>
@@ -52,8 +52,7 @@ namespace selmask::detail {
 template <class T, class Exec>
 class device_array {
 public:
-  explicit device_array(std::size_t n)
-      : data_(static_cast<T*>(Exec::allocate(n * sizeof(T)))), size_(n) {}
+  explicit device_array(std::size_t n) : data_(static_cast<T*>(Exec::allocate(n * sizeof(T)))), size_(n) {}
   device_array(const device_array&) = delete;
   device_array& operator=(const device_array&) = delete;
   ~device_array() { Exec::deallocate(data_); }
@@ -92,8 +91,7 @@ struct cuda_backend {
   static tensor from_host(const shape& s, std::span<const float> host) {
     if (host.size() != s.size()) {
       throw shape_error("selmask::cuda::from_host: " + std::to_string(host.size()) +
-                        " values given for shape " + s.str() + " (" + std::to_string(s.size()) +
-                        " values)");
+                        " values given for shape " + s.str() + " (" + std::to_string(s.size()) + " values)");
     }
     tensor t(s);
     Exec::to_device(t.data(), host.data(), host.size() * sizeof(float));
@@ -179,8 +177,8 @@ struct cuda_backend {
       throw shape_error("selmask::cuda::scale_cells: the output must not be the cell values");
     }
     ensure_shape(t, a.dims());
-    Exec::for_each(a.size(), kernels::scale_cells_fn{a.data(), c.data(), t.data(),
-                                                     kernels::grid_geometry::of(g), per});
+    Exec::for_each(a.size(),
+                   kernels::scale_cells_fn{a.data(), c.data(), t.data(), kernels::grid_geometry::of(g), per});
   }
   /// `t[k] = Σ_n Σ_{i in cell k} a[n, i] · b[n, i]` (`b == nullptr`: `Σ a`); `t` gets the grid shape.
   static void reduce_cells(const tensor& a, const tensor* b, const cell_geometry& g, tensor& t) {
@@ -190,8 +188,8 @@ struct cuda_backend {
                         " is not a batch of samples of " + std::to_string(per) + " values");
     }
     if (b && b->size() != a.size()) {
-      throw shape_error("selmask::cuda::reduce_cells: operands have shapes " + a.dims().str() +
-                        " and " + b->dims().str());
+      throw shape_error("selmask::cuda::reduce_cells: operands have shapes " + a.dims().str() + " and " +
+                        b->dims().str());
     }
     if (&t == &a || &t == b) {
       throw shape_error("selmask::cuda::reduce_cells: the output must not be an input");
@@ -202,10 +200,10 @@ struct cuda_backend {
     for (std::size_t ax = 0; ax < 4; ++ax) {
       largest *= std::min(g.block[ax], g.dims[ax]);
     }
-    segmented_reduce(g.cells(), batch * largest,
-                     kernels::cell_members{a.data(), b ? b->data() : nullptr,
-                                           kernels::grid_geometry::of(g), batch},
-                     kernels::store_float{t.data()});
+    segmented_reduce(
+      g.cells(), batch * largest,
+      kernels::cell_members{a.data(), b ? b->data() : nullptr, kernels::grid_geometry::of(g), batch},
+      kernels::store_float{t.data()});
   }
 
   // ---- grouped softmax (xOr masks; logits laid out V×K, group = one cell k) ------------------
@@ -220,16 +218,15 @@ struct cuda_backend {
     ensure_shape(t, s.dims());
     Exec::for_each(k, kernels::argmax_one_hot_fn{s.data(), t.data(), groups, k});
   }
-  static void softmax_groups_backward(const tensor& s, const tensor& g, std::size_t groups,
-                                      float inv_tau, tensor& t) {
+  static void softmax_groups_backward(const tensor& s, const tensor& g, std::size_t groups, float inv_tau,
+                                      tensor& t) {
     const std::size_t k = check_groups("softmax_groups_backward", s, groups);
     if (g.size() != s.size()) {
       throw shape_error("selmask::cuda::softmax_groups_backward: gradient shape " + g.dims().str() +
                         " differs from " + s.dims().str());
     }
     ensure_shape(t, s.dims());
-    Exec::for_each(k, kernels::softmax_groups_backward_fn{s.data(), g.data(), t.data(), groups, k,
-                                                          inv_tau});
+    Exec::for_each(k, kernels::softmax_groups_backward_fn{s.data(), g.data(), t.data(), groups, k, inv_tau});
   }
 
   // ---- versions ------------------------------------------------------------------------------
@@ -242,8 +239,8 @@ struct cuda_backend {
     const std::size_t batch = as[0];
     const std::size_t versions = as[1];
     if (w && w->size() != versions) {
-      throw shape_error("selmask::cuda::sum_versions: " + std::to_string(w->size()) +
-                        " weights for " + std::to_string(versions) + " versions");
+      throw shape_error("selmask::cuda::sum_versions: " + std::to_string(w->size()) + " weights for " +
+                        std::to_string(versions) + " versions");
     }
     const std::size_t r = batch * versions == 0 ? 0 : a.size() / (batch * versions);
     shape out{batch};
@@ -254,8 +251,8 @@ struct cuda_backend {
       throw shape_error("selmask::cuda::sum_versions: the output must not be an input");
     }
     ensure_shape(t, out);
-    Exec::for_each(batch * r, kernels::sum_versions_fn{a.data(), w ? w->data() : nullptr, t.data(),
-                                                       versions, r});
+    Exec::for_each(batch * r,
+                   kernels::sum_versions_fn{a.data(), w ? w->data() : nullptr, t.data(), versions, r});
   }
   /// `a: N×R → t: N×V×R`, `t[n, v] = w[v]·a[n]` (`w == nullptr`: weights 1).
   static void repeat_versions(const tensor& a, std::size_t versions, const tensor* w, tensor& t) {
@@ -264,8 +261,8 @@ struct cuda_backend {
       throw shape_error("selmask::cuda::repeat_versions: expected N×..., got a scalar");
     }
     if (w && w->size() != versions) {
-      throw shape_error("selmask::cuda::repeat_versions: " + std::to_string(w->size()) +
-                        " weights for " + std::to_string(versions) + " versions");
+      throw shape_error("selmask::cuda::repeat_versions: " + std::to_string(w->size()) + " weights for " +
+                        std::to_string(versions) + " versions");
     }
     const std::size_t batch = as[0];
     const std::size_t r = batch == 0 ? 0 : a.size() / batch;
@@ -277,8 +274,8 @@ struct cuda_backend {
       throw shape_error("selmask::cuda::repeat_versions: the output must not be an input");
     }
     ensure_shape(t, out);
-    Exec::for_each(batch * versions * r, kernels::repeat_versions_fn{a.data(), w ? w->data() : nullptr,
-                                                                      t.data(), versions, r});
+    Exec::for_each(batch * versions * r,
+                   kernels::repeat_versions_fn{a.data(), w ? w->data() : nullptr, t.data(), versions, r});
   }
 
   // ---- gather / scatter ----------------------------------------------------------------------
@@ -286,8 +283,8 @@ struct cuda_backend {
   static void gather(const tensor& a, std::span<const std::size_t> idx, tensor& t) {
     for (std::size_t j = 0; j < idx.size(); ++j) {
       if (idx[j] >= a.size()) {
-        throw shape_error("selmask::cuda::gather: index " + std::to_string(idx[j]) +
-                          " out of range for " + std::to_string(a.size()) + " values");
+        throw shape_error("selmask::cuda::gather: index " + std::to_string(idx[j]) + " out of range for " +
+                          std::to_string(a.size()) + " values");
       }
     }
     if (&t == &a) {
@@ -310,8 +307,8 @@ struct cuda_backend {
     }
     for (std::size_t j = 0; j < idx.size(); ++j) {
       if (idx[j] >= t.size()) {
-        throw shape_error("selmask::cuda::scatter: index " + std::to_string(idx[j]) +
-                          " out of range for " + std::to_string(t.size()) + " values");
+        throw shape_error("selmask::cuda::scatter: index " + std::to_string(idx[j]) + " out of range for " +
+                          std::to_string(t.size()) + " values");
       }
     }
     if (&t == &a) {
@@ -347,8 +344,8 @@ struct cuda_backend {
   /// row-major product C = op(A)·op(B) is the column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ, and a
   /// row-major buffer read column-major is the transpose, so the call swaps the operands and
   /// keeps their transpose flags. Matrix views and resizing as `cpu::gemm`.
-  static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b,
-                   float beta, tensor& c) {
+  static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b, float beta,
+                   tensor& c) {
     const auto [ar, ac] = matrix_view("gemm", "a", a);
     const auto [br, bc] = matrix_view("gemm", "b", b);
     const std::size_t m = trans_a ? ac : ar;
@@ -356,11 +353,10 @@ struct cuda_backend {
     const std::size_t kb = trans_b ? bc : br;
     const std::size_t n = trans_b ? br : bc;
     if (k != kb) {
-      throw shape_error("selmask::cuda::gemm: inner dimensions differ: op(a) is " +
-                        std::to_string(m) + "x" + std::to_string(k) + " (a " + a.dims().str() +
-                        (trans_a ? ", transposed" : "") + "), op(b) is " + std::to_string(kb) + "x" +
-                        std::to_string(n) + " (b " + b.dims().str() +
-                        (trans_b ? ", transposed" : "") + ")");
+      throw shape_error("selmask::cuda::gemm: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
+                        std::to_string(k) + " (a " + a.dims().str() + (trans_a ? ", transposed" : "") +
+                        "), op(b) is " + std::to_string(kb) + "x" + std::to_string(n) + " (b " +
+                        b.dims().str() + (trans_b ? ", transposed" : "") + ")");
     }
     if (&c == &a || &c == &b) {
       throw shape_error("selmask::cuda::gemm: the output must not be an operand");
@@ -398,8 +394,8 @@ struct cuda_backend {
   }
   /// The adjoint of `im2col`: `dx` (shape `x_shape`) gets the sum of the column entries that read
   /// each input value.
-  static void col2im(const tensor& col, const shape& x_shape, std::size_t kh, std::size_t kw,
-                     std::size_t pad, tensor& dx) {
+  static void col2im(const tensor& col, const shape& x_shape, std::size_t kh, std::size_t kw, std::size_t pad,
+                     tensor& dx) {
     const kernels::conv_geometry d = conv_dims_of("col2im", x_shape, kh, kw, pad);
     const std::size_t np = d.n * d.oh * d.ow;
     if (col.size() != d.c * kh * kw * np) {
@@ -485,25 +481,24 @@ struct cuda_backend {
     const std::size_t ow = x_shape[3] / 2;
     const shape out{x_shape[0], x_shape[1], oh, ow};
     if (!(g.dims() == out) || !(idx.dims() == out)) {
-      throw shape_error("selmask::cuda::maxpool2_backward: gradient " + g.dims().str() +
-                        " and indices " + idx.dims().str() + " must have the pooled shape " +
-                        out.str() + " of input " + x_shape.str());
+      throw shape_error("selmask::cuda::maxpool2_backward: gradient " + g.dims().str() + " and indices " +
+                        idx.dims().str() + " must have the pooled shape " + out.str() + " of input " +
+                        x_shape.str());
     }
     if (&dx == &g || &dx == &idx) {
       throw shape_error("selmask::cuda::maxpool2_backward: the output must not be an input");
     }
     ensure_shape(dx, x_shape);
     Exec::fill_zero(dx.data(), dx.size() * sizeof(float));
-    Exec::for_each(out.size(), kernels::maxpool2_backward_fn{g.data(), idx.data(), dx.data(),
-                                                             x_shape[2], x_shape[3], oh, ow});
+    Exec::for_each(out.size(), kernels::maxpool2_backward_fn{g.data(), idx.data(), dx.data(), x_shape[2],
+                                                             x_shape[3], oh, ow});
   }
 
   /// Softmax cross-entropy of logits `N×K` against host `labels` (as
   /// `cpu::softmax_cross_entropy`): returns the summed loss and the number of correct samples
   /// (waits for the queued work); `grad` gets `(softmax − onehot) / N`.
   static cross_entropy_result softmax_cross_entropy(const tensor& logits,
-                                                    std::span<const std::int32_t> labels,
-                                                    tensor& grad) {
+                                                    std::span<const std::int32_t> labels, tensor& grad) {
     const shape ls = logits.dims();
     if (ls.rank() != 2) {
       throw shape_error("selmask::cuda::softmax_cross_entropy: expected logits N×K, got " + ls.str());
@@ -521,9 +516,8 @@ struct cuda_backend {
     for (std::size_t n = 0; n < batch; ++n) {
       const std::int32_t y = labels[n];
       if (y < 0 || static_cast<std::size_t>(y) >= k_count) {
-        throw value_error("selmask::cuda::softmax_cross_entropy: label " + std::to_string(y) +
-                          " of sample " + std::to_string(n) + " is outside [0, " +
-                          std::to_string(k_count) + ")");
+        throw value_error("selmask::cuda::softmax_cross_entropy: label " + std::to_string(y) + " of sample " +
+                          std::to_string(n) + " is outside [0, " + std::to_string(k_count) + ")");
       }
     }
     if (&grad == &logits) {
@@ -538,9 +532,9 @@ struct cuda_backend {
     device_array<double, Exec> d_loss(batch);
     device_array<std::int32_t, Exec> d_correct(batch);
     d_labels.upload(labels);
-    Exec::for_each(batch, kernels::softmax_cross_entropy_fn{
-                              logits.data(), d_labels.data(), grad.data(), d_loss.data(),
-                              d_correct.data(), k_count, 1.0f / static_cast<float>(batch)});
+    Exec::for_each(batch, kernels::softmax_cross_entropy_fn{logits.data(), d_labels.data(), grad.data(),
+                                                            d_loss.data(), d_correct.data(), k_count,
+                                                            1.0f / static_cast<float>(batch)});
     const std::vector<double> loss = d_loss.download();
     const std::vector<std::int32_t> correct = d_correct.download();
     for (std::size_t n = 0; n < batch; ++n) { // in sample order, as the CPU adds them
@@ -555,10 +549,9 @@ struct cuda_backend {
                          const adamw_hyper& h, std::size_t step) {
     const std::size_t n = param.size();
     if (grad.size() != n || m.size() != n || v.size() != n || (h.amsgrad && vmax.size() != n)) {
-      throw shape_error("selmask::cuda::adamw_step: parameter " + param.dims().str() +
-                        ", gradient " + grad.dims().str() + ", moments " + m.dims().str() + " / " +
-                        v.dims().str() + (h.amsgrad ? " / " + vmax.dims().str() : "") +
-                        " must have the same size");
+      throw shape_error("selmask::cuda::adamw_step: parameter " + param.dims().str() + ", gradient " +
+                        grad.dims().str() + ", moments " + m.dims().str() + " / " + v.dims().str() +
+                        (h.amsgrad ? " / " + vmax.dims().str() : "") + " must have the same size");
     }
     if (step == 0) {
       throw value_error("selmask::cuda::adamw_step: step counts from 1, got 0");
@@ -622,8 +615,7 @@ private:
     return shape(d, d + r);
   }
 
-  static std::size_t check_cells(const char* op, const tensor& a, const tensor& c,
-                                 const cell_geometry& g) {
+  static std::size_t check_cells(const char* op, const tensor& a, const tensor& c, const cell_geometry& g) {
     const std::size_t per = g.values();
     if (per == 0 || a.size() % per != 0) {
       throw shape_error(std::string("selmask::cuda::") + op + ": tensor of shape " + a.dims().str() +
@@ -642,11 +634,10 @@ private:
     }
     return w.size() / groups;
   }
-  static kernels::conv_geometry conv_dims_of(const char* op, const shape& x, std::size_t kh,
-                                             std::size_t kw, std::size_t pad) {
+  static kernels::conv_geometry conv_dims_of(const char* op, const shape& x, std::size_t kh, std::size_t kw,
+                                             std::size_t pad) {
     if (x.rank() != 4) {
-      throw shape_error(std::string("selmask::cuda::") + op + ": expected an N×C×H×W input, got " +
-                        x.str());
+      throw shape_error(std::string("selmask::cuda::") + op + ": expected an N×C×H×W input, got " + x.str());
     }
     if (kh == 0 || kw == 0 || x[2] + 2 * pad < kh || x[3] + 2 * pad < kw) {
       throw shape_error(std::string("selmask::cuda::") + op + ": a " + std::to_string(kh) + "x" +
@@ -655,12 +646,10 @@ private:
     }
     return {x[0], x[1], x[2], x[3], x[2] + 2 * pad - kh + 1, x[3] + 2 * pad - kw + 1, kh, kw, pad};
   }
-  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg,
-                                                         const tensor& t) {
+  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg, const tensor& t) {
     const shape s = t.dims();
     if (s.rank() == 0) {
-      throw shape_error(std::string("selmask::cuda::") + op + ": " + arg +
-                        " is a scalar, expected a matrix");
+      throw shape_error(std::string("selmask::cuda::") + op + ": " + arg + " is a scalar, expected a matrix");
     }
     if (s.rank() == 1) {
       return {1, t.size()};
@@ -687,8 +676,7 @@ private:
     const std::size_t ch = s[1];
     if (b.size() != ch) {
       throw shape_error(std::string("selmask::cuda::") + op + ": " + std::to_string(b.size()) +
-                        " bias values for " + std::to_string(ch) + " channels (tensor " + s.str() +
-                        ")");
+                        " bias values for " + std::to_string(ch) + " channels (tensor " + s.str() + ")");
     }
     return {batch, ch, batch * ch == 0 ? 0 : y.size() / (batch * ch)};
   }

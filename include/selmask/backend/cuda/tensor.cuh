@@ -16,7 +16,7 @@
 /// `detail::host_emulator` for the host emulation used in tests).
 
 #if !defined(__CUDACC__)
-#error "selmask/backend/cuda/tensor.cuh needs nvcc: compile CUDA code in .cu files (the CPU build never includes .cuh headers)"
+#error "selmask/backend/cuda/tensor.cuh needs nvcc: CUDA code compiles from .cu files only"
 #endif
 
 #include <cstddef>
@@ -35,8 +35,8 @@ public:
 
   basic_device_tensor(const basic_device_tensor& o) { assign(o); }
   basic_device_tensor(basic_device_tensor&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), capacity_(std::exchange(o.capacity_, 0)),
-        size_(std::exchange(o.size_, 0)), shape_(std::exchange(o.shape_, shape{})) {}
+    : data_(std::exchange(o.data_, nullptr)), capacity_(std::exchange(o.capacity_, 0)),
+      size_(std::exchange(o.size_, 0)), shape_(std::exchange(o.shape_, shape{})) {}
   basic_device_tensor& operator=(const basic_device_tensor& o) {
     if (this != &o) {
       assign(o);
