@@ -1,0 +1,8 @@
+// must not compile: a thumbnail factor of 0
+#include <selmask/selmask.hpp>
+#include <selmask/ops/versions.hpp>
+int main() {
+  using pipe = selmask::pipeline<selmask::extend<selmask::thumbnail_versions<2, 0>>,
+                                 selmask::xor_mask<selmask::channel>, selmask::merge<selmask::sum>>;
+  pipe::on<selmask::cpu> p(selmask::shape{1, 8, 8});
+}
