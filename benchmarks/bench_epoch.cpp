@@ -46,7 +46,8 @@ int main(int argc, char** argv) try {
     double loss_sum = 0.0;
     for (std::size_t b = 0; b < sampler.batches(); ++b) {
       const auto idx = sampler.batch(b);
-      const auto x = B::from_host(selmask::io::gather_batch(train, idx, xh, yh), xh);
+      const selmask::shape bs = selmask::io::gather_batch(train, idx, xh, yh); // fills xh first
+      const auto x = B::from_host(bs, xh);
       mask_opt.zero_grad();
       net.zero_grad();
       const auto m0 = std::chrono::steady_clock::now();
