@@ -20,9 +20,12 @@ int main(int argc, char** argv) try {
   std::uint64_t seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
-    if (k == "--epochs") epochs = std::stoul(argv[i + 1]);
-    else if (k == "--train-limit") limit = std::stoul(argv[i + 1]);
-    else if (k == "--seed") seed = std::stoull(argv[i + 1]);
+    if (k == "--epochs")
+      epochs = std::stoul(argv[i + 1]);
+    else if (k == "--train-limit")
+      limit = std::stoul(argv[i + 1]);
+    else if (k == "--seed")
+      seed = std::stoull(argv[i + 1]);
   }
   const auto data = selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, limit);
   const auto& train = data.train;
@@ -61,8 +64,8 @@ int main(int argc, char** argv) try {
       mask_opt.step();
       const auto m3 = std::chrono::steady_clock::now();
       net.step();
-      mask_seconds += std::chrono::duration<double>(m1 - m0).count() +
-                      std::chrono::duration<double>(m3 - m2).count();
+      mask_seconds +=
+        std::chrono::duration<double>(m1 - m0).count() + std::chrono::duration<double>(m3 - m2).count();
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += s;
@@ -73,8 +76,8 @@ int main(int argc, char** argv) try {
   // test accuracy through the hard mask
   const auto [acc, q] = selmask::evaluate(mask, net, data.test, 500);
   std::printf("epoch_seconds=%.4f\nimages_per_second=%.1f\ntest_accuracy=%.4f\nq=%.4f\nmask_share=%.4f\n",
-              total / static_cast<double>(epochs),
-              static_cast<double>(train.size() * epochs) / total, acc, q, mask_seconds / total);
+              total / static_cast<double>(epochs), static_cast<double>(train.size() * epochs) / total, acc, q,
+              mask_seconds / total);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_epoch: %s\n", e.what());

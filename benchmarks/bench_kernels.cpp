@@ -19,7 +19,8 @@ B::tensor random_tensor(const selmask::shape& s, std::uint64_t seed = 1) {
   std::mt19937_64 r(seed);
   std::uniform_real_distribution<float> d(0.0f, 1.0f);
   std::vector<float> v(s.size());
-  for (auto& x : v) x = d(r);
+  for (auto& x : v)
+    x = d(r);
   return B::from_host(s, v);
 }
 
@@ -38,8 +39,8 @@ void bm_mask(benchmark::State& st, selmask::shape sample) {
   st.SetItemsProcessed(st.iterations() * values);
   st.SetBytesProcessed(st.iterations() * values * 4);
 }
-#define SELMASK_BENCH_MASK(name, mask, ...)                                                          \
-  void bm_mask_##name(benchmark::State& st) { bm_mask<mask>(st, selmask::shape{__VA_ARGS__}); }      \
+#define SELMASK_BENCH_MASK(name, mask, ...)                                                                  \
+  void bm_mask_##name(benchmark::State& st) { bm_mask<mask>(st, selmask::shape{__VA_ARGS__}); }              \
   BENCHMARK(bm_mask_##name)
 SELMASK_BENCH_MASK(pixel_1x28x28, selmask::any_mask<selmask::pixel>, 1, 28, 28);
 SELMASK_BENCH_MASK(channel_64x32x32, selmask::any_mask<selmask::channel>, 64, 32, 32);
@@ -75,9 +76,10 @@ BENCHMARK(bm_q);
 
 // ---- layers against the GEMM they run -----------------------------------------------------------
 void bm_sgemm(benchmark::State& st) {
-  const auto m = static_cast<int>(st.range(0)), n = static_cast<int>(st.range(1)), k = static_cast<int>(st.range(2));
+  const auto m = static_cast<int>(st.range(0)), n = static_cast<int>(st.range(1)),
+             k = static_cast<int>(st.range(2));
   std::vector<float> a(static_cast<std::size_t>(m * k), 0.5f), b(static_cast<std::size_t>(k * n), 0.25f),
-      c(static_cast<std::size_t>(m * n));
+    c(static_cast<std::size_t>(m * n));
   for (auto _ : st) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
                 c.data(), n);
@@ -128,7 +130,8 @@ void bm_lenet_train_step(benchmark::State& st) {
   selmask::nn::lenet<B> net(1);
   const auto x = random_tensor(selmask::shape{128, 1, 28, 28});
   std::vector<std::int32_t> labels(128);
-  for (std::size_t i = 0; i < 128; ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+  for (std::size_t i = 0; i < 128; ++i)
+    labels[i] = static_cast<std::int32_t>(i % 10);
   B::tensor dlogits;
   for (auto _ : st) {
     net.zero_grad();

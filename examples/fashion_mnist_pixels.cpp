@@ -2,7 +2,8 @@
 // the accuracy-versus-transferred-data front.
 //
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
-//                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] [--test-limit N] [--seed S]
+//                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N]
+//                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
 //
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
@@ -48,7 +49,8 @@ struct arguments {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
-               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] [--test-limit N] [--validation N] "
+               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] "
+               "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
                msg);
   std::exit(2);
@@ -60,26 +62,47 @@ arguments parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+      if (i + 1 >= argc)
+        usage(("missing value after " + k).c_str());
       return argv[++i];
     };
     try {
-      if (k == "--out") a.out = value();
-      else if (k == "--full") a.full = true;
-      else if (k == "--mask-epochs") { a.mask_epochs = std::stoul(value()); epochs_given = true; }
-      else if (k == "--warmup") { a.warmup = std::stoul(value()); warmup_given = true; }
-      else if (k == "--lambda") { a.lambda = std::stof(value()); lambda_given = true; }
-      else if (k == "--lambda-factor") { a.lambda_factor = std::stof(value()); factor_given = true; }
-      else if (k == "--mask-lr") a.mask_lr = std::stof(value());
-      else if (k == "--explore") a.explore = std::stoul(value());
-      else if (k == "--fixate") a.fixate = std::stoul(value());
-      else if (k == "--train-limit") a.train_limit = std::stoul(value());
-      else if (k == "--test-limit") a.test_limit = std::stoul(value());
-      else if (k == "--validation") a.validation = std::stoul(value());
-      else if (k == "--seed") a.seed = std::stoull(value());
-      else if (k == "--weights") a.weights = value();
-      else if (k == "--help" || k == "-h") usage("learn a pixel mask for LeNet on Fashion-MNIST");
-      else usage(("unknown argument " + k).c_str());
+      if (k == "--out")
+        a.out = value();
+      else if (k == "--full")
+        a.full = true;
+      else if (k == "--mask-epochs") {
+        a.mask_epochs = std::stoul(value());
+        epochs_given = true;
+      } else if (k == "--warmup") {
+        a.warmup = std::stoul(value());
+        warmup_given = true;
+      } else if (k == "--lambda") {
+        a.lambda = std::stof(value());
+        lambda_given = true;
+      } else if (k == "--lambda-factor") {
+        a.lambda_factor = std::stof(value());
+        factor_given = true;
+      } else if (k == "--mask-lr")
+        a.mask_lr = std::stof(value());
+      else if (k == "--explore")
+        a.explore = std::stoul(value());
+      else if (k == "--fixate")
+        a.fixate = std::stoul(value());
+      else if (k == "--train-limit")
+        a.train_limit = std::stoul(value());
+      else if (k == "--test-limit")
+        a.test_limit = std::stoul(value());
+      else if (k == "--validation")
+        a.validation = std::stoul(value());
+      else if (k == "--seed")
+        a.seed = std::stoull(value());
+      else if (k == "--weights")
+        a.weights = value();
+      else if (k == "--help" || k == "-h")
+        usage("learn a pixel mask for LeNet on Fashion-MNIST");
+      else
+        usage(("unknown argument " + k).c_str());
     } catch (const std::logic_error&) {
       usage(("bad value for " + k).c_str());
     }
@@ -87,10 +110,14 @@ arguments parse(int argc, char** argv) {
   // the full schedule: a longer warm-up, and λ grows more gently through more rounds, so that the
   // front has points all the way down to a few percent of the pixels
   if (a.full) {
-    if (!epochs_given) a.mask_epochs = 39;
-    if (!warmup_given) a.warmup = 5;
-    if (!lambda_given) a.lambda = 0.1f;
-    if (!factor_given) a.lambda_factor = 1.5f;
+    if (!epochs_given)
+      a.mask_epochs = 39;
+    if (!warmup_given)
+      a.warmup = 5;
+    if (!lambda_given)
+      a.lambda = 0.1f;
+    if (!factor_given)
+      a.lambda_factor = 1.5f;
   }
   return a;
 }
@@ -152,7 +179,8 @@ int main(int argc, char** argv) try {
   std::vector<float> mean(28 * 28, 0.0f);
   for (std::size_t i = 0; i < train.size(); ++i) {
     const auto img = train.image(i);
-    for (std::size_t k = 0; k < mean.size(); ++k) mean[k] += img[k] / static_cast<float>(train.size());
+    for (std::size_t k = 0; k < mean.size(); ++k)
+      mean[k] += img[k] / static_cast<float>(train.size());
   }
   selmask::io::plot_series test_curve;
   test_curve.label = "test accuracy (front)";
@@ -184,11 +212,13 @@ int main(int argc, char** argv) try {
   }
   const selmask::front_point* best_small = nullptr;
   for (const double budget : {0.05, 0.10, 0.25, 0.5}) {
-    if ((best_small = result.front.best_within(budget))) break;
+    if ((best_small = result.front.best_within(budget)))
+      break;
   }
   char line[256];
   if (best_small) {
-    std::snprintf(line, sizeof line, "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%",
+    std::snprintf(line, sizeof line,
+                  "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%",
                   100 * best_small->q, 100 * best_small->test_accuracy, 100 * result.full_test_accuracy);
   } else {
     std::snprintf(line, sizeof line, "no point below half of the pixels yet; full data %.1f %%",
@@ -196,7 +226,8 @@ int main(int argc, char** argv) try {
   }
   std::printf("\n%s\n", line);
   selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
-  std::printf("wrote %s/{front.csv,front.png,epochs.csv,summary.txt,mask_q*.png}\n", args.out.string().c_str());
+  std::printf("wrote %s/{front.csv,front.png,epochs.csv,summary.txt,mask_q*.png}\n",
+              args.out.string().c_str());
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());

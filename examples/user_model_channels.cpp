@@ -14,8 +14,8 @@ using B = selmask::cpu;
 class logistic_regression {
 public:
   logistic_regression(std::size_t inputs, std::size_t classes, float lr)
-      : d_(inputs), k_(classes), lr_(lr), w_(inputs * classes, 0.0f), b_(classes, 0.0f),
-        gw_(w_.size(), 0.0f), gb_(classes, 0.0f) {}
+    : d_(inputs), k_(classes), lr_(lr), w_(inputs * classes, 0.0f), b_(classes, 0.0f), gw_(w_.size(), 0.0f),
+      gb_(classes, 0.0f) {}
 
   const B::tensor& forward(const B::tensor& x) {
     x_ = &x;
@@ -24,7 +24,8 @@ public:
     for (std::size_t n = 0; n < n_; ++n)
       for (std::size_t k = 0; k < k_; ++k) {
         float s = b_[k];
-        for (std::size_t i = 0; i < d_; ++i) s += w_[k * d_ + i] * x.data()[n * d_ + i];
+        for (std::size_t i = 0; i < d_; ++i)
+          s += w_[k * d_ + i] * x.data()[n * d_ + i];
         out[n * k_ + k] = s;
       }
     logits_ = B::from_host(selmask::shape{n_, k_}, out);
@@ -45,8 +46,10 @@ public:
     return dx_;
   }
   void step() {
-    for (std::size_t i = 0; i < w_.size(); ++i) w_[i] -= lr_ * gw_[i];
-    for (std::size_t k = 0; k < k_; ++k) b_[k] -= lr_ * gb_[k];
+    for (std::size_t i = 0; i < w_.size(); ++i)
+      w_[i] -= lr_ * gw_[i];
+    for (std::size_t k = 0; k < k_; ++k)
+      b_[k] -= lr_ * gb_[k];
   }
   void zero_grad() {
     std::fill(gw_.begin(), gw_.end(), 0.0f);
@@ -78,9 +81,11 @@ selmask::io::dataset make_bands(std::size_t n, std::uint64_t seed) {
     for (std::size_t c = 0; c < 24; ++c) {
       float shift = 0.0f;
       for (std::size_t j = 0; j < 3; ++j) {
-        if (c == informative[j]) shift = (y == static_cast<int>(j)) ? 1.5f : -0.5f;
+        if (c == informative[j])
+          shift = (y == static_cast<int>(j)) ? 1.5f : -0.5f;
       }
-      for (std::size_t p = 0; p < 16; ++p) d.images.push_back(shift + noise(rng));
+      for (std::size_t p = 0; p < 16; ++p)
+        d.images.push_back(shift + noise(rng));
     }
   }
   return d;
@@ -102,16 +107,16 @@ int main() {
   opt.mask_epochs = 16;
   opt.batch_size = 50;
   opt.mask_optimizer.lr = 0.05f;
-  const auto result = selmask::learn_selection_masks(masks, model, train, val, &test, opt,
-                                                     selmask::round_schedule{2, 1, 1.5f},
-                                                     selmask::progress_display{0});
+  const auto result = selmask::learn_selection_masks(
+    masks, model, train, val, &test, opt, selmask::round_schedule{2, 1, 1.5f}, selmask::progress_display{0});
 
   std::printf("full data: test accuracy %.3f\n", result.full_test_accuracy);
   std::printf("front (q = fraction of bands sent):\n   q    val   test  epoch  kept bands\n");
   for (const auto& p : result.front.points()) {
     std::printf("%5.3f  %.3f  %.3f  %5zu  ", p.q, p.val_accuracy, p.test_accuracy, p.epoch);
     for (std::size_t c = 0; c < 24; ++c) {
-      if (p.masks[0][c] == 1.0f) std::printf("%zu ", c);
+      if (p.masks[0][c] == 1.0f)
+        std::printf("%zu ", c);
     }
     std::printf("\n");
   }

@@ -8,8 +8,8 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <string>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace selmask_test {
@@ -51,8 +51,8 @@ struct temp_dir {
 };
 
 /// Naive cell index: explicit division per axis.
-inline std::size_t naive_cell(const selmask::cell_geometry& g, std::size_t v, std::size_t c,
-                              std::size_t h, std::size_t w) {
+inline std::size_t naive_cell(const selmask::cell_geometry& g, std::size_t v, std::size_t c, std::size_t h,
+                              std::size_t w) {
   const std::size_t gv = v / g.block[0], gc = c / g.block[1], gh = h / g.block[2], gw = w / g.block[3];
   return ((gv * g.grid[1] + gc) * g.grid[2] + gh) * g.grid[3] + gw;
 }

@@ -37,10 +37,10 @@ TEST_CASE("cell_geometry: hand-computed block tiling with edge cells", "[backend
   CHECK(g.cell_of(0, 0, 0, 0) == 0);
   CHECK(g.cell_of(0, 0, 4, 6) == 8);
   CHECK(g.cell_of(0, 1, 2, 3) == 9 + 3 + 1);
-  CHECK(g.cell_size(0) == 6);  // full 2x3
-  CHECK(g.cell_size(2) == 2);  // columns 6..6, rows 0..1: 2x1
-  CHECK(g.cell_size(6) == 3);  // row 4 only, columns 0..2: 1x3
-  CHECK(g.cell_size(8) == 1);  // the corner
+  CHECK(g.cell_size(0) == 6); // full 2x3
+  CHECK(g.cell_size(2) == 2); // columns 6..6, rows 0..1: 2x1
+  CHECK(g.cell_size(6) == 3); // row 4 only, columns 0..2: 1x3
+  CHECK(g.cell_size(8) == 1); // the corner
   std::size_t total = 0;
   for (std::size_t k = 0; k < g.cells(); ++k) {
     total += g.cell_size(k);
@@ -54,8 +54,8 @@ TEST_CASE("cell_geometry: hand-computed block tiling with edge cells", "[backend
 
 TEST_CASE("cpu: scale_cells and reduce_cells match naive loops", "[backend]") {
   const std::array<std::size_t, 4> dims{2, 3, 5, 7};
-  const std::vector<std::array<std::size_t, 4>> blocks{
-      {1, 1, 1, 1}, {2, 1, 5, 7}, {2, 3, 1, 1}, {1, 1, 2, 3}, {2, 3, 2, 2}, {2, 3, 5, 7}, {1, 2, 4, 5}};
+  const std::vector<std::array<std::size_t, 4>> blocks{{1, 1, 1, 1}, {2, 1, 5, 7}, {2, 3, 1, 1}, {1, 1, 2, 3},
+                                                       {2, 3, 2, 2}, {2, 3, 5, 7}, {1, 2, 4, 5}};
   for (const auto& b : blocks) {
     const auto g = cell_geometry::make(dims, b);
     const shape xs{4, 2, 3, 5, 7};

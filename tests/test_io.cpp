@@ -111,21 +111,18 @@ TEST_CASE("atomic write: a throwing writer leaves the old file intact", "[io][at
   CHECK(slurp(target) == "old content");
   CHECK(files_in(dir.path) == std::vector<std::string>{"front.csv"});
   // and a writer that throws before the target ever existed creates nothing
-  CHECK_THROWS_AS(write_file_atomically(dir / "new.csv",
-                                        [](std::ostream&) { throw std::logic_error("no"); }),
+  CHECK_THROWS_AS(write_file_atomically(dir / "new.csv", [](std::ostream&) { throw std::logic_error("no"); }),
                   std::logic_error);
   CHECK(files_in(dir.path) == std::vector<std::string>{"front.csv"});
 }
 
-TEST_CASE("atomic write: a missing directory or a directory target is an io_error",
-          "[io][atomic]") {
+TEST_CASE("atomic write: a missing directory or a directory target is an io_error", "[io][atomic]") {
   temp_dir dir;
   CHECK_THROWS_AS(write_file_atomically(dir / "no/such/dir/x.txt", "x"), io_error);
   CHECK_THROWS_WITH(write_file_atomically(dir / "nodir/x.txt", "x"), Contains("does not exist"));
   fs::create_directory(dir / "sub");
   CHECK_THROWS_WITH(write_file_atomically(dir / "sub", "x"), Contains("is a directory"));
-  CHECK_THROWS_WITH(read_file(dir / "missing.bin"),
-                    Contains("missing.bin") && Contains("no such file"));
+  CHECK_THROWS_WITH(read_file(dir / "missing.bin"), Contains("missing.bin") && Contains("no such file"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -177,18 +174,18 @@ TEST_CASE("idx: truncated files name the file and the byte counts", "[io][idx]")
   fs::resize_file(raw, fs::file_size(raw) - 10);
   CHECK_THROWS_AS(read_idx(raw), io_error);
   CHECK_THROWS_WITH(read_idx(raw), Contains("cut-idx3-ubyte") && Contains("truncated") &&
-                                       Contains("expected 60 bytes") && Contains("got 50"));
+                                     Contains("expected 60 bytes") && Contains("got 50"));
 
   const auto gz = dir / "cut-idx3-ubyte.gz";
   write_idx_gz(gz, shape{50, 40}, random_bytes(2000)); // random bytes do not compress
   fs::resize_file(gz, fs::file_size(gz) / 2);
   CHECK_THROWS_AS(read_idx(gz), io_error);
   CHECK_THROWS_WITH(read_idx(gz), Contains("cut-idx3-ubyte.gz") && Contains("truncated") &&
-                                      Contains("expected 2000 bytes"));
+                                    Contains("expected 2000 bytes"));
 
   put(dir / "tiny", std::string("\x00\x00", 2));
   CHECK_THROWS_WITH(read_idx(dir / "tiny"), Contains("tiny") && Contains("truncated") &&
-                                                Contains("expected 4 bytes of header, got 2"));
+                                              Contains("expected 4 bytes of header, got 2"));
   put(dir / "noext", std::string("\x00\x00\x08\x02\x00\x00\x00\x03", 8));
   CHECK_THROWS_WITH(read_idx(dir / "noext"), Contains("truncated") && Contains("extents"));
 }
@@ -197,13 +194,11 @@ TEST_CASE("idx: bad magic, unsupported types, absurd extents, trailing data", "[
   temp_dir dir;
   put(dir / "png-not-idx", std::string("\x89PNG\r\n\x1a\n", 8));
   CHECK_THROWS_AS(read_idx(dir / "png-not-idx"), io_error);
-  CHECK_THROWS_WITH(read_idx(dir / "png-not-idx"),
-                    Contains("png-not-idx") && Contains("bad magic number"));
+  CHECK_THROWS_WITH(read_idx(dir / "png-not-idx"), Contains("png-not-idx") && Contains("bad magic number"));
 
   put(dir / "floats", std::string("\x00\x00\x0d\x01\x00\x00\x00\x01\x00\x00\x00\x00", 12));
-  CHECK_THROWS_WITH(read_idx(dir / "floats"),
-                    Contains("floats") && Contains("0x0d") && Contains("float32") &&
-                        Contains("not supported"));
+  CHECK_THROWS_WITH(read_idx(dir / "floats"), Contains("floats") && Contains("0x0d") && Contains("float32") &&
+                                                Contains("not supported"));
 
   put(dir / "rank0", std::string("\x00\x00\x08\x00", 4));
   CHECK_THROWS_WITH(read_idx(dir / "rank0"), Contains("rank0") && Contains("absurd"));
@@ -394,9 +389,8 @@ TEST_CASE("dataset: gather_batch copies samples into reused buffers", "[io][data
 
 namespace {
 /// Writes a small data set in the Fashion-MNIST file layout.
-void write_fake_fashion(const fs::path& dir, std::size_t n_train, std::size_t n_test,
-                        std::size_t side = 28, std::uint8_t max_label = 9,
-                        std::size_t extra_labels = 0) {
+void write_fake_fashion(const fs::path& dir, std::size_t n_train, std::size_t n_test, std::size_t side = 28,
+                        std::uint8_t max_label = 9, std::size_t extra_labels = 0) {
   auto write_part = [&](const std::string& part, std::size_t n) {
     std::vector<std::uint8_t> img(n * side * side);
     for (std::size_t k = 0; k < img.size(); ++k) {
@@ -441,8 +435,7 @@ TEST_CASE("fashion-mnist layout: loading, limits, scaling and errors", "[io][fas
 
   temp_dir counts;
   write_fake_fashion(counts.path, 3, 3, 28, 9, 1);
-  CHECK_THROWS_WITH(load_fashion_mnist(counts.path),
-                    Contains("3 images") && Contains("4 labels"));
+  CHECK_THROWS_WITH(load_fashion_mnist(counts.path), Contains("3 images") && Contains("4 labels"));
 
   temp_dir labels;
   write_fake_fashion(labels.path, 12, 3, 28, 11);
@@ -456,8 +449,9 @@ TEST_CASE("fashion-mnist layout: loading, limits, scaling and errors", "[io][fas
 TEST_CASE("fashion-mnist: the real files, when installed", "[io][fashion]") {
   const fs::path dir(fashion_mnist_default_dir);
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) {
-    WARN("Fashion-MNIST is not installed in " << dir << " (Debian package dataset-fashion-mnist);"
-                                                        " nothing checked");
+    WARN("Fashion-MNIST is not installed in " << dir
+                                              << " (Debian package dataset-fashion-mnist);"
+                                                 " nothing checked");
     return;
   }
   const auto data = load_fashion_mnist(dir, 100, 10);
@@ -657,8 +651,8 @@ TEST_CASE("csv: table formatting and atomic save", "[io][csv]") {
   temp_dir dir;
   csv_table t({"epoch", "name", "accuracy", "q"});
   t.add_row({1, "pixel(any)", 0.1f, 0.25});
-  t.add_row({2, "a, \"quoted\" name", std::numeric_limits<double>::quiet_NaN(),
-             csv_cell::fixed(0.123456, 3)});
+  t.add_row(
+    {2, "a, \"quoted\" name", std::numeric_limits<double>::quiet_NaN(), csv_cell::fixed(0.123456, 3)});
   t.add_row({-3, " padded", 1e-7, -std::numeric_limits<float>::infinity()});
   CHECK(t.rows() == 3);
   CHECK(t.str() == "epoch,name,accuracy,q\n"

@@ -25,8 +25,8 @@ using Catch::Contains;
 namespace {
 
 /// Naive row-major matrix product of op(a) (m×k) and op(b) (k×n).
-std::vector<double> naive_matmul(const std::vector<float>& a, bool ta, const std::vector<float>& b,
-                                 bool tb, std::size_t m, std::size_t k, std::size_t n) {
+std::vector<double> naive_matmul(const std::vector<float>& a, bool ta, const std::vector<float>& b, bool tb,
+                                 std::size_t m, std::size_t k, std::size_t n) {
   std::vector<double> c(m * n, 0.0);
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t j = 0; j < n; ++j)
@@ -180,8 +180,8 @@ TEST_CASE("cpu::im2col and col2im: layout and adjointness", "[nn][backend]") {
     cpu::im2col(x, 1, 3, 1, col); // 1×3 kernel, pad 1: output 3×2
     REQUIRE(cpu::shape_of(col) == shape{3, 6});
     // output row 0 and 2 lie in the padding; row 1 sees [0 1 2 0] through a 1×3 window
-    CHECK(cpu::to_host(col) == std::vector<float>{0, 0, 0, 1, 0, 0,  //
-                                                  0, 0, 1, 2, 0, 0,  //
+    CHECK(cpu::to_host(col) == std::vector<float>{0, 0, 0, 1, 0, 0, //
+                                                  0, 0, 1, 2, 0, 0, //
                                                   0, 0, 2, 0, 0, 0});
   }
   SECTION("<im2col(x), c> = <x, col2im(c)> for several shapes and paddings") {
@@ -240,8 +240,8 @@ TEST_CASE("cpu::relu_forward / relu_backward", "[nn][backend]") {
 
 TEST_CASE("cpu::maxpool2: a hand-computed case, odd edges and ties", "[nn][backend]") {
   // one 4×5 image: the last column is dropped
-  const std::vector<float> xv{1, 5, 2, 0, 9,   //
-                              3, 4, 8, 7, 9,   //
+  const std::vector<float> xv{1, 5, 2,  0,  9, //
+                              3, 4, 8,  7,  9, //
                               6, 6, -4, -2, 9, //
                               6, 2, -3, -1, 9};
   const auto x = cpu::from_host(shape{1, 1, 4, 5}, xv);
@@ -253,10 +253,10 @@ TEST_CASE("cpu::maxpool2: a hand-computed case, odd edges and ties", "[nn][backe
   CHECK(cpu::to_host(idx) == std::vector<float>{1, 2, 0, 3});
   cpu::maxpool2_backward(cpu::from_host(shape{1, 1, 2, 2}, std::vector<float>{10, 20, 30, 40}), idx,
                          shape{1, 1, 4, 5}, dx);
-  CHECK(cpu::to_host(dx) == std::vector<float>{0, 10, 0, 0, 0,  //
-                                               0, 0, 20, 0, 0,  //
-                                               30, 0, 0, 0, 0,  //
-                                               0, 0, 0, 40, 0});
+  CHECK(cpu::to_host(dx) == std::vector<float>{0,  10, 0,  0,  0, //
+                                               0,  0,  20, 0,  0, //
+                                               30, 0,  0,  0,  0, //
+                                               0,  0,  0,  40, 0});
   CHECK_THROWS_AS(cpu::maxpool2_backward(y, idx, shape{1, 1, 6, 6}, dx), shape_error);
 }
 
@@ -322,7 +322,8 @@ TEST_CASE("nn::conv2d: forward equals a naive nested-loop convolution", "[nn][la
       // the same layer, a batch of another size: workspaces follow
       const shape xs1{1, 3, 6, 5};
       const auto xv1 = random_values(xs1.size());
-      const auto ref1 = naive_conv(xv1, xs1, cpu::to_host(conv.weight()), cpu::to_host(conv.bias()), 4, 3, pad);
+      const auto ref1 =
+        naive_conv(xv1, xs1, cpu::to_host(conv.weight()), cpu::to_host(conv.bias()), 4, 3, pad);
       const auto got1 = cpu::to_host(conv.forward(cpu::from_host(xs1, xv1)));
       REQUIRE(got1.size() == ref1.size());
       for (std::size_t i = 0; i < ref1.size(); ++i) {
@@ -432,12 +433,12 @@ TEST_CASE("nn layers: bad shapes throw shape_error naming the layer and both sha
   SECTION("conv2d") {
     nn::conv2d<cpu> l(3, 4, 5);
     CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 1, 28, 28})),
-                      Contains("conv2d(3, 4, 5, pad=0)") && Contains("[2,1,28,28]") &&
-                          Contains("[N,3,H,W]"));
+                      Contains("conv2d(3, 4, 5, pad=0)") && Contains("[2,1,28,28]") && Contains("[N,3,H,W]"));
     CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 3, 4, 28})), Contains("H, W >= 5"));
     CHECK_THROWS_AS(l.forward(cpu::zeros(shape{3, 28, 28})), shape_error);
     l.forward(cpu::zeros(shape{2, 3, 8, 8}));
-    CHECK_THROWS_WITH(l.backward(cpu::zeros(shape{2, 4, 5, 5})), Contains("[2,4,5,5]") && Contains("[2,4,4,4]"));
+    CHECK_THROWS_WITH(l.backward(cpu::zeros(shape{2, 4, 5, 5})),
+                      Contains("[2,4,5,5]") && Contains("[2,4,4,4]"));
   }
   SECTION("max_pool2 and flatten") {
     nn::max_pool2<cpu> p;
@@ -445,7 +446,8 @@ TEST_CASE("nn layers: bad shapes throw shape_error naming the layer and both sha
     CHECK_THROWS_WITH(p.forward(cpu::zeros(shape{4, 1, 1, 10})), Contains("H, W >= 2"));
     nn::relu<cpu> r;
     r.forward(cpu::zeros(shape{2, 3}));
-    CHECK_THROWS_WITH(r.backward(cpu::zeros(shape{3, 2})), Contains("relu") && Contains("[3,2]") && Contains("[2,3]"));
+    CHECK_THROWS_WITH(r.backward(cpu::zeros(shape{3, 2})),
+                      Contains("relu") && Contains("[3,2]") && Contains("[2,3]"));
   }
   SECTION("sizes") {
     CHECK_THROWS_AS(nn::dense<cpu>(0, 3), value_error);

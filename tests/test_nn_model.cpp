@@ -34,8 +34,7 @@ void write_bytes(const fs::path& p, const std::vector<unsigned char>& b) {
 }
 
 using mlp = nn::sequential<cpu, nn::dense<cpu>, nn::relu<cpu>, nn::dense<cpu>>;
-mlp make_mlp(std::size_t in, std::size_t hidden, std::size_t out, std::uint64_t seed,
-             adamw_hyper opt = {}) {
+mlp make_mlp(std::size_t in, std::size_t hidden, std::size_t out, std::uint64_t seed, adamw_hyper opt = {}) {
   return mlp(nn::sequential_options{seed, opt}, nn::dense<cpu>(in, hidden), nn::relu<cpu>{},
              nn::dense<cpu>(hidden, out));
 }
@@ -86,12 +85,12 @@ TEST_CASE("adamw: the first step, computed by hand", "[nn][adamw]") {
 TEST_CASE("adamw: several steps against a double-precision reference, with and without AMSGrad",
           "[nn][adamw]") {
   // a large gradient, then small ones: AMSGrad keeps the large second moment
-  const std::vector<std::vector<float>> grads{{3.0f, -0.2f, 0.0f}, {0.1f, -0.1f, 1.0f},
-                                              {-0.05f, 0.4f, 1.0f}, {0.02f, 0.0f, -2.0f}};
+  const std::vector<std::vector<float>> grads{
+    {3.0f, -0.2f, 0.0f}, {0.1f, -0.1f, 1.0f}, {-0.05f, 0.4f, 1.0f}, {0.02f, 0.0f, -2.0f}};
   for (bool ams : {true, false}) {
     DYNAMIC_SECTION("amsgrad " << ams) {
-      const adamw_hyper h{.lr = 0.05f, .beta1 = 0.5f, .beta2 = 0.9f, .eps = 1e-8f,
-                          .weight_decay = 0.1f, .amsgrad = ams};
+      const adamw_hyper h{
+        .lr = 0.05f, .beta1 = 0.5f, .beta2 = 0.9f, .eps = 1e-8f, .weight_decay = 0.1f, .amsgrad = ams};
       const std::vector<float> p0{0.5f, -1.0f, 2.0f};
       auto p = cpu::from_host(shape{3}, p0);
       auto g = cpu::zeros(shape{3});
@@ -173,8 +172,8 @@ TEST_CASE("sequential: input gradient of a small conv net matches finite differe
   CHECK(c.ok);
   // parameter gradients end to end, through a network without kinks (a weight moves every
   // pre-activation at once, so ReLU / max-pool switches would blur finite differences)
-  nn::sequential smooth(nn::sequential_options{.seed = 4}, nn::conv2d<cpu>(2, 3, 3, 1),
-                        nn::flatten<cpu>{}, nn::dense<cpu>(108, 4));
+  nn::sequential smooth(nn::sequential_options{.seed = 4}, nn::conv2d<cpu>(2, 3, 3, 1), nn::flatten<cpu>{},
+                        nn::dense<cpu>(108, 4));
   const auto x = cpu::from_host(xs, xv);
   smooth.zero_grad();
   loss.forward(smooth.forward(x), labels);
@@ -248,8 +247,8 @@ TEST_CASE("sequential: copies and moves train their own parameters", "[nn][seque
   b.forward(x);
   b.backward(g);
   b.step();
-  CHECK(cpu::to_host(a.layer<2>().weight()) == wa);       // the original is untouched
-  CHECK(cpu::to_host(b.layer<2>().weight()) != wa);       // the copy moved
+  CHECK(cpu::to_host(a.layer<2>().weight()) == wa); // the original is untouched
+  CHECK(cpu::to_host(b.layer<2>().weight()) != wa); // the copy moved
   CHECK(b.optimizer().steps() == 1);
   CHECK(a.optimizer().steps() == 0);
   auto c = std::move(b); // move: the optimiser now updates c's tensors
@@ -272,7 +271,7 @@ TEST_CASE("sequential: shape errors name the layer position, the layer and both 
   CHECK_THROWS_AS(net.forward(cpu::zeros(shape{2, 1, 32, 32})), shape_error);
   CHECK_THROWS_WITH(net.forward(cpu::zeros(shape{2, 1, 32, 32})),
                     Contains("layer 7") && Contains("dense(800, 500)") && Contains("[2,1250]") &&
-                        Contains("[N,800]"));
+                      Contains("[N,800]"));
   CHECK_THROWS_WITH(net.forward(cpu::zeros(shape{2, 3, 28, 28})),
                     Contains("layer 0") && Contains("conv2d(1, 20, 5, pad=0)") && Contains("[2,3,28,28]"));
   CHECK_THROWS_WITH(net.output_shape(shape{2, 1, 32, 32}), Contains("layer 7"));
@@ -331,7 +330,8 @@ TEST_CASE("sequential: save then load gives identical outputs", "[nn][sequential
   CHECK(std::string(bytes.begin(), bytes.begin() + 8) == "SELMASKW");
   CHECK(bytes[8] == 1); // format version 1, little-endian
   // header, 8 tensors (rank + u64 extents; ranks 4,1,4,1,2,1,2,1), the values, the checksum
-  CHECK(bytes.size() == 8 + 4 + 4 + 8 * 4 + 8 * (4 + 1 + 4 + 1 + 2 + 1 + 2 + 1) + 4 * a.parameter_count() + 4);
+  CHECK(bytes.size() ==
+        8 + 4 + 4 + 8 * 4 + 8 * (4 + 1 + 4 + 1 + 2 + 1 + 2 + 1) + 4 * a.parameter_count() + 4);
   // saving again replaces the file
   a.save(file);
   CHECK(read_bytes(file) == bytes);
@@ -425,15 +425,16 @@ TEST_CASE("sequential: bad weight files are rejected with io_error naming the fi
     make_mlp(3, 8, 2, 5).save(wide);
     auto other = make_mlp(3, 4, 2, 6);
     CHECK_THROWS_AS(other.load(wide), io_error);
-    CHECK_THROWS_WITH(other.load(wide), Contains("wide.weights") && Contains("[8,3]") &&
-                                            Contains("[4,3]") && Contains("dense(3, 4)"));
+    CHECK_THROWS_WITH(other.load(wide), Contains("wide.weights") && Contains("[8,3]") && Contains("[4,3]") &&
+                                          Contains("dense(3, 4)"));
     const fs::path deeper = dir.path / "deeper.weights";
     nn::sequential(nn::dense<cpu>(3, 2)).save(deeper);
     CHECK_THROWS_WITH(other.load(deeper), Contains("holds 2 tensors") && Contains("has 4"));
   }
   SECTION("a missing file") {
     CHECK_THROWS_AS(net.load(dir.path / "nope.weights"), io_error);
-    CHECK_THROWS_WITH(net.load(dir.path / "nope.weights"), Contains("nope.weights") && Contains("cannot open"));
+    CHECK_THROWS_WITH(net.load(dir.path / "nope.weights"),
+                      Contains("nope.weights") && Contains("cannot open"));
   }
   CHECK(cpu::to_host(net.layer<0>().weight()) == w_before);
 }

@@ -32,7 +32,8 @@ TEST_CASE("pipeline: Q multiplies the stages' costs per location (hand-computed)
   CHECK(cpu::to_host(r.output) == std::vector<float>{1, 0, 0, 4, 5, 0, 0, 8});
 }
 
-TEST_CASE("pipeline: gradient of L + λQ through all masks matches finite differences", "[pipeline][gradient]") {
+TEST_CASE("pipeline: gradient of L + λQ through all masks matches finite differences",
+          "[pipeline][gradient]") {
   auto p = make(mask_mode::soft);
   auto& xm = p.stage<1>();
   auto& am = p.stage<3>();
@@ -54,11 +55,13 @@ TEST_CASE("pipeline: gradient of L + λQ through all masks matches finite differ
   };
   const auto w_xor = cpu::to_host(xm.logits());
   const auto w_any = cpu::to_host(am.logits());
-  const auto c1 = testing::check_gradient(loss(xm, shape{2, 2, 1, 1}), w_xor, cpu::to_host(xm.grad()), {.eps = 1e-2});
+  const auto c1 =
+    testing::check_gradient(loss(xm, shape{2, 2, 1, 1}), w_xor, cpu::to_host(xm.grad()), {.eps = 1e-2});
   INFO("xor: " << c1.message);
   CHECK(c1.ok);
   xm.set_logits(cpu::from_host(shape{2, 2, 1, 1}, w_xor));
-  const auto c2 = testing::check_gradient(loss(am, shape{1, 1, 2, 2}), w_any, cpu::to_host(am.grad()), {.eps = 1e-2});
+  const auto c2 =
+    testing::check_gradient(loss(am, shape{1, 1, 2, 2}), w_any, cpu::to_host(am.grad()), {.eps = 1e-2});
   INFO("any: " << c2.message);
   CHECK(c2.ok);
 }
@@ -98,8 +101,8 @@ TEST_CASE("pipeline: stage and mask counts are compile-time facts", "[pipeline]"
   p.for_each_mask([&](auto&) { ++n; });
   CHECK(n == 2);
   // without masks Q is 1 and the data pass unchanged
-  pipeline<extend<identity_versions<2>>, merge<weighted_sum>>::on<cpu> q(
-      shape{1, 2, 2}, 0, {}, merge<weighted_sum>{{{0.5f, 0.5f}}});
+  pipeline<extend<identity_versions<2>>, merge<weighted_sum>>::on<cpu> q(shape{1, 2, 2}, 0, {},
+                                                                         merge<weighted_sum>{{{0.5f, 0.5f}}});
   const auto x = random_tensor(shape{2, 1, 2, 2});
   const auto r = q.forward(x);
   CHECK(r.q == 1.0);

@@ -89,15 +89,15 @@ TEST_CASE("plateau_schedule: λ grows after `patience` epochs without progress",
   s.cooldown = 1;
   s.factor = 2.0f;
   float lambda = 1.0f;
-  CHECK_FALSE(s.end_epoch(0, 0.90, lambda)); // improves (from +inf)
-  CHECK_FALSE(s.end_epoch(1, 0.80, lambda)); // improves
+  CHECK_FALSE(s.end_epoch(0, 0.90, lambda));  // improves (from +inf)
+  CHECK_FALSE(s.end_epoch(1, 0.80, lambda));  // improves
   CHECK_FALSE(s.end_epoch(2, 0.795, lambda)); // not by more than 0.01: wait 1
   CHECK(s.end_epoch(3, 0.80, lambda));        // wait 2 → λ doubles
   CHECK(lambda == 2.0f);
-  CHECK_FALSE(s.end_epoch(4, 0.80, lambda));  // cooldown (counts as waiting: no progress)
-  CHECK(s.end_epoch(5, 0.80, lambda));        // wait 2 → λ doubles again
+  CHECK_FALSE(s.end_epoch(4, 0.80, lambda)); // cooldown (counts as waiting: no progress)
+  CHECK(s.end_epoch(5, 0.80, lambda));       // wait 2 → λ doubles again
   CHECK(lambda == 4.0f);
-  CHECK_FALSE(s.end_epoch(6, 0.50, lambda));  // progress (and cooldown)
+  CHECK_FALSE(s.end_epoch(6, 0.50, lambda)); // progress (and cooldown)
   CHECK(s.phase_of(7) == phase::exploration);
 }
 
@@ -145,8 +145,8 @@ TEST_CASE("learn_selection_masks: a channel mask finds the informative bands", "
   const auto train = bands(600, 1), val = bands(300, 2), test = bands(300, 3);
   channel_pipe::on<B> masks(train.sample, 5);
   auto net = make_net(108, 3, 5);
-  const auto r = learn_selection_masks(masks, net, train, val, &test, quick_options(),
-                                       round_schedule{2, 1, 1.5f});
+  const auto r =
+    learn_selection_masks(masks, net, train, val, &test, quick_options(), round_schedule{2, 1, 1.5f});
   CHECK(r.epochs_run == 14);
   CHECK(r.full_test_accuracy > 0.95);
   // a point with at most 3 of 12 bands (Q ≤ 0.25) that keeps the accuracy

@@ -42,7 +42,8 @@ float version_value(std::size_t v, float x) { return v == 0 ? x : v == 1 ? 0.5f 
 
 #define SELMASK_GRANULARITIES channel, pixel, subpixel, (block<2, 3>), (block<2, 3, all_channels>), version
 
-TEMPLATE_TEST_CASE("xor_mask: starts with the best version everywhere", "[mask][xor]", SELMASK_GRANULARITIES) {
+TEMPLATE_TEST_CASE("xor_mask: starts with the best version everywhere", "[mask][xor]",
+                   SELMASK_GRANULARITIES) {
   auto p = make_pipe<TestType>(mask_mode::hard, 2);
   const auto x = random_tensor(batch);
   const auto r = p.forward(x);
@@ -120,7 +121,8 @@ TEMPLATE_TEST_CASE("xor_mask: soft-path gradients match finite differences", "[m
 TEST_CASE("xor_mask: initial_version overrides the default choice", "[mask][xor]") {
   xor_mask<channel> cfg;
   cfg.initial_version = 2;
-  pipeline<extend<versions3>, xor_mask<channel>, merge<sum>>::on<cpu> p(sample, 1, {make_versions()}, cfg, {});
+  pipeline<extend<versions3>, xor_mask<channel>, merge<sum>>::on<cpu> p(sample, 1, {make_versions()}, cfg,
+                                                                        {});
   const auto r = p.forward(random_tensor(batch));
   CHECK(r.q == Approx(0.1));
 }

@@ -1,6 +1,6 @@
 // must not compile: a JPEG quality outside 1..100
-#include <selmask/selmask.hpp>
 #include <selmask/ops/jpeg.hpp>
+#include <selmask/selmask.hpp>
 int main() {
   using pipe = selmask::pipeline<selmask::extend<selmask::jpeg_versions<90, 101>>,
                                  selmask::xor_mask<selmask::channel>, selmask::merge<selmask::sum>>;

@@ -1,6 +1,6 @@
 // must not compile: a thumbnail factor of 0
-#include <selmask/selmask.hpp>
 #include <selmask/ops/versions.hpp>
+#include <selmask/selmask.hpp>
 int main() {
   using pipe = selmask::pipeline<selmask::extend<selmask::thumbnail_versions<2, 0>>,
                                  selmask::xor_mask<selmask::channel>, selmask::merge<selmask::sum>>;

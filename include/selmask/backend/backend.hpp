@@ -53,34 +53,34 @@ struct concept_probe_binary {
 } // namespace detail
 
 template <class B>
-concept tensor_backend =
-    requires { typename B::tensor; } &&
-    requires(typename B::tensor& t, const typename B::tensor& a, const shape& s,
-             std::span<const float> host, std::span<const std::size_t> idx, const cell_geometry& g,
-             float x, std::size_t n) {
-      { B::name } -> std::convertible_to<std::string_view>;
-      { B::zeros(s) } -> std::same_as<typename B::tensor>;
-      { B::full(s, x) } -> std::same_as<typename B::tensor>;
-      { B::from_host(s, host) } -> std::same_as<typename B::tensor>;
-      { B::to_host(a) } -> std::same_as<std::vector<float>>;
-      { B::shape_of(a) } -> std::same_as<shape>;
-      B::reshape(t, s);
-      B::copy(a, t);
-      B::map(a, t, detail::concept_probe_unary{});
-      B::map2(a, a, t, detail::concept_probe_binary{});
-      B::axpy(x, a, t);
-      { B::sum(a) } -> std::convertible_to<double>;
-      { B::all_finite(a) } -> std::same_as<bool>;
-      B::scale_cells(a, a, g, t);
-      B::reduce_cells(a, &a, g, t);
-      B::softmax_groups(a, n, x, t);
-      B::argmax_one_hot_groups(a, n, t);
-      B::softmax_groups_backward(a, a, n, x, t);
-      B::sum_versions(a, &a, t);
-      B::repeat_versions(a, n, &a, t);
-      B::gather(a, idx, t);
-      B::scatter(a, idx, t);
-    };
+concept tensor_backend = requires {
+  typename B::tensor;
+}
+&&requires(typename B::tensor& t, const typename B::tensor& a, const shape& s, std::span<const float> host,
+           std::span<const std::size_t> idx, const cell_geometry& g, float x, std::size_t n) {
+  { B::name } -> std::convertible_to<std::string_view>;
+  { B::zeros(s) } -> std::same_as<typename B::tensor>;
+  { B::full(s, x) } -> std::same_as<typename B::tensor>;
+  { B::from_host(s, host) } -> std::same_as<typename B::tensor>;
+  { B::to_host(a) } -> std::same_as<std::vector<float>>;
+  { B::shape_of(a) } -> std::same_as<shape>;
+  B::reshape(t, s);
+  B::copy(a, t);
+  B::map(a, t, detail::concept_probe_unary{});
+  B::map2(a, a, t, detail::concept_probe_binary{});
+  B::axpy(x, a, t);
+  { B::sum(a) } -> std::convertible_to<double>;
+  { B::all_finite(a) } -> std::same_as<bool>;
+  B::scale_cells(a, a, g, t);
+  B::reduce_cells(a, &a, g, t);
+  B::softmax_groups(a, n, x, t);
+  B::argmax_one_hot_groups(a, n, t);
+  B::softmax_groups_backward(a, a, n, x, t);
+  B::sum_versions(a, &a, t);
+  B::repeat_versions(a, n, &a, t);
+  B::gather(a, idx, t);
+  B::scatter(a, idx, t);
+};
 
 /// The tensor type of backend `B`.
 template <class B>

@@ -51,8 +51,7 @@ struct table_cost {
                                          std::span<const float> /*version_costs*/) const {
     for (float v : values) {
       if (!std::isfinite(v) || v < 0.0f) {
-        throw value_error("selmask::table_cost: costs must be finite and >= 0, got " +
-                          std::to_string(v));
+        throw value_error("selmask::table_cost: costs must be finite and >= 0, got " + std::to_string(v));
       }
     }
     if (values.size() == choices * cells) {
@@ -65,9 +64,9 @@ struct table_cost {
       }
       return t;
     }
-    throw value_error("selmask::table_cost: " + std::to_string(values.size()) +
-                      " costs given; expected " + std::to_string(choices) + " (one per choice) or " +
-                      std::to_string(choices * cells) + " (choices x cells)");
+    throw value_error("selmask::table_cost: " + std::to_string(values.size()) + " costs given; expected " +
+                      std::to_string(choices) + " (one per choice) or " + std::to_string(choices * cells) +
+                      " (choices x cells)");
   }
 };
 

@@ -29,12 +29,10 @@ struct cell_geometry {
     g.block = block;
     for (std::size_t i = 0; i < 4; ++i) {
       if (dims[i] == 0) {
-        throw shape_error("selmask::cell_geometry: sample extent along axis " + std::to_string(i) +
-                          " is 0");
+        throw shape_error("selmask::cell_geometry: sample extent along axis " + std::to_string(i) + " is 0");
       }
       if (block[i] == 0) {
-        throw shape_error("selmask::cell_geometry: cell extent along axis " + std::to_string(i) +
-                          " is 0");
+        throw shape_error("selmask::cell_geometry: cell extent along axis " + std::to_string(i) + " is 0");
       }
       g.grid[i] = (dims[i] + block[i] - 1) / block[i];
     }

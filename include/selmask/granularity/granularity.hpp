@@ -85,9 +85,9 @@ cell_geometry make_geometry(std::size_t v, std::size_t c, std::size_t h, std::si
                             bool versions_in_cell) {
   const auto e = G::extent(c, h, w);
   if (e[1] > h || e[2] > w) {
-    throw shape_error(std::string("selmask::") + G::name + ": cell extent " + std::to_string(e[1]) +
-                      "x" + std::to_string(e[2]) + " is larger than the input's " +
-                      std::to_string(h) + "x" + std::to_string(w));
+    throw shape_error(std::string("selmask::") + G::name + ": cell extent " + std::to_string(e[1]) + "x" +
+                      std::to_string(e[2]) + " is larger than the input's " + std::to_string(h) + "x" +
+                      std::to_string(w));
   }
   return cell_geometry::make({v, c, h, w}, {versions_in_cell ? v : 1, e[0], e[1], e[2]});
 }

@@ -39,8 +39,7 @@ namespace detail {
 inline std::filesystem::path temporary_sibling(const std::filesystem::path& target) {
   static std::atomic<std::uint64_t> counter{0};
   std::uint64_t r = std::random_device{}();
-  r = (r << 32) ^ static_cast<std::uint64_t>(
-                      std::chrono::steady_clock::now().time_since_epoch().count());
+  r = (r << 32) ^ static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   r ^= counter.fetch_add(1) * 0x9e3779b97f4a7c15ULL;
   static constexpr char hex[] = "0123456789abcdef";
   std::string suffix(16, '0');
@@ -59,7 +58,7 @@ inline std::filesystem::path temporary_sibling(const std::filesystem::path& targ
 /// Ensures: on return, `path` holds exactly what `write` wrote; on an exception (thrown by `write`,
 /// or `io_error` for a failed open/write/rename) `path` is unchanged and no temporary remains.
 template <class Write>
-  requires std::invocable<Write&, std::ostream&>
+requires std::invocable<Write&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, Write&& write) {
   namespace fs = std::filesystem;
   const std::string where = "selmask::io::write_file_atomically: '" + path.string() + "': ";
@@ -108,9 +107,8 @@ void write_file_atomically(const std::filesystem::path& path, Write&& write) {
 
 /// Writes `bytes` as the whole content of `path`, atomically (see above).
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
-  write_file_atomically(path, [bytes](std::ostream& os) {
-    os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  });
+  write_file_atomically(
+    path, [bytes](std::ostream& os) { os.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 /// The whole content of `path` as bytes. Throws `io_error` naming the file when it is missing,

@@ -32,9 +32,9 @@ namespace selmask::io {
 
 /// `s` as a CSV field: quoted (with '"' doubled) only where needed.
 inline std::string csv_quote(std::string_view s) {
-  const bool needs = s.find_first_of(",\"\r\n") != std::string_view::npos ||
-                     (!s.empty() && (s.front() == ' ' || s.back() == ' ' || s.front() == '\t' ||
-                                     s.back() == '\t'));
+  const bool needs =
+    s.find_first_of(",\"\r\n") != std::string_view::npos ||
+    (!s.empty() && (s.front() == ' ' || s.back() == ' ' || s.front() == '\t' || s.back() == '\t'));
   if (!needs) {
     return std::string(s);
   }
@@ -68,8 +68,7 @@ public:
       return c;
     }
     std::array<char, 512> buf{};
-    const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed,
-                                 decimals);
+    const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed, decimals);
     c.text_ = r.ec == std::errc{} ? std::string(buf.data(), r.ptr) : format(v);
     return c;
   }
@@ -175,22 +174,21 @@ public:
   /// same header line (`io_error` otherwise), and new rows go after its last row.
   csv_log(const std::filesystem::path& path, std::vector<std::string> header,
           csv_log_mode mode = csv_log_mode::replace)
-      : path_(path), columns_(header.size()) {
+    : path_(path), columns_(header.size()) {
     const std::string where = "selmask::io::csv_log: '" + path.string() + "': ";
     if (header.empty()) {
       throw value_error(where + "the header has no columns");
     }
     const std::string header_line = detail::csv_header_line(header);
     std::error_code ec;
-    const bool has_content = std::filesystem::is_regular_file(path, ec) &&
-                             std::filesystem::file_size(path, ec) > 0 && !ec;
+    const bool has_content =
+      std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > 0 && !ec;
     if (mode == csv_log_mode::append && has_content) {
       std::ifstream is(path, std::ios::binary);
       std::string first;
       std::getline(is, first);
       if (first + '\n' != header_line) {
-        throw io_error(where + "cannot append: its header '" + first +
-                       "' differs from the log's '" +
+        throw io_error(where + "cannot append: its header '" + first + "' differs from the log's '" +
                        header_line.substr(0, header_line.size() - 1) + "'");
       }
     } else {

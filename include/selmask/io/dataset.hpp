@@ -68,8 +68,8 @@ struct dataset {
     }
     for (std::size_t i = 0; i < labels.size(); ++i) {
       if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes) {
-        throw value_error(where + "label " + std::to_string(labels[i]) + " at index " +
-                          std::to_string(i) + " is outside [0, " + std::to_string(classes) + ")");
+        throw value_error(where + "label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                          " is outside [0, " + std::to_string(classes) + ")");
       }
     }
     const std::size_t per = sample.size();
@@ -124,16 +124,14 @@ inline dataset subset(const dataset& d, std::span<const std::size_t> indices) {
   const std::size_t per = d.sample.size();
   if (d.images.size() != d.size() * per) {
     throw shape_error("selmask::io::subset: the data set has " + std::to_string(d.images.size()) +
-                      " image values for " + std::to_string(d.size()) + " labels of shape " +
-                      d.sample.str());
+                      " image values for " + std::to_string(d.size()) + " labels of shape " + d.sample.str());
   }
   out.labels.reserve(indices.size());
   out.images.reserve(indices.size() * per);
   for (std::size_t i : indices) {
     if (i >= d.size()) {
       throw value_error("selmask::io::subset: index " + std::to_string(i) +
-                        " is out of range for a data set of " + std::to_string(d.size()) +
-                        " samples");
+                        " is out of range for a data set of " + std::to_string(d.size()) + " samples");
     }
     out.labels.push_back(d.labels[i]);
     const auto src = d.image(i);
@@ -157,8 +155,7 @@ inline dataset subset(const dataset& d, std::size_t n) {
 /// the validation part, the rest form the training part. Within each part the samples keep their
 /// original relative order. Same seed, same split (on every platform).
 /// Throws `value_error` if `n_validation > d.size()`.
-inline std::pair<dataset, dataset> split(const dataset& d, std::size_t n_validation,
-                                         std::uint64_t seed) {
+inline std::pair<dataset, dataset> split(const dataset& d, std::size_t n_validation, std::uint64_t seed) {
   if (n_validation > d.size()) {
     throw value_error("selmask::io::split: n_validation " + std::to_string(n_validation) +
                       " exceeds the data set's " + std::to_string(d.size()) + " samples");
@@ -218,7 +215,7 @@ inline std::vector<float> mean_image(const dataset& d) {
 class batch_sampler {
 public:
   batch_sampler(std::size_t n, std::size_t batch_size, bool shuffle = true, std::uint64_t seed = 0)
-      : order_(n), batch_size_(batch_size), shuffle_(shuffle), seed_(seed) {
+    : order_(n), batch_size_(batch_size), shuffle_(shuffle), seed_(seed) {
     if (batch_size == 0) {
       throw value_error("selmask::io::batch_sampler: batch_size must be positive, got 0");
     }
@@ -241,11 +238,10 @@ public:
   [[nodiscard]] std::span<const std::size_t> batch(std::size_t b) const {
     const std::size_t first = b * batch_size_;
     if (first >= order_.size()) {
-      throw value_error("selmask::io::batch_sampler::batch: batch " + std::to_string(b) +
-                        " of " + std::to_string(batches()));
+      throw value_error("selmask::io::batch_sampler::batch: batch " + std::to_string(b) + " of " +
+                        std::to_string(batches()));
     }
-    return std::span<const std::size_t>(order_).subspan(
-        first, std::min(batch_size_, order_.size() - first));
+    return std::span<const std::size_t>(order_).subspan(first, std::min(batch_size_, order_.size() - first));
   }
   /// The whole epoch's order.
   [[nodiscard]] std::span<const std::size_t> order() const noexcept { return order_; }
@@ -277,13 +273,12 @@ inline std::vector<std::vector<std::size_t>> batch_indices(std::size_t n, std::s
 /// into `y_out`, resizing both; once their capacity suffices (after the first full batch) nothing
 /// allocates. Returns the batch's shape, `d.batch_shape(idx.size())`, for `B::from_host`.
 /// Throws `value_error` naming an index ≥ `d.size()`.
-inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx,
-                          std::vector<float>& x_out, std::vector<std::int32_t>& y_out) {
+inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx, std::vector<float>& x_out,
+                          std::vector<std::int32_t>& y_out) {
   const std::size_t per = d.sample.size();
   if (d.images.size() != d.size() * per) {
-    throw shape_error("selmask::io::gather_batch: the data set has " +
-                      std::to_string(d.images.size()) + " image values for " +
-                      std::to_string(d.size()) + " labels of shape " + d.sample.str());
+    throw shape_error("selmask::io::gather_batch: the data set has " + std::to_string(d.images.size()) +
+                      " image values for " + std::to_string(d.size()) + " labels of shape " + d.sample.str());
   }
   x_out.resize(idx.size() * per);
   y_out.resize(idx.size());
@@ -291,8 +286,7 @@ inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx,
     const std::size_t i = idx[j];
     if (i >= d.size()) {
       throw value_error("selmask::io::gather_batch: index " + std::to_string(i) +
-                        " is out of range for a data set of " + std::to_string(d.size()) +
-                        " samples");
+                        " is out of range for a data set of " + std::to_string(d.size()) + " samples");
     }
     const auto src = d.image(i);
     std::copy(src.begin(), src.end(), x_out.begin() + static_cast<std::ptrdiff_t>(j * per));

@@ -37,8 +37,7 @@ inline constexpr float fashion_mnist_mean = 0.2860f;
 inline constexpr float fashion_mnist_std = 0.3530f;
 /// The ten Fashion-MNIST classes, by label.
 inline constexpr std::array<std::string_view, 10> fashion_mnist_classes = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
 /// A training part and a test part.
 struct train_test {
@@ -52,28 +51,27 @@ struct train_test {
 /// `[0, classes)`.
 inline dataset load_idx_dataset(const std::filesystem::path& images_path,
                                 const std::filesystem::path& labels_path, std::size_t classes,
-                                std::size_t limit = 0, std::size_t height = 0,
-                                std::size_t width = 0) {
+                                std::size_t limit = 0, std::size_t height = 0, std::size_t width = 0) {
   const std::string fn = "selmask::io::load_idx_dataset: ";
   const idx_header ih = read_idx_header(images_path);
   const idx_header lh = read_idx_header(labels_path);
   if (ih.extents.rank() != 3) {
-    throw io_error(fn + "'" + images_path.string() + "': images have extents " +
-                   ih.extents.str() + " (expected [N,H,W])");
+    throw io_error(fn + "'" + images_path.string() + "': images have extents " + ih.extents.str() +
+                   " (expected [N,H,W])");
   }
   if ((height != 0 && ih.extents[1] != height) || (width != 0 && ih.extents[2] != width)) {
-    throw io_error(fn + "'" + images_path.string() + "': images are " +
-                   std::to_string(ih.extents[1]) + "×" + std::to_string(ih.extents[2]) +
-                   " (expected " + std::to_string(height) + "×" + std::to_string(width) + ")");
+    throw io_error(fn + "'" + images_path.string() + "': images are " + std::to_string(ih.extents[1]) + "×" +
+                   std::to_string(ih.extents[2]) + " (expected " + std::to_string(height) + "×" +
+                   std::to_string(width) + ")");
   }
   if (lh.extents.rank() != 1) {
-    throw io_error(fn + "'" + labels_path.string() + "': labels have extents " +
-                   lh.extents.str() + " (expected [N])");
+    throw io_error(fn + "'" + labels_path.string() + "': labels have extents " + lh.extents.str() +
+                   " (expected [N])");
   }
   if (ih.extents[0] != lh.extents[0]) {
     throw io_error(fn + "'" + images_path.string() + "' holds " + std::to_string(ih.extents[0]) +
-                   " images but '" + labels_path.string() + "' holds " +
-                   std::to_string(lh.extents[0]) + " labels");
+                   " images but '" + labels_path.string() + "' holds " + std::to_string(lh.extents[0]) +
+                   " labels");
   }
   const idx_array images = read_idx(images_path, limit);
   const idx_array labels = read_idx(labels_path, limit);
@@ -88,9 +86,8 @@ inline dataset load_idx_dataset(const std::filesystem::path& images_path,
   d.labels.resize(labels.values.size());
   for (std::size_t i = 0; i < labels.values.size(); ++i) {
     if (labels.values[i] >= classes) {
-      throw io_error(fn + "'" + labels_path.string() + "': label " +
-                     std::to_string(labels.values[i]) + " at index " + std::to_string(i) +
-                     " is outside [0, " + std::to_string(classes) + ")");
+      throw io_error(fn + "'" + labels_path.string() + "': label " + std::to_string(labels.values[i]) +
+                     " at index " + std::to_string(i) + " is outside [0, " + std::to_string(classes) + ")");
     }
     d.labels[i] = labels.values[i];
   }

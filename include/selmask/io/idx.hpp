@@ -68,13 +68,20 @@ inline std::string idx_where(std::string_view fn, const std::filesystem::path& p
 
 inline std::string type_name(std::uint8_t t) {
   switch (t) {
-  case 0x08: return "unsigned byte";
-  case 0x09: return "signed byte";
-  case 0x0B: return "int16";
-  case 0x0C: return "int32";
-  case 0x0D: return "float32";
-  case 0x0E: return "float64";
-  default: return "unknown";
+    case 0x08:
+      return "unsigned byte";
+    case 0x09:
+      return "signed byte";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "unknown";
   }
 }
 
@@ -124,8 +131,8 @@ inline std::size_t gz_read_some(gzFile f, std::uint8_t* out, std::size_t n, std:
 
 /// A description of why a read stopped early: "truncated: expected N bytes of <what>, got M".
 inline std::string truncated(std::string_view what, std::uint64_t expected, std::uint64_t got) {
-  return "truncated: expected " + std::to_string(expected) + " bytes of " + std::string(what) +
-         ", got " + std::to_string(got);
+  return "truncated: expected " + std::to_string(expected) + " bytes of " + std::string(what) + ", got " +
+         std::to_string(got);
 }
 
 inline idx_header read_header(gzFile f, std::string_view fn, const std::filesystem::path& path) {
@@ -135,15 +142,15 @@ inline idx_header read_header(gzFile f, std::string_view fn, const std::filesyst
     throw io_error(idx_where(fn, path) + truncated("header", magic.size(), got));
   }
   if (magic[0] != 0 || magic[1] != 0) {
-    throw io_error(idx_where(fn, path) + "bad magic number " + hex_byte(magic[0]) + " " +
-                   hex_byte(magic[1]) + " " + hex_byte(magic[2]) + " " + hex_byte(magic[3]) +
+    throw io_error(idx_where(fn, path) + "bad magic number " + hex_byte(magic[0]) + " " + hex_byte(magic[1]) +
+                   " " + hex_byte(magic[2]) + " " + hex_byte(magic[3]) +
                    " (an IDX file starts with 0x00 0x00 <type> <ndims>)");
   }
   idx_header h;
   h.type = magic[2];
   if (h.type != idx_type_ubyte) {
-    throw io_error(idx_where(fn, path) + "element type " + hex_byte(h.type) + " (" +
-                   type_name(h.type) + ") is not supported; only 0x08 (unsigned byte) is");
+    throw io_error(idx_where(fn, path) + "element type " + hex_byte(h.type) + " (" + type_name(h.type) +
+                   ") is not supported; only 0x08 (unsigned byte) is");
   }
   const std::size_t rank = magic[3];
   if (rank == 0 || rank > shape::max_rank) {
@@ -238,14 +245,14 @@ inline idx_array read_idx(const std::filesystem::path& path, std::size_t max_ite
   a.values.resize(n);
   const std::size_t got = detail::gz_read_some(f.get(), a.values.data(), n, "read_idx", path);
   if (got < n) {
-    throw io_error(detail::idx_where("read_idx", path) + detail::truncated("data", n, got) +
-                   " (extents " + a.extents.str() + ")");
+    throw io_error(detail::idx_where("read_idx", path) + detail::truncated("data", n, got) + " (extents " +
+                   a.extents.str() + ")");
   }
   if (!limited) {
     std::uint8_t extra = 0;
     if (detail::gz_read_some(f.get(), &extra, 1, "read_idx", path) != 0) {
-      throw io_error(detail::idx_where("read_idx", path) + "trailing data after the " +
-                     std::to_string(n) + " bytes that extents " + a.extents.str() + " announce");
+      throw io_error(detail::idx_where("read_idx", path) + "trailing data after the " + std::to_string(n) +
+                     " bytes that extents " + a.extents.str() + " announce");
     }
   }
   return a;
@@ -263,8 +270,8 @@ inline void write_idx(const std::filesystem::path& path, const shape& extents,
     throw shape_error(where + "extents must have rank 1 to 6, got rank 0");
   }
   if (values.size() != extents.size()) {
-    throw shape_error(where + std::to_string(values.size()) + " values for extents " +
-                      extents.str() + " (expected " + std::to_string(extents.size()) + ")");
+    throw shape_error(where + std::to_string(values.size()) + " values for extents " + extents.str() +
+                      " (expected " + std::to_string(extents.size()) + ")");
   }
   std::string bytes;
   bytes.reserve(4 + 4 * extents.rank() + values.size());

@@ -252,10 +252,10 @@ enum class marker_shape { none, circle, square, diamond, triangle, cross };
 class canvas {
 public:
   canvas(std::size_t width, std::size_t height, rgb background = colours::white)
-      : width_(static_cast<int>(width)), height_(static_cast<int>(height)) {
+    : width_(static_cast<int>(width)), height_(static_cast<int>(height)) {
     if (width == 0 || height == 0 || width > 16384 || height > 16384) {
-      throw shape_error("selmask::io::canvas: size " + std::to_string(width) + "×" +
-                        std::to_string(height) + " (expected 1 to 16384 each)");
+      throw shape_error("selmask::io::canvas: size " + std::to_string(width) + "×" + std::to_string(height) +
+                        " (expected 1 to 16384 each)");
     }
     px_.resize(width * height * 3);
     for (std::size_t i = 0; i < width * height; ++i) {
@@ -274,8 +274,8 @@ public:
   /// The colour at (x, y); throws `value_error` outside the canvas.
   [[nodiscard]] rgb get(int x, int y) const {
     if (x < 0 || y < 0 || x >= width_ || y >= height_) {
-      throw value_error("selmask::io::canvas::get: (" + std::to_string(x) + ", " +
-                        std::to_string(y) + ") is outside the canvas");
+      throw value_error("selmask::io::canvas::get: (" + std::to_string(x) + ", " + std::to_string(y) +
+                        ") is outside the canvas");
     }
     const std::size_t i = index(x, y);
     return {px_[i], px_[i + 1], px_[i + 2]};
@@ -378,26 +378,27 @@ public:
   void marker(double cx, double cy, marker_shape m, int size, rgb c) noexcept {
     const double h = size / 2.0;
     switch (m) {
-    case marker_shape::none: break;
-    case marker_shape::circle: fill_circle(cx, cy, h, c); break;
-    case marker_shape::square:
-      fill_rect(static_cast<int>(std::lround(cx - h)), static_cast<int>(std::lround(cy - h)),
-                static_cast<int>(std::lround(cx + h)) + 1, static_cast<int>(std::lround(cy + h)) + 1,
-                c);
-      break;
-    case marker_shape::diamond:
-    case marker_shape::triangle:
-      for (int dy = -static_cast<int>(h); dy <= static_cast<int>(h); ++dy) {
-        // diamond: half-width shrinks towards top and bottom; triangle: grows downwards
-        const double half = m == marker_shape::diamond ? h - std::abs(dy)
-                                                       : (dy + h) / 2.0;
-        line(cx - half, cy + dy, cx + half, cy + dy, c);
-      }
-      break;
-    case marker_shape::cross:
-      line(cx - h, cy - h, cx + h, cy + h, c, 2);
-      line(cx - h, cy + h, cx + h, cy - h, c, 2);
-      break;
+      case marker_shape::none:
+        break;
+      case marker_shape::circle:
+        fill_circle(cx, cy, h, c);
+        break;
+      case marker_shape::square:
+        fill_rect(static_cast<int>(std::lround(cx - h)), static_cast<int>(std::lround(cy - h)),
+                  static_cast<int>(std::lround(cx + h)) + 1, static_cast<int>(std::lround(cy + h)) + 1, c);
+        break;
+      case marker_shape::diamond:
+      case marker_shape::triangle:
+        for (int dy = -static_cast<int>(h); dy <= static_cast<int>(h); ++dy) {
+          // diamond: half-width shrinks towards top and bottom; triangle: grows downwards
+          const double half = m == marker_shape::diamond ? h - std::abs(dy) : (dy + h) / 2.0;
+          line(cx - half, cy + dy, cx + half, cy + dy, c);
+        }
+        break;
+      case marker_shape::cross:
+        line(cx - h, cy - h, cx + h, cy + h, c, 2);
+        line(cx - h, cy + h, cx + h, cy - h, c, 2);
+        break;
     }
   }
 
@@ -448,15 +449,11 @@ public:
   /// The canvas as an RGB picture.
   [[nodiscard]] picture to_picture() const { return {width(), height(), 3, px_}; }
   /// Writes the canvas as an RGB PNG, atomically.
-  void save_png(const std::filesystem::path& path) const {
-    write_png(path, width(), height(), 3, px_);
-  }
+  void save_png(const std::filesystem::path& path) const { write_png(path, width(), height(), 3, px_); }
 
 private:
   [[nodiscard]] std::size_t index(int x, int y) const noexcept {
-    return (static_cast<std::size_t>(y) * static_cast<std::size_t>(width_) +
-            static_cast<std::size_t>(x)) *
-           3;
+    return (static_cast<std::size_t>(y) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(x)) * 3;
   }
 
   int width_;
@@ -518,8 +515,7 @@ inline std::string tick_label(double v, int decimals) {
     v = 0.0;
   }
   std::array<char, 64> buf{};
-  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed,
-                               decimals);
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed, decimals);
   return r.ec == std::errc{} ? std::string(buf.data(), r.ptr) : std::string("?");
 }
 
@@ -565,9 +561,8 @@ inline axis_range make_axis(double lo, double hi, double data_lo, double data_hi
 inline canvas render_xy(std::span<const plot_series> series, const plot_options& opt = {}) {
   for (const auto& s : series) {
     if (s.x.size() != s.y.size()) {
-      throw shape_error("selmask::io::plot_xy: series '" + s.label + "' has " +
-                        std::to_string(s.x.size()) + " x values but " +
-                        std::to_string(s.y.size()) + " y values");
+      throw shape_error("selmask::io::plot_xy: series '" + s.label + "' has " + std::to_string(s.x.size()) +
+                        " x values but " + std::to_string(s.y.size()) + " y values");
     }
   }
   auto check_bound = [](double v, const char* name) {
@@ -606,13 +601,11 @@ inline canvas render_xy(std::span<const plot_series> series, const plot_options&
 
   // tick labels decide the left margin
   std::vector<double> yticks;
-  for (double v = std::ceil(ay.lo / ay.step - 1e-9) * ay.step; v <= ay.hi + ay.step * 1e-9;
-       v += ay.step) {
+  for (double v = std::ceil(ay.lo / ay.step - 1e-9) * ay.step; v <= ay.hi + ay.step * 1e-9; v += ay.step) {
     yticks.push_back(v);
   }
   std::vector<double> xticks;
-  for (double v = std::ceil(ax.lo / ax.step - 1e-9) * ax.step; v <= ax.hi + ax.step * 1e-9;
-       v += ax.step) {
+  for (double v = std::ceil(ax.lo / ax.step - 1e-9) * ax.step; v <= ax.hi + ax.step * 1e-9; v += ax.step) {
     xticks.push_back(v);
   }
   int ytick_w = 0;
@@ -623,10 +616,9 @@ inline canvas render_xy(std::span<const plot_series> series, const plot_options&
   const int tick_len = 3 * fs;
   const int left = gap + (opt.y_label.empty() ? 0 : glyph_height * fs + gap) + ytick_w + gap + tick_len;
   const int top = gap * 2 + (opt.title.empty() ? 0 : text_height(opt.title, fs) + gap);
-  const int bottom = tick_len + gap + glyph_height * fs + gap +
-                     (opt.x_label.empty() ? 0 : glyph_height * fs + gap * 2);
-  const int right =
-      std::max(gap * 3, text_width(detail::tick_label(ax.hi, ax.decimals), fs) / 2 + 2 * gap);
+  const int bottom =
+    tick_len + gap + glyph_height * fs + gap + (opt.x_label.empty() ? 0 : glyph_height * fs + gap * 2);
+  const int right = std::max(gap * 3, text_width(detail::tick_label(ax.hi, ax.decimals), fs) / 2 + 2 * gap);
   const int x0 = left;
   const int y0 = top;
   const int x1 = w - right;
@@ -637,9 +629,7 @@ inline canvas render_xy(std::span<const plot_series> series, const plot_options&
   }
   // the axis ranges map to the frame less a margin, so markers on the bounds are drawn whole
   const int inset = std::max(opt.marker_size, opt.line_thickness) / 2 + 2;
-  auto px = [&](double x) {
-    return x0 + inset + (x - ax.lo) / (ax.hi - ax.lo) * (x1 - 1 - x0 - 2 * inset);
-  };
+  auto px = [&](double x) { return x0 + inset + (x - ax.lo) / (ax.hi - ax.lo) * (x1 - 1 - x0 - 2 * inset); };
   auto py = [&](double y) {
     return (y1 - 1 - inset) - (y - ay.lo) / (ay.hi - ay.lo) * (y1 - 1 - y0 - 2 * inset);
   };
@@ -671,8 +661,8 @@ inline canvas render_xy(std::span<const plot_series> series, const plot_options&
     cv.text((w - text_width(opt.title, fs)) / 2, gap * 2, opt.title, colours::black, fs);
   }
   if (!opt.x_label.empty()) {
-    cv.text((x0 + x1 - text_width(opt.x_label, fs)) / 2, h - gap * 2 - glyph_height * fs,
-            opt.x_label, ink, fs);
+    cv.text((x0 + x1 - text_width(opt.x_label, fs)) / 2, h - gap * 2 - glyph_height * fs, opt.x_label, ink,
+            fs);
   }
   if (!opt.y_label.empty()) {
     cv.text_up(gap, (y0 + y1 + text_width(opt.y_label, fs)) / 2, opt.y_label, ink, fs);
@@ -713,9 +703,9 @@ inline canvas render_xy(std::span<const plot_series> series, const plot_options&
     const int box_w = gap + sample_w + gap + label_w + gap;
     const int box_h = gap + static_cast<int>(labelled) * entry_h;
     const bool at_right =
-        opt.legend == legend_position::lower_right || opt.legend == legend_position::upper_right;
+      opt.legend == legend_position::lower_right || opt.legend == legend_position::upper_right;
     const bool at_bottom =
-        opt.legend == legend_position::lower_right || opt.legend == legend_position::lower_left;
+      opt.legend == legend_position::lower_right || opt.legend == legend_position::lower_left;
     const int bx = at_right ? x1 - gap * 2 - box_w : x0 + gap * 2;
     const int by = at_bottom ? y1 - gap * 2 - box_h : y0 + gap * 2;
     cv.fill_rect(bx, by, bx + box_w, by + box_h, colours::white);
@@ -765,25 +755,23 @@ inline canvas render_mask_image(std::span<const float> mask, std::span<const flo
                                 rgb colour = colours::orange) {
   const std::string where = "selmask::io::mask_image: ";
   if (height == 0 || width == 0 || scale < 1) {
-    throw shape_error(where + "size " + std::to_string(height) + "×" + std::to_string(width) +
-                      " at scale " + std::to_string(scale) + " (expected positive)");
+    throw shape_error(where + "size " + std::to_string(height) + "×" + std::to_string(width) + " at scale " +
+                      std::to_string(scale) + " (expected positive)");
   }
   if (mask.size() != height * width || background.size() != height * width) {
-    throw shape_error(where + std::to_string(mask.size()) + " mask and " +
-                      std::to_string(background.size()) + " background values for " +
-                      std::to_string(height) + "×" + std::to_string(width) + " (expected " +
-                      std::to_string(height * width) + " each)");
+    throw shape_error(where + std::to_string(mask.size()) + " mask and " + std::to_string(background.size()) +
+                      " background values for " + std::to_string(height) + "×" + std::to_string(width) +
+                      " (expected " + std::to_string(height * width) + " each)");
   }
   float lo = std::numeric_limits<float>::infinity();
   float hi = -lo;
   for (std::size_t i = 0; i < mask.size(); ++i) {
     if (!(mask[i] >= 0.0f && mask[i] <= 1.0f)) {
-      throw value_error(where + "mask value " + std::to_string(mask[i]) + " at index " +
-                        std::to_string(i) + " is outside [0, 1]");
+      throw value_error(where + "mask value " + std::to_string(mask[i]) + " at index " + std::to_string(i) +
+                        " is outside [0, 1]");
     }
     if (!std::isfinite(background[i])) {
-      throw value_error(where + "background value at index " + std::to_string(i) +
-                        " is not finite");
+      throw value_error(where + "background value at index " + std::to_string(i) + " is not finite");
     }
     lo = std::min(lo, background[i]);
     hi = std::max(hi, background[i]);
@@ -820,16 +808,15 @@ inline void mask_image(const std::filesystem::path& path, std::span<const float>
 /// Draws `n` grey H×W images (values in [0,1], clamped; `images` holds n·H·W values) in a grid
 /// of `columns` columns, each pixel `scale`×`scale`, `pad` pixels of dark grey between them.
 inline canvas render_image_grid(std::span<const float> images, std::size_t n, std::size_t height,
-                                std::size_t width, std::size_t columns, int scale = 2,
-                                int pad = 2) {
+                                std::size_t width, std::size_t columns, int scale = 2, int pad = 2) {
   const std::string where = "selmask::io::image_grid: ";
   if (n == 0 || height == 0 || width == 0 || columns == 0 || scale < 1 || pad < 0) {
     throw shape_error(where + "n, height, width, columns and scale must be positive");
   }
   if (images.size() != n * height * width) {
     throw shape_error(where + std::to_string(images.size()) + " values for " + std::to_string(n) +
-                      " images of " + std::to_string(height) + "×" + std::to_string(width) +
-                      " (expected " + std::to_string(n * height * width) + ")");
+                      " images of " + std::to_string(height) + "×" + std::to_string(width) + " (expected " +
+                      std::to_string(n * height * width) + ")");
   }
   const std::size_t cols = std::min(columns, n);
   const std::size_t rows = (n + cols - 1) / cols;
@@ -854,9 +841,9 @@ inline canvas render_image_grid(std::span<const float> images, std::size_t n, st
 }
 
 /// Writes `render_image_grid(...)` as a PNG (atomically).
-inline void image_grid(const std::filesystem::path& path, std::span<const float> images,
-                       std::size_t n, std::size_t height, std::size_t width, std::size_t columns,
-                       int scale = 2, int pad = 2) {
+inline void image_grid(const std::filesystem::path& path, std::span<const float> images, std::size_t n,
+                       std::size_t height, std::size_t width, std::size_t columns, int scale = 2,
+                       int pad = 2) {
   render_image_grid(images, n, height, width, columns, scale, pad).save_png(path);
 }
 

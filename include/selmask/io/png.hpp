@@ -45,13 +45,12 @@ inline std::string encode_png(std::size_t width, std::size_t height, std::size_t
     throw shape_error(where + std::to_string(channels) + " channels (expected 1 or 3)");
   }
   if (width == 0 || height == 0 || width > 0x7fffffffU || height > 0x7fffffffU) {
-    throw shape_error(where + "image size " + std::to_string(width) + "×" +
-                      std::to_string(height) + " (expected 1 to 2^31−1 each)");
+    throw shape_error(where + "image size " + std::to_string(width) + "×" + std::to_string(height) +
+                      " (expected 1 to 2^31−1 each)");
   }
   if (pixels.size() != width * height * channels) {
-    throw shape_error(where + std::to_string(pixels.size()) + " bytes for a " +
-                      std::to_string(width) + "×" + std::to_string(height) + "×" +
-                      std::to_string(channels) + " image (expected " +
+    throw shape_error(where + std::to_string(pixels.size()) + " bytes for a " + std::to_string(width) + "×" +
+                      std::to_string(height) + "×" + std::to_string(channels) + " image (expected " +
                       std::to_string(width * height * channels) + ")");
   }
   png_image img{};
@@ -99,8 +98,8 @@ inline void write_png(const std::filesystem::path& path, const picture& p) {
 }
 
 /// Writes an 8-bit grey PNG (atomically).
-inline void write_png_gray(const std::filesystem::path& path, std::size_t width,
-                           std::size_t height, std::span<const std::uint8_t> pixels) {
+inline void write_png_gray(const std::filesystem::path& path, std::size_t width, std::size_t height,
+                           std::span<const std::uint8_t> pixels) {
   write_png(path, width, height, 1, pixels);
 }
 

@@ -49,8 +49,8 @@ public:
   };
 
   basic_mask(const settings& cfg, const Cost& cost, stage_context& ctx)
-      : name_(std::string("selmask::") + cfg.kind_name + "<" + G::name + ">"), mode_(cfg.mode),
-        upscale_(cfg.upscale), check_finite_(cfg.check_finite) {
+    : name_(std::string("selmask::") + cfg.kind_name + "<" + G::name + ">"), mode_(cfg.mode),
+      upscale_(cfg.upscale), check_finite_(cfg.check_finite) {
     set_tau(cfg.tau);
     if (!std::isfinite(cfg.init_mean) || !std::isfinite(cfg.init_std) || cfg.init_std < 0.0f) {
       throw value_error(name_ + ": initial logit mean and std must be finite (std >= 0)");
@@ -148,8 +148,7 @@ public:
   [[nodiscard]] float tau() const { return tau_; }
   void set_tau(float tau) {
     if (!(tau > 0.0f) || !std::isfinite(tau)) {
-      throw value_error(name_ + ": temperature tau must be positive and finite, got " +
-                        std::to_string(tau));
+      throw value_error(name_ + ": temperature tau must be positive and finite, got " + std::to_string(tau));
     }
     tau_ = tau;
   }
@@ -180,8 +179,7 @@ public:
     const shape xs = B::shape_of(x);
     if (xs.rank() != sample_.rank() + 1 || !(xs.drop_front() == sample_)) {
       throw shape_error(name_ + "::forward: input shape " + xs.str() + " does not match the mask's " +
-                        "sample shape " + sample_.str() + " (expected [N," +
-                        sample_.str().substr(1));
+                        "sample shape " + sample_.str() + " (expected [N," + sample_.str().substr(1));
     }
     if (xs[0] == 0) {
       throw shape_error(name_ + "::forward: empty batch (N = 0)");
@@ -297,10 +295,9 @@ struct any_mask {
   public:
     static constexpr bool is_mask = true;
     impl(const any_mask& cfg, stage_context& ctx)
-        : detail::basic_mask<B, G, S, Cost>(
-              {cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, cfg.upscale, cfg.check_finite,
-               std::nullopt, "any_mask"},
-              cfg.cost, ctx) {}
+      : detail::basic_mask<B, G, S, Cost>({cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, cfg.upscale,
+                                           cfg.check_finite, std::nullopt, "any_mask"},
+                                          cfg.cost, ctx) {}
   };
 };
 
@@ -328,9 +325,9 @@ struct xor_mask {
   public:
     static constexpr bool is_mask = true;
     impl(const xor_mask& cfg, stage_context& ctx)
-        : detail::basic_mask<B, G, S, Cost>({cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, false,
-                                             cfg.check_finite, cfg.initial_version, "xor_mask"},
-                                            cfg.cost, ctx) {}
+      : detail::basic_mask<B, G, S, Cost>({cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, false,
+                                           cfg.check_finite, cfg.initial_version, "xor_mask"},
+                                          cfg.cost, ctx) {}
   };
 };
 

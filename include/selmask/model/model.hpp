@@ -26,11 +26,10 @@
 namespace selmask {
 
 template <class M, class B>
-concept differentiable_model =
-    tensor_backend<B> && requires(M& m, const tensor_t<B>& x) {
-      { m.forward(x) } -> std::convertible_to<const tensor_t<B>&>;
-      { m.backward(x) } -> std::convertible_to<const tensor_t<B>&>;
-    };
+concept differentiable_model = tensor_backend<B> && requires(M& m, const tensor_t<B>& x) {
+  { m.forward(x) } -> std::convertible_to<const tensor_t<B>&>;
+  { m.backward(x) } -> std::convertible_to<const tensor_t<B>&>;
+};
 
 template <class M, class B>
 concept trainable_model = differentiable_model<M, B> && requires(M& m) {

@@ -38,7 +38,7 @@ public:
 
   /// Optimises `params[i]` with `grads[i]`.
   adamw(const std::vector<tensor*>& params, const std::vector<tensor*>& grads, const options& opt = {})
-      : adamw(opt) {
+    : adamw(opt) {
     check_lists("selmask::nn::adamw", params, grads);
     for (std::size_t i = 0; i < params.size(); ++i) {
       add(*params[i], *grads[i]);
@@ -52,8 +52,8 @@ public:
                         " with a gradient of shape " + B::shape_of(grad).str());
     }
     const shape s = B::shape_of(param);
-    entries_.push_back(entry{&param, &grad, B::zeros(s), B::zeros(s),
-                             opt_.amsgrad ? B::zeros(s) : B::zeros(shape{0})});
+    entries_.push_back(
+      entry{&param, &grad, B::zeros(s), B::zeros(s), opt_.amsgrad ? B::zeros(s) : B::zeros(shape{0})});
   }
 
   /// Points the optimiser at new tensors, in the order they were added, keeping the state (for
@@ -105,15 +105,12 @@ public:
   /// Replaces the hyper-parameters (checked: lr, eps and weight decay finite and non-negative,
   /// eps positive, betas in [0, 1)). AMSGrad cannot be switched on once parameters were added.
   void set_options(const options& o) {
-    const auto bad = [](const std::string& what) {
-      throw value_error("selmask::nn::adamw: " + what);
-    };
+    const auto bad = [](const std::string& what) { throw value_error("selmask::nn::adamw: " + what); };
     if (!std::isfinite(o.lr) || o.lr < 0.0f) {
       bad("learning rate must be finite and >= 0, got " + std::to_string(o.lr));
     }
     if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f) || !(o.beta2 >= 0.0f && o.beta2 < 1.0f)) {
-      bad("betas must lie in [0, 1), got (" + std::to_string(o.beta1) + ", " +
-          std::to_string(o.beta2) + ")");
+      bad("betas must lie in [0, 1), got (" + std::to_string(o.beta1) + ", " + std::to_string(o.beta2) + ")");
     }
     if (!std::isfinite(o.eps) || o.eps <= 0.0f) {
       bad("eps must be finite and > 0, got " + std::to_string(o.eps));
@@ -147,8 +144,8 @@ private:
   static void check_lists(const char* where, const std::vector<tensor*>& params,
                           const std::vector<tensor*>& grads) {
     if (params.size() != grads.size()) {
-      throw shape_error(std::string(where) + ": " + std::to_string(params.size()) +
-                        " parameters with " + std::to_string(grads.size()) + " gradients");
+      throw shape_error(std::string(where) + ": " + std::to_string(params.size()) + " parameters with " +
+                        std::to_string(grads.size()) + " gradients");
     }
   }
 

@@ -35,8 +35,8 @@ public:
   /// `in_channels` → `out_channels` with a `kernel × kernel` kernel and zero padding `pad`.
   /// Parameters start at zero until `reset_parameters`.
   conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t pad = 0)
-      : base(shape{out_channels, in_channels, kernel, kernel}, out_channels), in_(in_channels),
-        out_(out_channels), k_(kernel), pad_(pad) {
+    : base(shape{out_channels, in_channels, kernel, kernel}, out_channels), in_(in_channels),
+      out_(out_channels), k_(kernel), pad_(pad) {
     if (in_channels == 0 || out_channels == 0 || kernel == 0) {
       throw value_error(name() + ": channel counts and kernel size must be positive");
     }
@@ -55,9 +55,8 @@ public:
   [[nodiscard]] shape output_shape(const shape& in) const {
     if (in.rank() != 4 || in[1] != in_ || in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_) {
       const std::size_t min_hw = k_ > 2 * pad_ ? k_ - 2 * pad_ : 0;
-      detail::throw_input_mismatch(name(), in,
-                                   "[N," + std::to_string(in_) + ",H,W] with H, W >= " +
-                                       std::to_string(min_hw));
+      detail::throw_input_mismatch(
+        name(), in, "[N," + std::to_string(in_) + ",H,W] with H, W >= " + std::to_string(min_hw));
     }
     return shape{in[0], out_, in[2] + 2 * pad_ - k_ + 1, in[3] + 2 * pad_ - k_ + 1};
   }
@@ -82,14 +81,13 @@ public:
 
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
-    B::swap_leading_axes(g, g_cm_);                   // OC × N × OH × OW
+    B::swap_leading_axes(g, g_cm_);                     // OC × N × OH × OW
     B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
     B::bias_grad(g, db_);
     B::gemm(true, false, 1.0f, w_, g_cm_, 0.0f, dcol_); // dcol = Wᵀ·g
     B::col2im(dcol_, x_shape_, k_, k_, pad_, dx_);
     return dx_;
   }
-
 
 private:
   std::size_t in_, out_, k_, pad_;

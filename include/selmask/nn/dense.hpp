@@ -30,8 +30,7 @@ public:
 
   /// A layer with `in` inputs and `out` outputs; parameters start at zero until
   /// `reset_parameters` (which `nn::sequential` calls with its seed).
-  dense(std::size_t in, std::size_t out)
-      : base(shape{out, in}, out), in_(in), out_(out) {
+  dense(std::size_t in, std::size_t out) : base(shape{out, in}, out), in_(in), out_(out) {
     if (in == 0 || out == 0) {
       throw value_error(name() + ": sizes must be positive");
     }
@@ -46,8 +45,8 @@ public:
   /// N×in → N×out.
   [[nodiscard]] shape output_shape(const shape& in) const {
     if (in.rank() != 2 || in[1] != in_) {
-      detail::throw_input_mismatch(name(), in, "[N," + std::to_string(in_) + "]" +
-                                                   (in.rank() > 2 ? " (flatten first)" : ""));
+      detail::throw_input_mismatch(
+        name(), in, "[N," + std::to_string(in_) + "]" + (in.rank() > 2 ? " (flatten first)" : ""));
     }
     return shape{in[0], out_};
   }
@@ -66,7 +65,7 @@ public:
 
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
-    B::gemm(true, false, 1.0f, g, x_, 1.0f, dw_); // dW += gᵀ·x
+    B::gemm(true, false, 1.0f, g, x_, 1.0f, dw_);  // dW += gᵀ·x
     B::bias_grad(g, db_);                          // db += Σ_n g
     B::gemm(false, false, 1.0f, g, w_, 0.0f, dx_); // dx = g·W
     return dx_;

@@ -33,8 +33,8 @@
 namespace selmask::nn {
 
 template <class L, class B>
-concept layer = nn_backend<B> && requires(L& l, const L& cl, const tensor_t<B>& x, const shape& s,
-                                          std::mt19937_64& rng) {
+concept layer = nn_backend<B> &&
+  requires(L& l, const L& cl, const tensor_t<B>& x, const shape& s, std::mt19937_64& rng) {
   { l.forward(x) } -> std::same_as<const tensor_t<B>&>;
   { l.backward(x) } -> std::same_as<const tensor_t<B>&>;
   { cl.output_shape(s) } -> std::same_as<shape>;
@@ -68,8 +68,7 @@ inline float default_init_bound(std::size_t fan_in) {
 /// "selmask::nn::dense(800, 500): input shape [128,50,4,4] does not fit; expected [N,800]"
 [[noreturn]] inline void throw_input_mismatch(const std::string& layer_name, const shape& actual,
                                               const std::string& expected) {
-  throw shape_error(layer_name + ": input shape " + actual.str() + " does not fit; expected " +
-                    expected);
+  throw shape_error(layer_name + ": input shape " + actual.str() + " does not fit; expected " + expected);
 }
 
 /// Checks a gradient against the shape of the last forward output (the layer's name is only
@@ -119,8 +118,8 @@ public:
 
 protected:
   weight_and_bias(const shape& weight_shape, std::size_t outputs)
-      : w_(B::zeros(weight_shape)), b_(B::zeros(shape{outputs})), dw_(B::zeros(weight_shape)),
-        db_(B::zeros(shape{outputs})) {}
+    : w_(B::zeros(weight_shape)), b_(B::zeros(shape{outputs})), dw_(B::zeros(weight_shape)),
+      db_(B::zeros(shape{outputs})) {}
 
   void draw(std::size_t fan_in, std::mt19937_64& rng) {
     const float bound = default_init_bound(fan_in);

@@ -23,16 +23,16 @@ namespace selmask::nn {
 
 /// The layer types of `lenet<B>`.
 template <nn_backend B>
-using lenet_sequential = sequential<B, conv2d<B>, relu<B>, max_pool2<B>, conv2d<B>, relu<B>,
-                                    max_pool2<B>, flatten<B>, dense<B>, relu<B>, dense<B>>;
+using lenet_sequential = sequential<B, conv2d<B>, relu<B>, max_pool2<B>, conv2d<B>, relu<B>, max_pool2<B>,
+                                    flatten<B>, dense<B>, relu<B>, dense<B>>;
 
 template <nn_backend B>
 class lenet : public lenet_sequential<B> {
 public:
   explicit lenet(const sequential_options& options = {})
-      : lenet_sequential<B>(options, conv2d<B>(1, 20, 5), relu<B>{}, max_pool2<B>{},
-                            conv2d<B>(20, 50, 5), relu<B>{}, max_pool2<B>{}, flatten<B>{},
-                            dense<B>(800, 500), relu<B>{}, dense<B>(500, 10)) {}
+    : lenet_sequential<B>(options, conv2d<B>(1, 20, 5), relu<B>{}, max_pool2<B>{}, conv2d<B>(20, 50, 5),
+                          relu<B>{}, max_pool2<B>{}, flatten<B>{}, dense<B>(800, 500), relu<B>{},
+                          dense<B>(500, 10)) {}
   explicit lenet(std::uint64_t seed) : lenet(sequential_options{.seed = seed}) {}
 
   /// The shape of one input sample.

@@ -57,7 +57,7 @@ public:
 
   /// The given layers, parameters drawn from `options.seed`, AdamW with `options.optimizer`.
   explicit sequential(const sequential_options& options, Layers... layers)
-      : layers_(std::move(layers)...), opt_(options.optimizer) {
+    : layers_(std::move(layers)...), opt_(options.optimizer) {
     draw_parameters(options.seed);
     const auto p = params();
     const auto g = grads();
@@ -167,8 +167,8 @@ public:
     const std::string where = "selmask::nn::sequential::load: " + path.string() + ": ";
     const std::vector<tensor*> p = params();
     if (in.size() != p.size()) {
-      throw io_error(where + "the file holds " + std::to_string(in.size()) +
-                     " tensors, the network has " + std::to_string(p.size()));
+      throw io_error(where + "the file holds " + std::to_string(in.size()) + " tensors, the network has " +
+                     std::to_string(p.size()));
     }
     const std::vector<std::string> what = param_descriptions();
     for (std::size_t i = 0; i < p.size(); ++i) {
@@ -202,19 +202,19 @@ private:
     std::vector<std::string> out;
     std::size_t index = 0;
     std::apply(
-        [&](const auto&... l) {
-          (
-              [&] {
-                const std::size_t n = l.params().size();
-                for (std::size_t j = 0; j < n; ++j) {
-                  out.push_back("layer " + std::to_string(index) + " " + std::string(l.name()) +
-                                ", parameter " + std::to_string(j));
-                }
-                ++index;
-              }(),
-              ...);
-        },
-        layers_);
+      [&](const auto&... l) {
+        (
+          [&] {
+            const std::size_t n = l.params().size();
+            for (std::size_t j = 0; j < n; ++j) {
+              out.push_back("layer " + std::to_string(index) + " " + std::string(l.name()) + ", parameter " +
+                            std::to_string(j));
+            }
+            ++index;
+          }(),
+          ...);
+      },
+      layers_);
     return out;
   }
 

@@ -117,8 +117,8 @@ inline void write_weights_file(const std::filesystem::path& path, const std::vec
   for (std::size_t t = 0; t < tensors.size(); ++t) {
     const host_tensor& h = tensors[t];
     if (h.values.size() != h.dims.size()) {
-      throw shape_error(where + "tensor " + std::to_string(t) + " has " +
-                        std::to_string(h.values.size()) + " values for shape " + h.dims.str());
+      throw shape_error(where + "tensor " + std::to_string(t) + " has " + std::to_string(h.values.size()) +
+                        " values for shape " + h.dims.str());
     }
     detail::put_le<std::uint32_t>(bytes, static_cast<std::uint32_t>(h.dims.rank()));
     for (std::size_t e : h.dims) {
@@ -131,8 +131,8 @@ inline void write_weights_file(const std::filesystem::path& path, const std::vec
   }
   detail::put_le<std::uint32_t>(bytes, detail::crc32_of(bytes.data(), bytes.size()));
 
-  io::write_file_atomically(
-      path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  io::write_file_atomically(path,
+                            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 /// Reads a weights file written by `write_weights_file`; every problem is an `io_error` whose
@@ -179,8 +179,8 @@ inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& p
       throw io_error(where + "truncated or corrupt: the file ends before " + tname);
     }
     if (rank > shape::max_rank) {
-      throw io_error(where + "corrupt: " + tname + " has rank " + std::to_string(rank) +
-                     " (at most " + std::to_string(shape::max_rank) + ")");
+      throw io_error(where + "corrupt: " + tname + " has rank " + std::to_string(rank) + " (at most " +
+                     std::to_string(shape::max_rank) + ")");
     }
     std::vector<std::size_t> ext(rank);
     std::size_t n = 1;

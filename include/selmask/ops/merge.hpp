@@ -31,8 +31,8 @@ struct weighted_sum {
 
   [[nodiscard]] std::vector<float> weights(std::size_t versions) const {
     if (values.size() != versions) {
-      throw value_error("selmask::weighted_sum: " + std::to_string(values.size()) +
-                        " weights for " + std::to_string(versions) + " versions");
+      throw value_error("selmask::weighted_sum: " + std::to_string(values.size()) + " weights for " +
+                        std::to_string(versions) + " versions");
     }
     for (float w : values) {
       if (!std::isfinite(w)) {

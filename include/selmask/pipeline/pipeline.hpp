@@ -58,25 +58,25 @@ constexpr pipeline_problem check_roles() {
   const std::array<stage_role, sizeof...(Roles)> roles{Roles...};
   for (stage_role r : roles) {
     switch (r) {
-    case stage_role::mask_xor:
-      if (!versions) {
-        return pipeline_problem::xor_without_versions;
-      }
-      break;
-    case stage_role::merge:
-      if (!versions) {
-        return pipeline_problem::merge_without_versions;
-      }
-      versions = false;
-      break;
-    case stage_role::extend:
-      if (versions) {
-        return pipeline_problem::extend_on_versions;
-      }
-      versions = true;
-      break;
-    default:
-      break;
+      case stage_role::mask_xor:
+        if (!versions) {
+          return pipeline_problem::xor_without_versions;
+        }
+        break;
+      case stage_role::merge:
+        if (!versions) {
+          return pipeline_problem::merge_without_versions;
+        }
+        versions = false;
+        break;
+      case stage_role::extend:
+        if (versions) {
+          return pipeline_problem::extend_on_versions;
+        }
+        versions = true;
+        break;
+      default:
+        break;
     }
   }
   return versions ? pipeline_problem::unmerged_versions : pipeline_problem::none;
@@ -121,8 +121,7 @@ public:
 
   static constexpr std::size_t stage_count = sizeof...(Stages);
   static constexpr std::size_t mask_count =
-      ((Stages::role == stage_role::mask_any || Stages::role == stage_role::mask_xor ? 1u : 0u) +
-       ... + 0u);
+    ((Stages::role == stage_role::mask_any || Stages::role == stage_role::mask_xor ? 1u : 0u) + ... + 0u);
 
   /// The pipeline on backend `B`: holds the logits of every mask and the workspaces.
   template <tensor_backend B>
@@ -138,9 +137,9 @@ public:
     explicit on(const shape& sample, std::uint64_t seed = 0) : on(sample, seed, Stages{}...) {}
     /// As above, with one configuration value per stage, in order.
     on(const shape& sample, std::uint64_t seed, const Stages&... configs)
-        : rng_(std::make_unique<std::mt19937_64>(seed)),
-          ctx_(initial_context(sample, rng_.get())),
-          stages_{typename Stages::template impl<B>(configs, ctx_)...} {
+      : rng_(std::make_unique<std::mt19937_64>(seed)),
+        ctx_(initial_context(sample, rng_.get())), stages_{
+                                                     typename Stages::template impl<B>(configs, ctx_)...} {
       sample_ = sample;
       locations_ = sample.size();
       ones_ = B::full(shape{1, 1, sample[0], sample[1], sample[2]}, 1.0f);
@@ -151,8 +150,8 @@ public:
       const shape xs = B::shape_of(x);
       if (xs.rank() != 4 || !(xs.drop_front() == sample_)) {
         throw shape_error("selmask::pipeline::forward: input shape " + xs.str() +
-                          " does not match the pipeline's sample shape " + sample_.str() +
-                          " (expected [N," + sample_.str().substr(1) + ")");
+                          " does not match the pipeline's sample shape " + sample_.str() + " (expected [N," +
+                          sample_.str().substr(1) + ")");
       }
       if (xs[0] == 0) {
         throw shape_error("selmask::pipeline::forward: empty batch (N = 0)");
@@ -170,11 +169,10 @@ public:
                           std::to_string(lambda));
       }
       const tensor* cur = &gy;
-      constexpr auto indices = boost::hana::make_range(boost::hana::size_c<0>,
-                                                       boost::hana::size_c<stage_count>);
-      boost::hana::for_each(boost::hana::reverse(boost::hana::to_tuple(indices)), [&](auto i) {
-        cur = &boost::hana::at(stages_, i).backward(*cur);
-      });
+      constexpr auto indices =
+        boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<stage_count>);
+      boost::hana::for_each(boost::hana::reverse(boost::hana::to_tuple(indices)),
+                            [&](auto i) { cur = &boost::hana::at(stages_, i).backward(*cur); });
       if constexpr (mask_count > 0) {
         if (lambda > 0.0f) {
           collect_fields();

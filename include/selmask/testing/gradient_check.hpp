@@ -48,8 +48,7 @@ std::vector<double> numerical_gradient(F&& f, std::vector<float> x, double eps) 
 
 /// Compares `analytic` with the central-difference gradient of `f` at `x`.
 template <class F>
-gradient_check_result check_gradient(F&& f, const std::vector<float>& x,
-                                     const std::vector<float>& analytic,
+gradient_check_result check_gradient(F&& f, const std::vector<float>& x, const std::vector<float>& analytic,
                                      gradient_check_options opt = {}) {
   gradient_check_result r;
   if (analytic.size() != x.size()) {

@@ -23,7 +23,7 @@
 namespace selmask {
 
 struct train_begin_info {
-  std::size_t epochs = 0;        ///< warm-up + mask epochs planned
+  std::size_t epochs = 0; ///< warm-up + mask epochs planned
   std::size_t batches_per_epoch = 0;
   std::size_t train_size = 0;
   std::size_t validation_size = 0;
@@ -35,9 +35,9 @@ struct batch_info {
   std::size_t batch = 0;   ///< 0-based within the epoch
   std::size_t batches = 0; ///< per epoch
   phase current = phase::warmup;
-  double loss = 0.0;       ///< running mean task loss of this epoch
-  double accuracy = 0.0;   ///< running training accuracy of this epoch
-  double q = 1.0;          ///< Q of the masks this batch used
+  double loss = 0.0;     ///< running mean task loss of this epoch
+  double accuracy = 0.0; ///< running training accuracy of this epoch
+  double q = 1.0;        ///< Q of the masks this batch used
   float lambda = 0.0f;
   float tau = 1.0f;
   double images_per_second = 0.0;
@@ -71,18 +71,18 @@ public:
     std::fprintf(out_,
                  "\repoch %zu/%zu %-7s batch %zu/%zu  %.0f img/s  loss %.4f  acc %.4f  Q %.4f  "
                  "lambda %.4g  tau %.3g  ETA %s   ",
-                 b.epoch + 1, b.epochs, phase_name(b.current), b.batch + 1, b.batches,
-                 b.images_per_second, b.loss, b.accuracy, b.q, static_cast<double>(b.lambda),
-                 static_cast<double>(b.tau), clock(b.eta_seconds).c_str());
+                 b.epoch + 1, b.epochs, phase_name(b.current), b.batch + 1, b.batches, b.images_per_second,
+                 b.loss, b.accuracy, b.q, static_cast<double>(b.lambda), static_cast<double>(b.tau),
+                 clock(b.eta_seconds).c_str());
     std::fflush(out_);
   }
   void on_epoch_end(const epoch_info& e) {
     std::fprintf(out_,
                  "\repoch %zu/%zu %-7s loss %.4f  train acc %.4f  val acc %.4f  test acc %.4f  "
                  "Q %.4f  lambda %.4g  tau %.3g  %.1fs%s\n",
-                 e.epoch + 1, e.epochs, phase_name(e.current), e.train_loss, e.train_accuracy,
-                 e.val_accuracy, e.test_accuracy, e.q, static_cast<double>(e.lambda),
-                 static_cast<double>(e.tau), e.seconds, e.front_improved ? "  *front" : "");
+                 e.epoch + 1, e.epochs, phase_name(e.current), e.train_loss, e.train_accuracy, e.val_accuracy,
+                 e.test_accuracy, e.q, static_cast<double>(e.lambda), static_cast<double>(e.tau), e.seconds,
+                 e.front_improved ? "  *front" : "");
     std::fflush(out_);
   }
 

@@ -17,15 +17,15 @@
 namespace selmask {
 
 struct front_point {
-  double q = 1.0;              ///< fraction of the data transferred (mask loss Q of the hard masks)
-  double val_accuracy = 0.0;   ///< accuracy on the validation split (selects the point)
-  double test_accuracy = NAN;  ///< accuracy on the test set at the same epoch (NaN: no test set)
+  double q = 1.0;             ///< fraction of the data transferred (mask loss Q of the hard masks)
+  double val_accuracy = 0.0;  ///< accuracy on the validation split (selects the point)
+  double test_accuracy = NAN; ///< accuracy on the test set at the same epoch (NaN: no test set)
   std::size_t epoch = 0;
   float lambda = 0.0f;
   float tau = 1.0f;
   std::vector<std::vector<float>> masks; ///< the hard mask of every mask stage, host values
   std::vector<shape> mask_shapes;
-  std::filesystem::path checkpoint;      ///< saved model weights (empty when not saved)
+  std::filesystem::path checkpoint; ///< saved model weights (empty when not saved)
 };
 
 class accuracy_front {

@@ -21,12 +21,12 @@ enum class phase { warmup, exploration, fixation };
 
 inline const char* phase_name(phase p) {
   switch (p) {
-  case phase::warmup:
-    return "warmup";
-  case phase::exploration:
-    return "explore";
-  case phase::fixation:
-    return "fixate";
+    case phase::warmup:
+      return "warmup";
+    case phase::exploration:
+      return "explore";
+    case phase::fixation:
+      return "fixate";
   }
   return "?";
 }

@@ -50,9 +50,9 @@ public:
 };
 
 struct trainer_options {
-  float lambda = 0.05f;            ///< λ of the first exploration epoch (≥ 0)
-  std::size_t warmup_epochs = 2;   ///< network on full data first (0: e.g. weights were loaded)
-  std::size_t mask_epochs = 20;    ///< epochs after the warm-up
+  float lambda = 0.05f;          ///< λ of the first exploration epoch (≥ 0)
+  std::size_t warmup_epochs = 2; ///< network on full data first (0: e.g. weights were loaded)
+  std::size_t mask_epochs = 20;  ///< epochs after the warm-up
   std::size_t batch_size = 128;
   std::size_t eval_batch_size = 500;
   /// AdamW for the mask logits: the reference's betas (0.5, 0.999), weight decay 1e-7.
@@ -67,7 +67,7 @@ struct trainer_options {
 
 struct training_result {
   accuracy_front front;
-  double full_val_accuracy = NAN;  ///< after the warm-up, all data kept
+  double full_val_accuracy = NAN; ///< after the warm-up, all data kept
   double full_test_accuracy = NAN;
   std::size_t epochs_run = 0;
 };
@@ -76,7 +76,9 @@ namespace detail {
 
 template <class C, class Info>
 bool call_epoch_end(C& c, const Info& info) {
-  if constexpr (requires { { c.on_epoch_end(info) } -> std::convertible_to<bool>; }) {
+  if constexpr (requires {
+                  { c.on_epoch_end(info) } -> std::convertible_to<bool>;
+                }) {
     return static_cast<bool>(c.on_epoch_end(info));
   } else if constexpr (requires { c.on_epoch_end(info); }) {
     c.on_epoch_end(info);
@@ -188,12 +190,12 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
 
   const train_begin_info begin{epochs, batches, train.size(), validation.size()};
   (
-      [&] {
-        if constexpr (requires { callbacks.on_train_begin(begin); }) {
-          callbacks.on_train_begin(begin);
-        }
-      }(),
-      ...);
+    [&] {
+      if constexpr (requires { callbacks.on_train_begin(begin); }) {
+        callbacks.on_train_begin(begin);
+      }
+    }(),
+    ...);
 
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t_epoch = std::chrono::steady_clock::now();
@@ -224,9 +226,9 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
         const shape ls = B::shape_of(logits);
         if (ls.rank() != 2 || ls[0] != idx.size() || ls[1] != train.classes) {
           throw shape_error(who + "the model returns logits of shape " + ls.str() + " for a batch of " +
-                            std::to_string(idx.size()) + "; expected [" + std::to_string(idx.size()) +
-                            "," + std::to_string(train.classes) + "] (" +
-                            std::to_string(train.classes) + " classes)");
+                            std::to_string(idx.size()) + "; expected [" + std::to_string(idx.size()) + "," +
+                            std::to_string(train.classes) + "] (" + std::to_string(train.classes) +
+                            " classes)");
         }
         logits_checked = true;
       }
@@ -252,20 +254,27 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
 
       if constexpr (sizeof...(Callbacks) > 0) {
         const double elapsed =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
         const double ips = elapsed > 0 ? static_cast<double>(images_done) / elapsed : 0.0;
-        const batch_info bi{e, epochs, b, batches, ph,
+        const batch_info bi{e,
+                            epochs,
+                            b,
+                            batches,
+                            ph,
                             loss_sum / static_cast<double>(seen),
-                            static_cast<double>(correct) / static_cast<double>(seen), q_batch,
-                            explore ? lambda : 0.0f, tau, ips,
+                            static_cast<double>(correct) / static_cast<double>(seen),
+                            q_batch,
+                            explore ? lambda : 0.0f,
+                            tau,
+                            ips,
                             ips > 0 ? static_cast<double>(images_total - images_done) / ips : NAN};
         (
-            [&] {
-              if constexpr (requires { callbacks.on_batch_end(bi); }) {
-                callbacks.on_batch_end(bi);
-              }
-            }(),
-            ...);
+          [&] {
+            if constexpr (requires { callbacks.on_batch_end(bi); }) {
+              callbacks.on_batch_end(bi);
+            }
+          }(),
+          ...);
       }
     }
 
@@ -337,12 +346,12 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     }
   }
   (
-      [&] {
-        if constexpr (requires { callbacks.on_train_end(result.front); }) {
-          callbacks.on_train_end(result.front);
-        }
-      }(),
-      ...);
+    [&] {
+      if constexpr (requires { callbacks.on_train_end(result.front); }) {
+        callbacks.on_train_end(result.front);
+      }
+    }(),
+    ...);
   return result;
 }
 

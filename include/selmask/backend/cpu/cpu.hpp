@@ -43,8 +43,7 @@ struct cpu {
   static tensor from_host(const shape& s, std::span<const float> host) {
     if (host.size() != s.size()) {
       throw shape_error("selmask::cpu::from_host: " + std::to_string(host.size()) +
-                        " values given for shape " + s.str() + " (" + std::to_string(s.size()) +
-                        " values)");
+                        " values given for shape " + s.str() + " (" + std::to_string(s.size()) + " values)");
     }
     tensor t;
     t.resize(std::vector<std::size_t>(s.begin(), s.end()));
@@ -165,8 +164,8 @@ struct cpu {
                         " is not a batch of samples of " + std::to_string(per) + " values");
     }
     if (b && b->size() != a.size()) {
-      throw shape_error("selmask::cpu::reduce_cells: operands have shapes " + shape_of(a).str() +
-                        " and " + shape_of(*b).str());
+      throw shape_error("selmask::cpu::reduce_cells: operands have shapes " + shape_of(a).str() + " and " +
+                        shape_of(*b).str());
     }
     ensure_shape(t, g.grid_shape());
     std::vector<double> acc(g.cells(), 0.0);
@@ -253,8 +252,8 @@ struct cpu {
       }
     }
   }
-  static void softmax_groups_backward(const tensor& s, const tensor& g, std::size_t groups,
-                                      float inv_tau, tensor& t) {
+  static void softmax_groups_backward(const tensor& s, const tensor& g, std::size_t groups, float inv_tau,
+                                      tensor& t) {
     const std::size_t k_count = check_groups("softmax_groups_backward", s, groups);
     if (g.size() != s.size()) {
       throw shape_error("selmask::cpu::softmax_groups_backward: gradient shape " + shape_of(g).str() +
@@ -284,8 +283,8 @@ struct cpu {
     const std::size_t batch = a.shape()[0];
     const std::size_t versions = a.shape()[1];
     if (w && w->size() != versions) {
-      throw shape_error("selmask::cpu::sum_versions: " + std::to_string(w->size()) +
-                        " weights for " + std::to_string(versions) + " versions");
+      throw shape_error("selmask::cpu::sum_versions: " + std::to_string(w->size()) + " weights for " +
+                        std::to_string(versions) + " versions");
     }
     const std::size_t r = batch * versions == 0 ? 0 : a.size() / (batch * versions);
     std::vector<std::size_t> out_shape{batch};
@@ -311,8 +310,8 @@ struct cpu {
       throw shape_error("selmask::cpu::repeat_versions: expected N×..., got a scalar");
     }
     if (w && w->size() != versions) {
-      throw shape_error("selmask::cpu::repeat_versions: " + std::to_string(w->size()) +
-                        " weights for " + std::to_string(versions) + " versions");
+      throw shape_error("selmask::cpu::repeat_versions: " + std::to_string(w->size()) + " weights for " +
+                        std::to_string(versions) + " versions");
     }
     const std::size_t batch = a.shape()[0];
     const std::size_t r = batch == 0 ? 0 : a.size() / batch;
@@ -339,8 +338,8 @@ struct cpu {
     ensure_shape(t, shape{idx.size()});
     for (std::size_t j = 0; j < idx.size(); ++j) {
       if (idx[j] >= a.size()) {
-        throw shape_error("selmask::cpu::gather: index " + std::to_string(idx[j]) +
-                          " out of range for " + std::to_string(a.size()) + " values");
+        throw shape_error("selmask::cpu::gather: index " + std::to_string(idx[j]) + " out of range for " +
+                          std::to_string(a.size()) + " values");
       }
       t.data()[j] = a.data()[idx[j]];
     }
@@ -353,8 +352,8 @@ struct cpu {
     }
     for (std::size_t j = 0; j < idx.size(); ++j) {
       if (idx[j] >= t.size()) {
-        throw shape_error("selmask::cpu::scatter: index " + std::to_string(idx[j]) +
-                          " out of range for " + std::to_string(t.size()) + " values");
+        throw shape_error("selmask::cpu::scatter: index " + std::to_string(idx[j]) + " out of range for " +
+                          std::to_string(t.size()) + " values");
       }
       t.data()[idx[j]] = a.data()[j];
     }
@@ -368,8 +367,8 @@ struct cpu {
   /// `c = alpha·op(a)·op(b) + beta·c` through `cblas_sgemm`. Each tensor is read as a matrix:
   /// (first axis) × (all other axes), rank 1 as 1×n. With `beta == 0`, `c` is resized to M×N
   /// unless its matrix view already is M×N; otherwise its view must be M×N.
-  static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b,
-                   float beta, tensor& c) {
+  static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b, float beta,
+                   tensor& c) {
     const auto [ar, ac] = matrix_view("gemm", "a", a);
     const auto [br, bc] = matrix_view("gemm", "b", b);
     const std::size_t m = trans_a ? ac : ar;
@@ -377,18 +376,17 @@ struct cpu {
     const std::size_t kb = trans_b ? bc : br;
     const std::size_t n = trans_b ? br : bc;
     if (k != kb) {
-      throw shape_error("selmask::cpu::gemm: inner dimensions differ: op(a) is " +
-                        std::to_string(m) + "x" + std::to_string(k) + " (a " + shape_of(a).str() +
-                        (trans_a ? ", transposed" : "") + "), op(b) is " + std::to_string(kb) + "x" +
-                        std::to_string(n) + " (b " + shape_of(b).str() +
-                        (trans_b ? ", transposed" : "") + ")");
+      throw shape_error("selmask::cpu::gemm: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
+                        std::to_string(k) + " (a " + shape_of(a).str() + (trans_a ? ", transposed" : "") +
+                        "), op(b) is " + std::to_string(kb) + "x" + std::to_string(n) + " (b " +
+                        shape_of(b).str() + (trans_b ? ", transposed" : "") + ")");
     }
-    const bool c_fits = c.dimension() >= 1 && c.size() == m * n &&
-                        (c.dimension() == 1 ? m == 1 : c.shape()[0] == m);
+    const bool c_fits =
+      c.dimension() >= 1 && c.size() == m * n && (c.dimension() == 1 ? m == 1 : c.shape()[0] == m);
     if (!c_fits) {
       if (beta != 0.0f) {
-        throw shape_error("selmask::cpu::gemm: c has shape " + shape_of(c).str() +
-                          ", expected a " + std::to_string(m) + "x" + std::to_string(n) +
+        throw shape_error("selmask::cpu::gemm: c has shape " + shape_of(c).str() + ", expected a " +
+                          std::to_string(m) + "x" + std::to_string(n) +
                           " matrix (beta != 0, so c is not resized)");
       }
       c.resize(std::vector<std::size_t>{m, n});
@@ -400,10 +398,9 @@ struct cpu {
       scale_in_place(c, beta);
       return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, blas_int("gemm", m), blas_int("gemm", n),
-                blas_int("gemm", k), alpha, a.data(), blas_int("gemm", ac), b.data(),
-                blas_int("gemm", bc), beta, c.data(), blas_int("gemm", n));
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                blas_int("gemm", m), blas_int("gemm", n), blas_int("gemm", k), alpha, a.data(),
+                blas_int("gemm", ac), b.data(), blas_int("gemm", bc), beta, c.data(), blas_int("gemm", n));
   }
 
   /// conv2d lowering, stride 1, zero padding `pad`: `x: N×C×H×W → col: (C·kh·kw) × (N·OH·OW)`
@@ -445,8 +442,8 @@ struct cpu {
 
   /// The adjoint of `im2col`: `dx` (resized to `x_shape`, N×C×H×W) becomes the sum of the column
   /// entries that read each input value; padding entries are dropped.
-  static void col2im(const tensor& col, const shape& x_shape, std::size_t kh, std::size_t kw,
-                     std::size_t pad, tensor& dx) {
+  static void col2im(const tensor& col, const shape& x_shape, std::size_t kh, std::size_t kw, std::size_t pad,
+                     tensor& dx) {
     const conv_dims d = conv_dims_of("col2im", x_shape, kh, kw, pad);
     const std::size_t np = d.n * d.oh * d.ow;
     if (col.size() != d.c * kh * kw * np) {
@@ -485,8 +482,7 @@ struct cpu {
   /// `a: A×B×R… → t: B×A×R…` (the first two axes swapped, the rest kept as a contiguous block).
   static void swap_leading_axes(const tensor& a, tensor& t) {
     if (a.dimension() < 2) {
-      throw shape_error("selmask::cpu::swap_leading_axes: expected rank >= 2, got " +
-                        shape_of(a).str());
+      throw shape_error("selmask::cpu::swap_leading_axes: expected rank >= 2, got " + shape_of(a).str());
     }
     shape s = shape_of(a);
     std::swap(s[0], s[1]);
@@ -623,9 +619,9 @@ struct cpu {
     const std::size_t ow = w / 2;
     const shape out{x_shape[0], x_shape[1], oh, ow};
     if (!(shape_of(g) == out) || !(shape_of(idx) == out)) {
-      throw shape_error("selmask::cpu::maxpool2_backward: gradient " + shape_of(g).str() +
-                        " and indices " + shape_of(idx).str() + " must have the pooled shape " +
-                        out.str() + " of input " + x_shape.str());
+      throw shape_error("selmask::cpu::maxpool2_backward: gradient " + shape_of(g).str() + " and indices " +
+                        shape_of(idx).str() + " must have the pooled shape " + out.str() + " of input " +
+                        x_shape.str());
     }
     ensure_shape(dx, x_shape);
     std::fill(dx.data(), dx.data() + dx.size(), 0.0f);
@@ -649,8 +645,7 @@ struct cpu {
   /// summed loss and the number of samples whose first largest logit is the label; `grad` gets
   /// the gradient of the *mean* loss, `(softmax − onehot) / N`.
   static cross_entropy_result softmax_cross_entropy(const tensor& logits,
-                                                    std::span<const std::int32_t> labels,
-                                                    tensor& grad) {
+                                                    std::span<const std::int32_t> labels, tensor& grad) {
     if (logits.dimension() != 2) {
       throw shape_error("selmask::cpu::softmax_cross_entropy: expected logits N×K, got " +
                         shape_of(logits).str());
@@ -662,8 +657,8 @@ struct cpu {
                         " labels for logits of shape " + shape_of(logits).str());
     }
     if (k_count == 0) {
-      throw shape_error("selmask::cpu::softmax_cross_entropy: logits of shape " +
-                        shape_of(logits).str() + " have no classes");
+      throw shape_error("selmask::cpu::softmax_cross_entropy: logits of shape " + shape_of(logits).str() +
+                        " have no classes");
     }
     ensure_shape(grad, logits);
     cross_entropy_result r;
@@ -671,9 +666,8 @@ struct cpu {
     for (std::size_t n = 0; n < batch; ++n) {
       const std::int32_t y = labels[n];
       if (y < 0 || static_cast<std::size_t>(y) >= k_count) {
-        throw value_error("selmask::cpu::softmax_cross_entropy: label " + std::to_string(y) +
-                          " of sample " + std::to_string(n) + " is outside [0, " +
-                          std::to_string(k_count) + ")");
+        throw value_error("selmask::cpu::softmax_cross_entropy: label " + std::to_string(y) + " of sample " +
+                          std::to_string(n) + " is outside [0, " + std::to_string(k_count) + ")");
       }
       const auto label = static_cast<std::size_t>(y);
       const float* row = logits.data() + n * k_count;
@@ -709,10 +703,9 @@ struct cpu {
                          const adamw_hyper& h, std::size_t step) {
     const std::size_t n = param.size();
     if (grad.size() != n || m.size() != n || v.size() != n || (h.amsgrad && vmax.size() != n)) {
-      throw shape_error("selmask::cpu::adamw_step: parameter " + shape_of(param).str() +
-                        ", gradient " + shape_of(grad).str() + ", moments " + shape_of(m).str() +
-                        " / " + shape_of(v).str() + (h.amsgrad ? " / " + shape_of(vmax).str() : "") +
-                        " must have the same size");
+      throw shape_error("selmask::cpu::adamw_step: parameter " + shape_of(param).str() + ", gradient " +
+                        shape_of(grad).str() + ", moments " + shape_of(m).str() + " / " + shape_of(v).str() +
+                        (h.amsgrad ? " / " + shape_of(vmax).str() : "") + " must have the same size");
     }
     if (step == 0) {
       throw value_error("selmask::cpu::adamw_step: step counts from 1, got 0");
@@ -752,8 +745,7 @@ private:
   static conv_dims conv_dims_of(const char* op, const shape& x, std::size_t kh, std::size_t kw,
                                 std::size_t pad) {
     if (x.rank() != 4) {
-      throw shape_error(std::string("selmask::cpu::") + op + ": expected an N×C×H×W input, got " +
-                        x.str());
+      throw shape_error(std::string("selmask::cpu::") + op + ": expected an N×C×H×W input, got " + x.str());
     }
     if (kh == 0 || kw == 0 || x[2] + 2 * pad < kh || x[3] + 2 * pad < kw) {
       throw shape_error(std::string("selmask::cpu::") + op + ": a " + std::to_string(kh) + "x" +
@@ -763,17 +755,15 @@ private:
     return {x[0], x[1], x[2], x[3], x[2] + 2 * pad - kh + 1, x[3] + 2 * pad - kw + 1};
   }
   /// The output columns `ow` in `[lo, hi)` whose input column `ow + j − pad` lies inside `[0, w)`.
-  static std::pair<std::size_t, std::size_t> valid_range(std::size_t j, std::size_t pad,
-                                                         std::size_t w, std::size_t ow) {
+  static std::pair<std::size_t, std::size_t> valid_range(std::size_t j, std::size_t pad, std::size_t w,
+                                                         std::size_t ow) {
     const std::size_t lo = std::min(ow, pad > j ? pad - j : 0);
     const std::size_t hi = std::min(ow, w + pad > j ? w + pad - j : 0);
     return {lo, std::max(lo, hi)};
   }
-  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg,
-                                                         const tensor& t) {
+  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg, const tensor& t) {
     if (t.dimension() == 0) {
-      throw shape_error(std::string("selmask::cpu::") + op + ": " + arg +
-                        " is a scalar, expected a matrix");
+      throw shape_error(std::string("selmask::cpu::") + op + ": " + arg + " is a scalar, expected a matrix");
     }
     if (t.dimension() == 1) {
       return {1, t.size()};
@@ -799,28 +789,24 @@ private:
   };
   static channel_dims channel_view(const char* op, const tensor& y, const tensor& b) {
     if (y.dimension() < 2) {
-      throw shape_error(std::string("selmask::cpu::") + op + ": expected N×C×… , got " +
-                        shape_of(y).str());
+      throw shape_error(std::string("selmask::cpu::") + op + ": expected N×C×… , got " + shape_of(y).str());
     }
     const std::size_t batch = y.shape()[0];
     const std::size_t ch = y.shape()[1];
     if (b.size() != ch) {
       throw shape_error(std::string("selmask::cpu::") + op + ": " + std::to_string(b.size()) +
-                        " bias values for " + std::to_string(ch) + " channels (tensor " +
-                        shape_of(y).str() + ")");
+                        " bias values for " + std::to_string(ch) + " channels (tensor " + shape_of(y).str() +
+                        ")");
     }
     return {batch, ch, batch * ch == 0 ? 0 : y.size() / (batch * ch)};
   }
 
-
 private:
-  static std::size_t check_cells(const char* op, const tensor& a, const tensor& c,
-                                 const cell_geometry& g) {
+  static std::size_t check_cells(const char* op, const tensor& a, const tensor& c, const cell_geometry& g) {
     const std::size_t per = g.values();
     if (per == 0 || a.size() % per != 0) {
-      throw shape_error(std::string("selmask::cpu::") + op + ": tensor of shape " +
-                        shape_of(a).str() + " is not a batch of samples of " +
-                        std::to_string(per) + " values");
+      throw shape_error(std::string("selmask::cpu::") + op + ": tensor of shape " + shape_of(a).str() +
+                        " is not a batch of samples of " + std::to_string(per) + " values");
     }
     if (c.size() != g.cells()) {
       throw shape_error(std::string("selmask::cpu::") + op + ": " + std::to_string(c.size()) +
