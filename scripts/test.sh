@@ -18,7 +18,8 @@ if [ "${1:-}" = "--sanitize" ]; then
   ctest --test-dir "$dir" -j "$jobs" --output-on-failure -LE 'cuda|build|install|slow'
 else
   dir=build
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSELMASK_WARNINGS_AS_ERRORS=ON
+  # benchmarks are built (not run) so that CI compiles and links every target, CUDA ones included
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSELMASK_WARNINGS_AS_ERRORS=ON -DSELMASK_BUILD_BENCHMARKS=ON
   cmake --build "$dir" -j "$jobs"
   ctest --test-dir "$dir" -j "$jobs" --output-on-failure -LE cuda
 fi
