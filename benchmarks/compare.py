@@ -11,7 +11,11 @@ import sys
 
 def run(cmd, env):
     print("$ " + " ".join(cmd), flush=True)
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout + res.stderr)
+        raise SystemExit(f"{cmd[0]} failed with exit code {res.returncode}")
+    out = res.stdout
     values = {}
     for line in out.splitlines():
         if "=" in line and " " not in line:
