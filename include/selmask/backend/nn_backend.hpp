@@ -38,7 +38,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
+#include "../error.hpp"
 #include "../shape.hpp"
 #include "backend.hpp"
 
@@ -59,6 +61,52 @@ struct adamw_hyper {
 
 /// What `B::softmax_cross_entropy` reports for a batch: the summed (not averaged) loss and the
 /// number of samples whose largest logit is their label.
+namespace detail {
+
+/// The sizes of `c = op(a)·op(b)` as every backend's `gemm` reads its row-major operands: a tensor
+/// is the matrix (first axis) × (all other axes), rank 1 is 1×n. Throws `shape_error` (prefixed
+/// with `who`, e.g. "selmask::cpu::gemm") for a scalar operand, inner dimensions that differ, and a
+/// `c` whose view is not M×N when `beta != 0` (with `beta == 0` the caller resizes `c` when
+/// `c_fits` is false).
+struct gemm_sizes {
+  std::size_t m, n, k;
+  std::size_t lda, ldb; ///< columns of a's and b's matrix views (row-major leading dimensions)
+  bool c_fits;
+};
+
+inline gemm_sizes check_gemm(const std::string& who, const shape& a, const shape& b, const shape& c,
+                             bool trans_a, bool trans_b, float beta) {
+  const auto view = [&](const char* arg, const shape& s) -> std::pair<std::size_t, std::size_t> {
+    if (s.rank() == 0) {
+      throw shape_error(who + ": " + arg + " is a scalar, expected a matrix");
+    }
+    if (s.rank() == 1) {
+      return {1, s.size()};
+    }
+    return {s[0], s[0] == 0 ? 0 : s.size() / s[0]};
+  };
+  const auto [ar, ac] = view("a", a);
+  const auto [br, bc] = view("b", b);
+  const std::size_t m = trans_a ? ac : ar;
+  const std::size_t k = trans_a ? ar : ac;
+  const std::size_t kb = trans_b ? bc : br;
+  const std::size_t n = trans_b ? br : bc;
+  if (k != kb) {
+    throw shape_error(who + ": inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
+                      std::to_string(k) + " (a " + a.str() + (trans_a ? ", transposed" : "") +
+                      "), op(b) is " + std::to_string(kb) + "x" + std::to_string(n) + " (b " + b.str() +
+                      (trans_b ? ", transposed" : "") + ")");
+  }
+  const bool c_fits = c.rank() >= 1 && c.size() == m * n && (c.rank() == 1 ? m == 1 : c[0] == m);
+  if (!c_fits && beta != 0.0f) {
+    throw shape_error(who + ": c has shape " + c.str() + ", expected a " + std::to_string(m) + "x" +
+                      std::to_string(n) + " matrix (beta != 0, so c is not resized)");
+  }
+  return {m, n, k, ac, bc, c_fits};
+}
+
+} // namespace detail
+
 struct cross_entropy_result {
   double loss_sum = 0.0;
   std::size_t correct = 0;

@@ -369,26 +369,9 @@ struct cpu {
   /// unless its matrix view already is M×N; otherwise its view must be M×N.
   static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b, float beta,
                    tensor& c) {
-    const auto [ar, ac] = matrix_view("gemm", "a", a);
-    const auto [br, bc] = matrix_view("gemm", "b", b);
-    const std::size_t m = trans_a ? ac : ar;
-    const std::size_t k = trans_a ? ar : ac;
-    const std::size_t kb = trans_b ? bc : br;
-    const std::size_t n = trans_b ? br : bc;
-    if (k != kb) {
-      throw shape_error("selmask::cpu::gemm: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
-                        std::to_string(k) + " (a " + shape_of(a).str() + (trans_a ? ", transposed" : "") +
-                        "), op(b) is " + std::to_string(kb) + "x" + std::to_string(n) + " (b " +
-                        shape_of(b).str() + (trans_b ? ", transposed" : "") + ")");
-    }
-    const bool c_fits =
-      c.dimension() >= 1 && c.size() == m * n && (c.dimension() == 1 ? m == 1 : c.shape()[0] == m);
+    const auto [m, n, k, ac, bc, c_fits] =
+      detail::check_gemm("selmask::cpu::gemm", shape_of(a), shape_of(b), shape_of(c), trans_a, trans_b, beta);
     if (!c_fits) {
-      if (beta != 0.0f) {
-        throw shape_error("selmask::cpu::gemm: c has shape " + shape_of(c).str() + ", expected a " +
-                          std::to_string(m) + "x" + std::to_string(n) +
-                          " matrix (beta != 0, so c is not resized)");
-      }
       c.resize(std::vector<std::size_t>{m, n});
     }
     if (m == 0 || n == 0) {
@@ -760,16 +743,6 @@ private:
     const std::size_t lo = std::min(ow, pad > j ? pad - j : 0);
     const std::size_t hi = std::min(ow, w + pad > j ? w + pad - j : 0);
     return {lo, std::max(lo, hi)};
-  }
-  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg, const tensor& t) {
-    if (t.dimension() == 0) {
-      throw shape_error(std::string("selmask::cpu::") + op + ": " + arg + " is a scalar, expected a matrix");
-    }
-    if (t.dimension() == 1) {
-      return {1, t.size()};
-    }
-    const std::size_t rows = t.shape()[0];
-    return {rows, rows == 0 ? 0 : t.size() / rows};
   }
   static int blas_int(const char* op, std::size_t n) {
     if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {

@@ -346,29 +346,12 @@ struct cuda_backend {
   /// keeps their transpose flags. Matrix views and resizing as `cpu::gemm`.
   static void gemm(bool trans_a, bool trans_b, float alpha, const tensor& a, const tensor& b, float beta,
                    tensor& c) {
-    const auto [ar, ac] = matrix_view("gemm", "a", a);
-    const auto [br, bc] = matrix_view("gemm", "b", b);
-    const std::size_t m = trans_a ? ac : ar;
-    const std::size_t k = trans_a ? ar : ac;
-    const std::size_t kb = trans_b ? bc : br;
-    const std::size_t n = trans_b ? br : bc;
-    if (k != kb) {
-      throw shape_error("selmask::cuda::gemm: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
-                        std::to_string(k) + " (a " + a.dims().str() + (trans_a ? ", transposed" : "") +
-                        "), op(b) is " + std::to_string(kb) + "x" + std::to_string(n) + " (b " +
-                        b.dims().str() + (trans_b ? ", transposed" : "") + ")");
-    }
     if (&c == &a || &c == &b) {
       throw shape_error("selmask::cuda::gemm: the output must not be an operand");
     }
-    const shape cs = c.dims();
-    const bool c_fits = cs.rank() >= 1 && c.size() == m * n && (cs.rank() == 1 ? m == 1 : cs[0] == m);
+    const auto [m, n, k, ac, bc, c_fits] =
+      detail::check_gemm("selmask::cuda::gemm", a.dims(), b.dims(), c.dims(), trans_a, trans_b, beta);
     if (!c_fits) {
-      if (beta != 0.0f) {
-        throw shape_error("selmask::cuda::gemm: c has shape " + cs.str() + ", expected a " +
-                          std::to_string(m) + "x" + std::to_string(n) +
-                          " matrix (beta != 0, so c is not resized)");
-      }
       c.resize(shape{m, n});
     }
     if (m == 0 || n == 0) {
@@ -645,17 +628,6 @@ private:
                         " does not fit an input of shape " + x.str());
     }
     return {x[0], x[1], x[2], x[3], x[2] + 2 * pad - kh + 1, x[3] + 2 * pad - kw + 1, kh, kw, pad};
-  }
-  static std::pair<std::size_t, std::size_t> matrix_view(const char* op, const char* arg, const tensor& t) {
-    const shape s = t.dims();
-    if (s.rank() == 0) {
-      throw shape_error(std::string("selmask::cuda::") + op + ": " + arg + " is a scalar, expected a matrix");
-    }
-    if (s.rank() == 1) {
-      return {1, t.size()};
-    }
-    const std::size_t rows = s[0];
-    return {rows, rows == 0 ? 0 : t.size() / rows};
   }
   static int blas_int(std::size_t n) {
     if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
