@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+source scripts/blas-env.sh
 skip_kernels=0
 args=()
 for a in "$@"; do

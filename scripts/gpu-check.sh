@@ -24,6 +24,7 @@ start=$(date +%s)
 
 # Debian packages (does nothing when they are there; without a network a missing one fails the build)
 scripts/install-deps.sh || echo "gpu-check: scripts/install-deps.sh failed; trying with what is installed" >&2
+source scripts/blas-env.sh
 
 if command -v nvidia-smi > /dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true

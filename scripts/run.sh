@@ -13,6 +13,7 @@ if [ "${1:-}" = "--gpu" ]; then
   target=fashion_mnist_pixels_cuda
 fi
 scripts/install-deps.sh
+source scripts/blas-env.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 if [ "$target" = fashion_mnist_pixels_cuda ] && ! grep -q '^CMAKE_CUDA_COMPILER:.*nvcc' build/CMakeCache.txt; then
   echo "run.sh --gpu: no CUDA compiler (nvcc) was found when configuring build/" >&2

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+source scripts/blas-env.sh
 
 jobs=${SELMASK_JOBS:-2}
 if [ "${1:-}" = "--sanitize" ]; then
