@@ -1,6 +1,10 @@
 // The CPU backend's primitives against naive references and hand-computed cases.
 #include "support.hpp"
 
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
 using namespace selmask;
 using namespace selmask_test;
 
@@ -161,4 +165,51 @@ TEST_CASE("cpu: all_finite sees NaN and infinity", "[backend]") {
   CHECK_FALSE(cpu::all_finite(t));
   t.data()[3] = std::numeric_limits<float>::infinity();
   CHECK_FALSE(cpu::all_finite(t));
+}
+
+TEST_CASE("cpu_parallel::pool: every index once, exceptions, nested loops", "[backend]") {
+  selmask::cpu_parallel::pool p(3);
+  REQUIRE(p.size() == 3);
+  SECTION("parts cover [0, n) exactly once, for many sizes") {
+    for (std::size_t n : {1u, 2u, 3u, 7u, 1000u}) {
+      std::vector<std::atomic<int>> hits(n);
+      std::atomic<int> calls{0};
+      p.parallel_for(n, 1, [&](std::size_t b, std::size_t e) {
+        calls.fetch_add(1);
+        for (std::size_t i = b; i < e; ++i)
+          hits[i].fetch_add(1);
+      });
+      for (std::size_t i = 0; i < n; ++i)
+        REQUIRE(hits[i].load() == 1);
+      CHECK(calls.load() == static_cast<int>(std::min<std::size_t>(n, 3)));
+    }
+  }
+  SECTION("a grain larger than the loop keeps it on one part") {
+    std::atomic<int> calls{0};
+    p.parallel_for(100, 1000, [&](std::size_t b, std::size_t e) {
+      calls.fetch_add(1);
+      CHECK(b == 0);
+      CHECK(e == 100);
+    });
+    CHECK(calls.load() == 1);
+  }
+  SECTION("an exception in a part reaches the caller, and the pool keeps working") {
+    CHECK_THROWS_WITH(p.parallel_for(30, 1,
+                                     [](std::size_t b, std::size_t) {
+                                       if (b > 0)
+                                         throw std::runtime_error("part failed");
+                                     }),
+                      "part failed");
+    std::atomic<std::size_t> sum{0};
+    p.parallel_for(30, 1, [&](std::size_t b, std::size_t e) { sum.fetch_add(e - b); });
+    CHECK(sum.load() == 30);
+  }
+  SECTION("a loop inside a part runs serially and completes") {
+    std::atomic<std::size_t> total{0};
+    p.parallel_for(6, 1, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i)
+        p.parallel_for(10, 1, [&](std::size_t b2, std::size_t e2) { total.fetch_add(e2 - b2); });
+    });
+    CHECK(total.load() == 60);
+  }
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -463,4 +464,113 @@ TEST_CASE("nn layers: every built-in layer models nn::layer", "[nn][layer]") {
   STATIC_REQUIRE(nn::layer<nn::flatten<cpu>, cpu>);
   STATIC_REQUIRE_FALSE(nn::layer<int, cpu>);
   STATIC_REQUIRE(nn_backend<cpu>);
+}
+
+namespace {
+
+/// Direct convolution in double precision, written from the definition (no lowering).
+struct direct_conv {
+  std::size_t n, c, h, w, oc, k, pad, oh, ow;
+  direct_conv(std::size_t n_, std::size_t c_, std::size_t h_, std::size_t w_, std::size_t oc_, std::size_t k_,
+             std::size_t pad_)
+    : n(n_), c(c_), h(h_), w(w_), oc(oc_), k(k_), pad(pad_), oh(h_ + 2 * pad_ - k_ + 1),
+      ow(w_ + 2 * pad_ - k_ + 1) {}
+  // calls f(x index, w index, y index) for every product term of the convolution
+  template <class F>
+  void terms(F&& f) const {
+    for (std::size_t s = 0; s < n; ++s)
+      for (std::size_t o = 0; o < oc; ++o)
+        for (std::size_t y = 0; y < oh; ++y)
+          for (std::size_t xo = 0; xo < ow; ++xo)
+            for (std::size_t ci = 0; ci < c; ++ci)
+              for (std::size_t i = 0; i < k; ++i)
+                for (std::size_t j = 0; j < k; ++j) {
+                  const auto ih = static_cast<long>(y + i) - static_cast<long>(pad);
+                  const auto iw = static_cast<long>(xo + j) - static_cast<long>(pad);
+                  if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) || iw >= static_cast<long>(w))
+                    continue;
+                  f(((s * c + ci) * h + static_cast<std::size_t>(ih)) * w + static_cast<std::size_t>(iw),
+                    ((o * c + ci) * k + i) * k + j, ((s * oc + o) * oh + y) * ow + xo);
+                }
+  }
+};
+
+} // namespace
+
+TEST_CASE("cpu::conv2d_forward / conv2d_backward (fused, chunked, threaded) match a direct convolution",
+          "[nn][backend]") {
+  // 40 samples of 3×14×14 with a 5×5 kernel: several chunks, so the threads' partial weight
+  // gradients are really summed
+  for (std::size_t pad : {0u, 2u}) {
+    const direct_conv d(40, 3, 14, 14, 4, 5, pad);
+    const auto xv = random_values(d.n * d.c * d.h * d.w);
+    const auto wv = random_values(d.oc * d.c * d.k * d.k);
+    const auto bv = random_values(d.oc);
+    const auto gv = random_values(d.n * d.oc * d.oh * d.ow);
+    std::vector<double> y(gv.size()), dx(xv.size(), 0.0), dw(wv.size(), 0.0), db(d.oc, 0.0);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      y[i] = bv[i / (d.oh * d.ow) % d.oc];
+    d.terms([&](std::size_t xi, std::size_t wi, std::size_t yi) {
+      y[yi] += static_cast<double>(wv[wi]) * xv[xi];
+      dx[xi] += static_cast<double>(wv[wi]) * gv[yi];
+      dw[wi] += static_cast<double>(xv[xi]) * gv[yi];
+    });
+    for (std::size_t i = 0; i < gv.size(); ++i)
+      db[i / (d.oh * d.ow) % d.oc] += gv[i];
+
+    const auto x = cpu::from_host(shape{d.n, d.c, d.h, d.w}, xv);
+    const auto w = cpu::from_host(shape{d.oc, d.c, d.k, d.k}, wv);
+    const auto b = cpu::from_host(shape{d.oc}, bv);
+    cpu::tensor yt;
+    cpu::conv2d_forward(x, w, b, d.k, pad, yt);
+    REQUIRE(cpu::shape_of(yt) == shape{d.n, d.oc, d.oh, d.ow});
+    const auto yh = cpu::to_host(yt);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      REQUIRE(yh[i] == Approx(y[i]).margin(1e-4));
+
+    // the gradients accumulate into dw and db
+    auto dwt = cpu::full(shape{d.oc, d.c, d.k, d.k}, 1.0f);
+    auto dbt = cpu::full(shape{d.oc}, 1.0f);
+    cpu::tensor dxt;
+    cpu::conv2d_backward(x, w, cpu::from_host(shape{d.n, d.oc, d.oh, d.ow}, gv), d.k, pad, dwt, dbt, &dxt);
+    const auto dwh = cpu::to_host(dwt), dbh = cpu::to_host(dbt), dxh = cpu::to_host(dxt);
+    for (std::size_t i = 0; i < dw.size(); ++i)
+      REQUIRE(dwh[i] == Approx(dw[i] + 1.0).epsilon(1e-4).margin(1e-3));
+    for (std::size_t i = 0; i < db.size(); ++i)
+      REQUIRE(dbh[i] == Approx(db[i] + 1.0).epsilon(1e-4).margin(1e-3));
+    REQUIRE(cpu::shape_of(dxt) == shape{d.n, d.c, d.h, d.w});
+    for (std::size_t i = 0; i < dx.size(); ++i)
+      REQUIRE(dxh[i] == Approx(dx[i]).margin(1e-4));
+  }
+  SECTION("weights that do not fit the input are rejected with the shapes named") {
+    cpu::tensor y;
+    CHECK_THROWS_WITH(cpu::conv2d_forward(cpu::zeros(shape{2, 3, 8, 8}), cpu::zeros(shape{4, 2, 3, 3}),
+                                          cpu::zeros(shape{4}), 3, 0, y),
+                      Contains("[4,2,3,3]") && Contains("3 input channels"));
+    auto dw = cpu::zeros(shape{4, 3, 3, 3});
+    auto db = cpu::zeros(shape{4});
+    CHECK_THROWS_AS(cpu::conv2d_backward(cpu::zeros(shape{2, 3, 8, 8}), cpu::zeros(shape{4, 3, 3, 3}),
+                                         cpu::zeros(shape{2, 4, 5, 5}), 3, 0, dw, db, nullptr),
+                    shape_error);
+  }
+}
+
+TEST_CASE("cpu::gemm split over threads matches a naive product", "[nn][backend]") {
+  // products above the size where the CPU backend cuts c into column or row panels per thread
+  for (const auto& [m, n, k] :
+       {std::tuple<std::size_t, std::size_t, std::size_t>{37, 301, 97}, {301, 37, 97}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        const auto av = random_values(m * k), bv = random_values(k * n), cv = random_values(m * n);
+        const auto a = cpu::from_host(ta ? shape{k, m} : shape{m, k}, av);
+        const auto b = cpu::from_host(tb ? shape{n, k} : shape{k, n}, bv);
+        auto c = cpu::from_host(shape{m, n}, cv);
+        cpu::gemm(ta, tb, 0.5f, a, b, 2.0f, c);
+        const auto ref = naive_matmul(av, ta, bv, tb, m, k, n);
+        const auto got = cpu::to_host(c);
+        for (std::size_t i = 0; i < ref.size(); ++i)
+          REQUIRE(got[i] == Approx(0.5 * ref[i] + 2.0 * cv[i]).margin(1e-4));
+      }
+    }
+  }
 }

@@ -10,6 +10,11 @@
 /// one large GEMM per layer and batch: forward `W·col` (then OC×N×… → N×OC×…), backward
 /// `dW += g·colᵀ` and `dcol = Wᵀ·g` followed by `B::col2im`. The columns are kept for the
 /// backward pass; every workspace is reused while the batch shape stays the same.
+///
+/// A backend that offers the fused pair `B::conv2d_forward` / `B::conv2d_backward` (the CPU
+/// backend does: it lowers and multiplies the batch in cache-sized chunks on all its threads) is
+/// used through that pair instead; the layer then keeps a copy of its input rather than the
+/// columns.
 
 #include <cstddef>
 #include <random>
@@ -67,6 +72,12 @@ public:
     has_forward_ = false;
     x_shape_ = B::shape_of(x);
     const shape out = output_shape(x_shape_);
+    if constexpr (fused) {
+      B::copy(x, x_); // kept for the backward pass
+      B::conv2d_forward(x_, w_, b_, k_, pad_, y_);
+      has_forward_ = true;
+      return y_;
+    }
     B::im2col(x, k_, k_, pad_, col_);
     B::gemm(false, false, 1.0f, w_, col_, 0.0f, y_cm_); // OC × (N·OH·OW)
     const shape cm{out_, out[0], out[2], out[3]};
@@ -81,6 +92,10 @@ public:
 
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
+    if constexpr (fused) {
+      B::conv2d_backward(x_, w_, g, k_, pad_, dw_, db_, &dx_);
+      return dx_;
+    }
     B::swap_leading_axes(g, g_cm_);                     // OC × N × OH × OW
     B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
     B::bias_grad(g, db_);
@@ -90,8 +105,12 @@ public:
   }
 
 private:
+  static constexpr bool fused = requires(const tensor& c, tensor& t, tensor* p, std::size_t n) {
+    B::conv2d_forward(c, c, c, n, n, t);
+    B::conv2d_backward(c, c, c, n, n, t, t, p);
+  };
   std::size_t in_, out_, k_, pad_;
-  tensor col_, y_cm_, y_, g_cm_, dcol_, dx_;
+  tensor x_, col_, y_cm_, y_, g_cm_, dcol_, dx_;
   shape x_shape_;
   bool has_forward_ = false;
 };

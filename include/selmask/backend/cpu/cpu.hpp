@@ -24,6 +24,8 @@
 #include "../../shape.hpp"
 #include "../backend.hpp"
 #include "../nn_backend.hpp"
+#include "blas.hpp"
+#include "parallel.hpp"
 #include "xtensor.hpp"
 
 namespace selmask {
@@ -381,9 +383,33 @@ struct cpu {
       scale_in_place(c, beta);
       return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                blas_int("gemm", m), blas_int("gemm", n), blas_int("gemm", k), alpha, a.data(),
-                blas_int("gemm", ac), b.data(), blas_int("gemm", bc), beta, c.data(), blas_int("gemm", n));
+    blas::check_kernels();
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    const int lda = blas_int("gemm", ac), ldb = blas_int("gemm", bc), ldc = blas_int("gemm", n);
+    const int kk = blas_int("gemm", k);
+    // rows [i0, i1) and columns [j0, j1) of c
+    const auto block = [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+      const float* pa = a.data() + (trans_a ? i0 : i0 * ac);
+      const float* pb = b.data() + (trans_b ? j0 * bc : j0);
+      cblas_sgemm(CblasRowMajor, ta, tb, blas_int("gemm", i1 - i0), blas_int("gemm", j1 - j0), kk, alpha, pa,
+                  lda, pb, ldb, beta, c.data() + i0 * n + j0, ldc);
+    };
+    // Split the larger side of c over the pool's threads (in panels of 16, a multiple of every
+    // SIMD width); each part is one single-threaded sgemm. Small products run whole.
+    constexpr std::size_t panel = 16;
+    auto& tp = cpu_parallel::pool::instance();
+    if (tp.size() == 1 || m * n * k < (std::size_t{1} << 20)) {
+      block(0, m, 0, n);
+    } else if (n >= m) {
+      tp.parallel_for((n + panel - 1) / panel, 1, [&](std::size_t pb, std::size_t pe) {
+        block(0, m, pb * panel, std::min(n, pe * panel));
+      });
+    } else {
+      tp.parallel_for((m + panel - 1) / panel, 1, [&](std::size_t pb, std::size_t pe) {
+        block(pb * panel, std::min(m, pe * panel), 0, n);
+      });
+    }
   }
 
   /// conv2d lowering, stride 1, zero padding `pad`: `x: N×C×H×W → col: (C·kh·kw) × (N·OH·OW)`
@@ -394,33 +420,9 @@ struct cpu {
     const conv_dims d = conv_dims_of("im2col", shape_of(x), kh, kw, pad);
     ensure_shape(col, shape{d.c * kh * kw, d.n * d.oh * d.ow});
     const std::size_t np = d.n * d.oh * d.ow;
-    float* pc = col.data();
-    const float* px = x.data();
-    for (std::size_t c = 0; c < d.c; ++c) {
-      for (std::size_t i = 0; i < kh; ++i) {
-        for (std::size_t j = 0; j < kw; ++j) {
-          float* row = pc + ((c * kh + i) * kw + j) * np;
-          const auto [ow_lo, ow_hi] = valid_range(j, pad, d.w, d.ow);
-          for (std::size_t n = 0; n < d.n; ++n) {
-            const float* img = px + (n * d.c + c) * d.h * d.w;
-            for (std::size_t oh = 0; oh < d.oh; ++oh) {
-              float* dst = row + (n * d.oh + oh) * d.ow;
-              const std::size_t ih_pad = oh + i; // ih + pad
-              if (ih_pad < pad || ih_pad - pad >= d.h) {
-                std::fill(dst, dst + d.ow, 0.0f);
-                continue;
-              }
-              const float* src = img + (ih_pad - pad) * d.w;
-              std::fill(dst, dst + ow_lo, 0.0f);
-              for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) {
-                dst[ow] = src[ow + j - pad];
-              }
-              std::fill(dst + ow_hi, dst + d.ow, 0.0f);
-            }
-          }
-        }
-      }
-    }
+    cpu_parallel::parallel_for(d.n, 1, [&](std::size_t n0, std::size_t n1) {
+      im2col_range(x.data(), d, kh, kw, pad, n0, n1, col.data() + n0 * d.oh * d.ow, np);
+    });
   }
 
   /// The adjoint of `im2col`: `dx` (resized to `x_shape`, N×C×H×W) becomes the sum of the column
@@ -435,29 +437,132 @@ struct cpu {
                         std::to_string(d.c * kh * kw) + "," + std::to_string(np) + "])");
     }
     ensure_shape(dx, x_shape);
-    std::fill(dx.data(), dx.data() + dx.size(), 0.0f);
-    const float* pc = col.data();
-    float* px = dx.data();
-    for (std::size_t c = 0; c < d.c; ++c) {
-      for (std::size_t i = 0; i < kh; ++i) {
-        for (std::size_t j = 0; j < kw; ++j) {
-          const float* row = pc + ((c * kh + i) * kw + j) * np;
-          const auto [ow_lo, ow_hi] = valid_range(j, pad, d.w, d.ow);
-          for (std::size_t n = 0; n < d.n; ++n) {
-            float* img = px + (n * d.c + c) * d.h * d.w;
-            for (std::size_t oh = 0; oh < d.oh; ++oh) {
-              const std::size_t ih_pad = oh + i;
-              if (ih_pad < pad || ih_pad - pad >= d.h) {
-                continue;
-              }
-              const float* src = row + (n * d.oh + oh) * d.ow;
-              float* dst = img + (ih_pad - pad) * d.w;
-              for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) {
-                dst[ow + j - pad] += src[ow];
-              }
+    cpu_parallel::parallel_for(d.n, 1, [&](std::size_t n0, std::size_t n1) {
+      col2im_range(col.data() + n0 * d.oh * d.ow, np, d, kh, kw, pad, n0, n1, dx.data());
+    });
+  }
+
+  /// Fused conv2d forward (stride 1, square `k×k` kernel, zero padding `pad`):
+  /// `y[n, o] = b[o] + Σ_{c,i,j} w[o, c, i, j] · x[n, c, · + i − pad, · + j − pad]`, `x: N×C×H×W`,
+  /// `w: OC×C×k×k`, `b: OC`, `y` resized to N×OC×OH×OW. Same result as `im2col` + `gemm` +
+  /// `swap_leading_axes` + `add_bias`, but the batch is cut into chunks of a few samples whose
+  /// columns fit in the core's cache, and each thread of the pool lowers, multiplies and writes
+  /// back its own chunks; nothing the size of the whole batch's columns is ever written.
+  static void conv2d_forward(const tensor& x, const tensor& w, const tensor& b, std::size_t k,
+                             std::size_t pad, tensor& y) {
+    const conv_dims d = conv_dims_of("conv2d_forward", shape_of(x), k, k, pad);
+    const std::size_t oc = check_conv_weights("conv2d_forward", w, b, d.c, k);
+    ensure_shape(y, shape{d.n, oc, d.oh, d.ow});
+    const std::size_t p = d.oh * d.ow;
+    const std::size_t ckk = d.c * k * k;
+    const std::size_t chunk = conv_chunk(ckk, p, d.n);
+    const std::size_t chunks = (d.n + chunk - 1) / chunk;
+    blas::check_kernels();
+    cpu_parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+      thread_local std::vector<float> col;
+      thread_local std::vector<float> out;
+      for (std::size_t ci = c0; ci < c1; ++ci) {
+        const std::size_t n0 = ci * chunk;
+        const std::size_t n1 = std::min(d.n, n0 + chunk);
+        const std::size_t cols = (n1 - n0) * p;
+        col.resize(ckk * cols);
+        out.resize(oc * cols);
+        im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int("conv2d_forward", oc),
+                    blas_int("conv2d_forward", cols), blas_int("conv2d_forward", ckk), 1.0f, w.data(),
+                    blas_int("conv2d_forward", ckk), col.data(), blas_int("conv2d_forward", cols), 0.0f,
+                    out.data(), blas_int("conv2d_forward", cols));
+        for (std::size_t n = n0; n < n1; ++n) {
+          for (std::size_t o = 0; o < oc; ++o) {
+            const float* src = out.data() + o * cols + (n - n0) * p;
+            float* dst = y.data() + (n * oc + o) * p;
+            const float bo = b.data()[o];
+            for (std::size_t q = 0; q < p; ++q) {
+              dst[q] = src[q] + bo;
             }
           }
         }
+      }
+    });
+  }
+
+  /// Fused conv2d backward for `conv2d_forward`'s `x` and `w` and the output gradient `g`
+  /// (N×OC×OH×OW): `dw += ∂L/∂w`, `db += ∂L/∂b` (both accumulate) and, when `dx` is not null,
+  /// `*dx = ∂L/∂x` (resized to x's shape). Chunked like the forward pass; each thread sums its
+  /// part of the weight gradient in its own buffer, and the buffers are added in a fixed order.
+  static void conv2d_backward(const tensor& x, const tensor& w, const tensor& g, std::size_t k,
+                              std::size_t pad, tensor& dw, tensor& db, tensor* dx) {
+    const conv_dims d = conv_dims_of("conv2d_backward", shape_of(x), k, k, pad);
+    const std::size_t oc = check_conv_weights("conv2d_backward", w, db, d.c, k);
+    if (!(shape_of(g) == shape{d.n, oc, d.oh, d.ow})) {
+      throw shape_error("selmask::cpu::conv2d_backward: gradient of shape " + shape_of(g).str() +
+                        " for an output of shape " + shape{d.n, oc, d.oh, d.ow}.str());
+    }
+    if (dw.size() != w.size()) {
+      throw shape_error("selmask::cpu::conv2d_backward: weight gradient of shape " + shape_of(dw).str() +
+                        " for weights of shape " + shape_of(w).str());
+    }
+    if (dx != nullptr) {
+      ensure_shape(*dx, shape_of(x));
+    }
+    const std::size_t p = d.oh * d.ow;
+    const std::size_t ckk = d.c * k * k;
+    const std::size_t chunk = conv_chunk(ckk, p, d.n);
+    const std::size_t chunks = (d.n + chunk - 1) / chunk;
+    const std::size_t parts = std::min(cpu_parallel::threads(), chunks);
+    const std::size_t per_part = oc * ckk + oc;
+    thread_local std::vector<float> partial_buffer; // the caller's; the parts write through `partial`
+    partial_buffer.assign(parts * per_part, 0.0f);
+    float* const partial = partial_buffer.data();
+    blas::check_kernels();
+    const int ioc = blas_int("conv2d_backward", oc);
+    const int ickk = blas_int("conv2d_backward", ckk);
+    cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
+      thread_local std::vector<float> col;
+      thread_local std::vector<float> gcm;
+      thread_local std::vector<float> dcol;
+      for (std::size_t part = p0; part < p1; ++part) {
+        float* pdw = partial + part * per_part;
+        float* pdb = pdw + oc * ckk;
+        for (std::size_t ci = chunks * part / parts; ci < chunks * (part + 1) / parts; ++ci) {
+          const std::size_t n0 = ci * chunk;
+          const std::size_t n1 = std::min(d.n, n0 + chunk);
+          const std::size_t cols = (n1 - n0) * p;
+          const int icols = blas_int("conv2d_backward", cols);
+          col.resize(ckk * cols);
+          gcm.resize(oc * cols);
+          im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+          for (std::size_t n = n0; n < n1; ++n) { // g: N×OC×P → OC×(chunk·P), and the bias gradient
+            for (std::size_t o = 0; o < oc; ++o) {
+              const float* src = g.data() + (n * oc + o) * p;
+              float* dst = gcm.data() + o * cols + (n - n0) * p;
+              float s = 0.0f;
+              for (std::size_t q = 0; q < p; ++q) {
+                dst[q] = src[q];
+                s += src[q];
+              }
+              pdb[o] += s;
+            }
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
+                      col.data(), icols, 1.0f, pdw, ickk);
+          if (dx != nullptr) {
+            dcol.resize(ckk * cols);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ickk, icols, ioc, 1.0f, w.data(), ickk,
+                        gcm.data(), icols, 0.0f, dcol.data(), icols);
+            col2im_range(dcol.data(), cols, d, k, k, pad, n0, n1, dx->data());
+          }
+        }
+      }
+    });
+    for (std::size_t part = 0; part < parts; ++part) {
+      const float* pdw = partial + part * per_part;
+      float* gw = dw.data();
+      for (std::size_t i = 0; i < oc * ckk; ++i) {
+        gw[i] += pdw[i];
+      }
+      for (std::size_t o = 0; o < oc; ++o) {
+        db.data()[o] += pdw[oc * ckk + o];
       }
     }
   }
@@ -475,11 +580,13 @@ struct cpu {
     const std::size_t r = d0 * d1 == 0 ? 0 : a.size() / (d0 * d1);
     const float* pa = a.data();
     float* pt = t.data();
-    for (std::size_t i = 0; i < d0; ++i) {
-      for (std::size_t j = 0; j < d1; ++j) {
-        std::copy(pa + (i * d1 + j) * r, pa + (i * d1 + j + 1) * r, pt + (j * d0 + i) * r);
+    cpu_parallel::parallel_for(d0 * d1, 64, [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t ij = t0; ij < t1; ++ij) {
+        const std::size_t i = ij / d1;
+        const std::size_t j = ij % d1;
+        std::copy(pa + ij * r, pa + (ij + 1) * r, pt + (j * d0 + i) * r);
       }
-    }
+    });
   }
 
   /// `y[n, c, …] += b[c]`: a bias per output channel (N×C×H×W) or per feature (N×F).
@@ -487,15 +594,15 @@ struct cpu {
     const auto [batch, ch, r] = channel_view("add_bias", y, b);
     const float* pb = b.data();
     float* py = y.data();
-    for (std::size_t n = 0; n < batch; ++n) {
-      for (std::size_t c = 0; c < ch; ++c) {
-        float* row = py + (n * ch + c) * r;
-        const float bc = pb[c];
+    cpu_parallel::parallel_for(batch * ch, 64, [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t t = t0; t < t1; ++t) {
+        float* row = py + t * r;
+        const float bc = pb[t % ch];
         for (std::size_t i = 0; i < r; ++i) {
           row[i] += bc;
         }
       }
-    }
+    });
   }
 
   /// `db[c] += Σ_{n, …} g[n, c, …]` (accumulates, like every parameter gradient).
@@ -503,18 +610,20 @@ struct cpu {
     const auto [batch, ch, r] = channel_view("bias_grad", g, db);
     const float* pg = g.data();
     float* pb = db.data();
-    for (std::size_t c = 0; c < ch; ++c) {
-      double s = 0.0;
-      for (std::size_t n = 0; n < batch; ++n) {
-        const float* row = pg + (n * ch + c) * r;
-        float rs = 0.0f;
-        for (std::size_t i = 0; i < r; ++i) {
-          rs += row[i];
+    cpu_parallel::parallel_for(ch, 1, [&](std::size_t c0, std::size_t c1) {
+      for (std::size_t c = c0; c < c1; ++c) {
+        double s = 0.0;
+        for (std::size_t n = 0; n < batch; ++n) {
+          const float* row = pg + (n * ch + c) * r;
+          float rs = 0.0f;
+          for (std::size_t i = 0; i < r; ++i) {
+            rs += row[i];
+          }
+          s += static_cast<double>(rs);
         }
-        s += static_cast<double>(rs);
+        pb[c] += static_cast<float>(s);
       }
-      pb[c] += static_cast<float>(s);
-    }
+    });
   }
 
   /// `y = max(x, 0)` (NaN stays NaN).
@@ -523,9 +632,11 @@ struct cpu {
     const float* px = x.data();
     float* py = y.data();
     const std::size_t n = x.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      py[i] = std::max(px[i], 0.0f); // branch-free: the signs of activations are random
-    }
+    cpu_parallel::parallel_for(n, elementwise_grain, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        py[i] = std::max(px[i], 0.0f); // branch-free: the signs of activations are random
+      }
+    });
   }
 
   /// `dx = g · [y > 0]` where `y` is the forward output.
@@ -539,11 +650,13 @@ struct cpu {
     const float* pg = g.data();
     float* pd = dx.data();
     const std::size_t n = g.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      const float gi = pg[i]; // both loads unconditional, so the select needs no branch
-      const float yi = py[i];
-      pd[i] = yi > 0.0f ? gi : 0.0f;
-    }
+    cpu_parallel::parallel_for(n, elementwise_grain, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        const float gi = pg[i]; // both loads unconditional, so the select needs no branch
+        const float yi = py[i];
+        pd[i] = yi > 0.0f ? gi : 0.0f;
+      }
+    });
   }
 
   /// 2×2 max-pool, stride 2: `x: N×C×H×W → y: N×C×⌊H/2⌋×⌊W/2⌋` (an odd last row / column is
@@ -564,29 +677,31 @@ struct cpu {
     const float* px = x.data();
     float* py = y.data();
     float* pi = idx.data();
-    for (std::size_t p = 0; p < nc; ++p) {
-      const float* img = px + p * h * w;
-      for (std::size_t r = 0; r < oh; ++r) {
-        const float* top = img + 2 * r * w;
-        const float* bottom = top + w;
-        for (std::size_t q = 0; q < ow; ++q) {
-          // selects instead of branches: which element wins is data-dependent and random
-          float best = top[2 * q];
-          float at = 0.0f;
-          const float v1 = top[2 * q + 1];
-          const float v2 = bottom[2 * q];
-          const float v3 = bottom[2 * q + 1];
-          at = v1 > best ? 1.0f : at;
-          best = v1 > best ? v1 : best;
-          at = v2 > best ? 2.0f : at;
-          best = v2 > best ? v2 : best;
-          at = v3 > best ? 3.0f : at;
-          best = v3 > best ? v3 : best;
-          py[(p * oh + r) * ow + q] = best;
-          pi[(p * oh + r) * ow + q] = at;
+    cpu_parallel::parallel_for(nc, 16, [&](std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p) {
+        const float* img = px + p * h * w;
+        for (std::size_t r = 0; r < oh; ++r) {
+          const float* top = img + 2 * r * w;
+          const float* bottom = top + w;
+          for (std::size_t q = 0; q < ow; ++q) {
+            // selects instead of branches: which element wins is data-dependent and random
+            float best = top[2 * q];
+            float at = 0.0f;
+            const float v1 = top[2 * q + 1];
+            const float v2 = bottom[2 * q];
+            const float v3 = bottom[2 * q + 1];
+            at = v1 > best ? 1.0f : at;
+            best = v1 > best ? v1 : best;
+            at = v2 > best ? 2.0f : at;
+            best = v2 > best ? v2 : best;
+            at = v3 > best ? 3.0f : at;
+            best = v3 > best ? v3 : best;
+            py[(p * oh + r) * ow + q] = best;
+            pi[(p * oh + r) * ow + q] = at;
+          }
         }
       }
-    }
+    });
   }
 
   /// `dx` (resized to `x_shape`, the forward input's) receives `g` at the maxima recorded in `idx`
@@ -607,21 +722,23 @@ struct cpu {
                         x_shape.str());
     }
     ensure_shape(dx, x_shape);
-    std::fill(dx.data(), dx.data() + dx.size(), 0.0f);
     const std::size_t nc = x_shape[0] * x_shape[1];
     const float* pg = g.data();
     const float* pi = idx.data();
     float* pd = dx.data();
-    for (std::size_t p = 0; p < nc; ++p) {
-      float* img = pd + p * h * w;
-      for (std::size_t r = 0; r < oh; ++r) {
-        for (std::size_t q = 0; q < ow; ++q) {
-          const std::size_t o = (p * oh + r) * ow + q;
-          const auto k = static_cast<std::size_t>(pi[o]) & 3u;
-          img[(2 * r + k / 2) * w + 2 * q + k % 2] += pg[o];
+    cpu_parallel::parallel_for(nc, 16, [&](std::size_t p0, std::size_t p1) {
+      std::fill(pd + p0 * h * w, pd + p1 * h * w, 0.0f);
+      for (std::size_t p = p0; p < p1; ++p) {
+        float* img = pd + p * h * w;
+        for (std::size_t r = 0; r < oh; ++r) {
+          for (std::size_t q = 0; q < ow; ++q) {
+            const std::size_t o = (p * oh + r) * ow + q;
+            const auto k = static_cast<std::size_t>(pi[o]) & 3u;
+            img[(2 * r + k / 2) * w + 2 * q + k % 2] += pg[o];
+          }
         }
       }
-    }
+    });
   }
 
   /// Softmax cross-entropy of logits `N×K` against `labels` (N values in [0, K)). Returns the
@@ -706,22 +823,26 @@ struct cpu {
     float* pm = m.data();
     float* pv = v.data();
     float* pvm = h.amsgrad ? vmax.data() : nullptr;
-    for (std::size_t i = 0; i < n; ++i) {
-      const float g = pg[i];
-      pm[i] = b1 * pm[i] + (1.0f - b1) * g;
-      pv[i] = b2 * pv[i] + (1.0f - b2) * g * g;
-      float second = pv[i];
-      if (pvm) {
-        pvm[i] = std::max(pvm[i], pv[i]);
-        second = pvm[i];
+    cpu_parallel::parallel_for(n, elementwise_grain, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        const float g = pg[i];
+        pm[i] = b1 * pm[i] + (1.0f - b1) * g;
+        pv[i] = b2 * pv[i] + (1.0f - b2) * g * g;
+        float second = pv[i];
+        if (pvm) {
+          pvm[i] = std::max(pvm[i], pv[i]);
+          second = pvm[i];
+        }
+        const float denom = std::sqrt(second) * inv_bc2_sqrt + h.eps;
+        pp[i] = pp[i] * decay - step_size * pm[i] / denom;
       }
-      const float denom = std::sqrt(second) * inv_bc2_sqrt + h.eps;
-      pp[i] = pp[i] * decay - step_size * pm[i] / denom;
-    }
+    });
   }
 
   // helpers of the network kit primitives
 private:
+  /// Elementwise loops shorter than this run on one thread (the split would cost more than it saves).
+  static constexpr std::size_t elementwise_grain = 16384;
   struct conv_dims {
     std::size_t n, c, h, w, oh, ow;
   };
@@ -743,6 +864,86 @@ private:
     const std::size_t lo = std::min(ow, pad > j ? pad - j : 0);
     const std::size_t hi = std::min(ow, w + pad > j ? w + pad - j : 0);
     return {lo, std::max(lo, hi)};
+  }
+  /// im2col of samples `[n0, n1)`: row `(c·kh + i)·kw + j` of `col` (row stride `ld`) gets, at
+  /// column `(n − n0)·OH·OW + oh·OW + ow`, `x[n, c, oh + i − pad, ow + j − pad]` (0 outside).
+  static void im2col_range(const float* px, const conv_dims& d, std::size_t kh, std::size_t kw,
+                           std::size_t pad, std::size_t n0, std::size_t n1, float* col, std::size_t ld) {
+    const std::size_t p = d.oh * d.ow;
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = 0; c < d.c; ++c) {
+        const float* img = px + (n * d.c + c) * d.h * d.w;
+        for (std::size_t i = 0; i < kh; ++i) {
+          for (std::size_t j = 0; j < kw; ++j) {
+            float* dst = col + ((c * kh + i) * kw + j) * ld + (n - n0) * p;
+            const auto [lo, hi] = valid_range(j, pad, d.w, d.ow);
+            for (std::size_t oh = 0; oh < d.oh; ++oh, dst += d.ow) {
+              const std::size_t ih_pad = oh + i; // ih + pad
+              if (ih_pad < pad || ih_pad - pad >= d.h) {
+                std::fill(dst, dst + d.ow, 0.0f);
+                continue;
+              }
+              const float* src = img + (ih_pad - pad) * d.w + j - pad; // src[ow] for lo <= ow < hi
+              for (std::size_t ow = 0; ow < lo; ++ow) {
+                dst[ow] = 0.0f;
+              }
+              for (std::size_t ow = lo; ow < hi; ++ow) {
+                dst[ow] = src[ow];
+              }
+              for (std::size_t ow = hi; ow < d.ow; ++ow) {
+                dst[ow] = 0.0f;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  /// The adjoint of `im2col_range`: samples `[n0, n1)` of `dx` are overwritten with the sums.
+  static void col2im_range(const float* col, std::size_t ld, const conv_dims& d, std::size_t kh,
+                           std::size_t kw, std::size_t pad, std::size_t n0, std::size_t n1, float* px) {
+    const std::size_t p = d.oh * d.ow;
+    std::fill(px + n0 * d.c * d.h * d.w, px + n1 * d.c * d.h * d.w, 0.0f);
+    for (std::size_t n = n0; n < n1; ++n) {
+      for (std::size_t c = 0; c < d.c; ++c) {
+        float* img = px + (n * d.c + c) * d.h * d.w;
+        for (std::size_t i = 0; i < kh; ++i) {
+          for (std::size_t j = 0; j < kw; ++j) {
+            const float* src = col + ((c * kh + i) * kw + j) * ld + (n - n0) * p;
+            const auto [lo, hi] = valid_range(j, pad, d.w, d.ow);
+            for (std::size_t oh = 0; oh < d.oh; ++oh, src += d.ow) {
+              const std::size_t ih_pad = oh + i;
+              if (ih_pad < pad || ih_pad - pad >= d.h) {
+                continue;
+              }
+              float* dst = img + (ih_pad - pad) * d.w + j - pad; // dst[ow] for lo <= ow < hi
+              for (std::size_t ow = lo; ow < hi; ++ow) {
+                dst[ow] += src[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  /// Samples per chunk of the fused conv2d: columns of about 128 Ki floats (512 KiB), which stay
+  /// in a core's L2 cache between the lowering and the GEMM.
+  static std::size_t conv_chunk(std::size_t ckk, std::size_t p, std::size_t n) {
+    const std::size_t per_sample = std::max<std::size_t>(1, ckk * p);
+    return std::clamp<std::size_t>((std::size_t{1} << 17) / per_sample, 1, std::max<std::size_t>(1, n));
+  }
+  /// Checks `w: OC×C×k×k` and `b: OC`; returns OC.
+  static std::size_t check_conv_weights(const char* op, const tensor& w, const tensor& b, std::size_t c,
+                                        std::size_t k) {
+    const shape ws = shape_of(w);
+    if (ws.rank() != 4 || ws[1] != c || ws[2] != k || ws[3] != k || b.size() != ws[0]) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": weights " + ws.str() + " and bias " +
+                        shape_of(b).str() + " do not fit " + std::to_string(c) + " input channels and a " +
+                        std::to_string(k) + "x" + std::to_string(k) + " kernel (expected [OC," +
+                        std::to_string(c) + "," + std::to_string(k) + "," + std::to_string(k) +
+                        "] and [OC])");
+    }
+    return ws[0];
   }
   static int blas_int(const char* op, std::size_t n) {
     if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
