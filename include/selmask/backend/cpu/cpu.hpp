@@ -28,6 +28,8 @@
 #include "parallel.hpp"
 #include "xtensor.hpp"
 
+#include <xsimd/xsimd.hpp>
+
 namespace selmask {
 
 struct cpu {
@@ -536,12 +538,8 @@ struct cpu {
             for (std::size_t o = 0; o < oc; ++o) {
               const float* src = g.data() + (n * oc + o) * p;
               float* dst = gcm.data() + o * cols + (n - n0) * p;
-              float s = 0.0f;
-              for (std::size_t q = 0; q < p; ++q) {
-                dst[q] = src[q];
-                s += src[q];
-              }
-              pdb[o] += s;
+              std::copy(src, src + p, dst);
+              pdb[o] += sum_of(src, p);
             }
           }
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
@@ -614,12 +612,7 @@ struct cpu {
       for (std::size_t c = c0; c < c1; ++c) {
         double s = 0.0;
         for (std::size_t n = 0; n < batch; ++n) {
-          const float* row = pg + (n * ch + c) * r;
-          float rs = 0.0f;
-          for (std::size_t i = 0; i < r; ++i) {
-            rs += row[i];
-          }
-          s += static_cast<double>(rs);
+          s += static_cast<double>(sum_of(pg + (n * ch + c) * r, r));
         }
         pb[c] += static_cast<float>(s);
       }
@@ -823,18 +816,44 @@ struct cpu {
     float* pm = m.data();
     float* pv = v.data();
     float* pvm = h.amsgrad ? vmax.data() : nullptr;
+    const float eps = h.eps;
+    // one element; `second` is the (AMSGrad: running maximum of the) second moment
+    const auto scalar = [&](std::size_t i) {
+      const float g = pg[i];
+      pm[i] = b1 * pm[i] + (1.0f - b1) * g;
+      pv[i] = b2 * pv[i] + (1.0f - b2) * g * g;
+      float second = pv[i];
+      if (pvm) {
+        pvm[i] = std::max(pvm[i], pv[i]);
+        second = pvm[i];
+      }
+      const float denom = std::sqrt(second) * inv_bc2_sqrt + eps;
+      pp[i] = pp[i] * decay - step_size * pm[i] / denom;
+    };
     cpu_parallel::parallel_for(n, elementwise_grain, [&](std::size_t i0, std::size_t i1) {
-      for (std::size_t i = i0; i < i1; ++i) {
-        const float g = pg[i];
-        pm[i] = b1 * pm[i] + (1.0f - b1) * g;
-        pv[i] = b2 * pv[i] + (1.0f - b2) * g * g;
-        float second = pv[i];
+      // the same arithmetic on SIMD batches (xsimd): a plain loop would stay scalar, because
+      // std::sqrt may set errno and so cannot be vectorised without -fno-math-errno
+      using vf = xsimd::batch<float>;
+      constexpr std::size_t lanes = vf::size;
+      const vf vb1(b1), vb1c(1.0f - b1), vb2(b2), vb2c(1.0f - b2), vinv(inv_bc2_sqrt), veps(eps),
+        vdecay(decay), vstep(step_size);
+      std::size_t i = i0;
+      for (; i + lanes <= i1; i += lanes) {
+        const vf g = vf::load_unaligned(pg + i);
+        const vf mi = vb1 * vf::load_unaligned(pm + i) + vb1c * g;
+        const vf vi = vb2 * vf::load_unaligned(pv + i) + vb2c * g * g;
+        mi.store_unaligned(pm + i);
+        vi.store_unaligned(pv + i);
+        vf second = vi;
         if (pvm) {
-          pvm[i] = std::max(pvm[i], pv[i]);
-          second = pvm[i];
+          second = xsimd::max(vf::load_unaligned(pvm + i), vi);
+          second.store_unaligned(pvm + i);
         }
-        const float denom = std::sqrt(second) * inv_bc2_sqrt + h.eps;
-        pp[i] = pp[i] * decay - step_size * pm[i] / denom;
+        const vf denom = xsimd::sqrt(second) * vinv + veps;
+        (vf::load_unaligned(pp + i) * vdecay - vstep * mi / denom).store_unaligned(pp + i);
+      }
+      for (; i < i1; ++i) {
+        scalar(i);
       }
     });
   }
@@ -887,9 +906,7 @@ private:
               for (std::size_t ow = 0; ow < lo; ++ow) {
                 dst[ow] = 0.0f;
               }
-              for (std::size_t ow = lo; ow < hi; ++ow) {
-                dst[ow] = src[ow];
-              }
+              copy_row(dst + lo, src + lo, hi - lo);
               for (std::size_t ow = hi; ow < d.ow; ++ow) {
                 dst[ow] = 0.0f;
               }
@@ -917,9 +934,7 @@ private:
                 continue;
               }
               float* dst = img + (ih_pad - pad) * d.w + j - pad; // dst[ow] for lo <= ow < hi
-              for (std::size_t ow = lo; ow < hi; ++ow) {
-                dst[ow] += src[ow];
-              }
+              add_row(dst + lo, src + lo, hi - lo);
             }
           }
         }
@@ -944,6 +959,46 @@ private:
                         "] and [OC])");
     }
     return ws[0];
+  }
+  /// `dst[0..n) = src[0..n)` in blocks of eight (conv rows are short, often 8 or 24 values, where
+  /// a generic vectorised loop spends more time choosing its path than copying).
+  static void copy_row(float* dst, const float* src, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (std::size_t l = 0; l < 8; ++l) {
+        dst[i + l] = src[i + l];
+      }
+    }
+    for (; i < n; ++i) {
+      dst[i] = src[i];
+    }
+  }
+  /// `dst[0..n) += src[0..n)`, blocked like `copy_row`.
+  static void add_row(float* dst, const float* src, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (std::size_t l = 0; l < 8; ++l) {
+        dst[i + l] += src[i + l];
+      }
+    }
+    for (; i < n; ++i) {
+      dst[i] += src[i];
+    }
+  }
+  /// `Σ p[0..n)` in eight interleaved partial sums, a loop the compiler vectorises (a single
+  /// running float sum has to stay scalar, since reordering it would change the rounding).
+  static float sum_of(const float* p, std::size_t n) {
+    float lane[8] = {};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (std::size_t l = 0; l < 8; ++l) {
+        lane[l] += p[i + l];
+      }
+    }
+    for (; i < n; ++i) {
+      lane[i % 8] += p[i];
+    }
+    return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
   }
   static int blas_int(const char* op, std::size_t n) {
     if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
