@@ -4,6 +4,7 @@
 #include "support.hpp"
 
 #include <selmask/nn/conv2d.hpp>
+#include <selmask/nn/conv_relu_pool.hpp>
 #include <selmask/nn/dense.hpp>
 #include <selmask/nn/flatten.hpp>
 #include <selmask/nn/layer.hpp>
@@ -459,6 +460,7 @@ TEST_CASE("nn layers: bad shapes throw shape_error naming the layer and both sha
 TEST_CASE("nn layers: every built-in layer models nn::layer", "[nn][layer]") {
   STATIC_REQUIRE(nn::layer<nn::dense<cpu>, cpu>);
   STATIC_REQUIRE(nn::layer<nn::conv2d<cpu>, cpu>);
+  STATIC_REQUIRE(nn::layer<nn::conv_relu_pool<cpu>, cpu>);
   STATIC_REQUIRE(nn::layer<nn::max_pool2<cpu>, cpu>);
   STATIC_REQUIRE(nn::layer<nn::relu<cpu>, cpu>);
   STATIC_REQUIRE(nn::layer<nn::flatten<cpu>, cpu>);
@@ -472,7 +474,7 @@ namespace {
 struct direct_conv {
   std::size_t n, c, h, w, oc, k, pad, oh, ow;
   direct_conv(std::size_t n_, std::size_t c_, std::size_t h_, std::size_t w_, std::size_t oc_, std::size_t k_,
-             std::size_t pad_)
+              std::size_t pad_)
     : n(n_), c(c_), h(h_), w(w_), oc(oc_), k(k_), pad(pad_), oh(h_ + 2 * pad_ - k_ + 1),
       ow(w_ + 2 * pad_ - k_ + 1) {}
   // calls f(x index, w index, y index) for every product term of the convolution
@@ -572,5 +574,49 @@ TEST_CASE("cpu::gemm split over threads matches a naive product", "[nn][backend]
           REQUIRE(got[i] == Approx(0.5 * ref[i] + 2.0 * cv[i]).margin(1e-4));
       }
     }
+  }
+}
+
+TEST_CASE("nn::conv_relu_pool equals conv2d, relu and max_pool2 one after the other", "[nn][layer]") {
+  // 40 samples whose 11×11 convolution output spans two chunks and has an odd last row and
+  // column, which the pool drops
+  for (std::size_t pad : {0u, 1u}) {
+    std::mt19937_64 init(5);
+    nn::conv_relu_pool<cpu> block(3, 4, 4, pad);
+    block.reset_parameters(init);
+    nn::conv2d<cpu> conv(3, 4, 4, pad);
+    conv.set_weight(block.weight());
+    conv.set_bias(block.bias());
+    nn::relu<cpu> relu;
+    nn::max_pool2<cpu> pool;
+
+    const shape xs{40, 3, 14, 14};
+    const auto x = cpu::from_host(xs, random_values(xs.size()));
+    const auto y_ref = cpu::to_host(pool.forward(relu.forward(conv.forward(x))));
+    const auto& y = block.forward(x);
+    REQUIRE(cpu::shape_of(y) == block.output_shape(xs));
+    REQUIRE(cpu::shape_of(y) == shape{40, 4, (14 + 2 * pad - 3) / 2, (14 + 2 * pad - 3) / 2});
+    const auto yh = cpu::to_host(y);
+    for (std::size_t i = 0; i < yh.size(); ++i)
+      REQUIRE(yh[i] == Approx(y_ref[i]).margin(1e-5));
+
+    const auto g = cpu::from_host(cpu::shape_of(y), random_values(yh.size()));
+    const auto dx_ref = cpu::to_host(conv.backward(relu.backward(pool.backward(g))));
+    const auto dx = cpu::to_host(block.backward(g));
+    REQUIRE(dx.size() == dx_ref.size());
+    for (std::size_t i = 0; i < dx.size(); ++i)
+      REQUIRE(dx[i] == Approx(dx_ref[i]).margin(1e-5));
+    const auto dw = cpu::to_host(block.weight_grad()), dw_ref = cpu::to_host(conv.weight_grad());
+    for (std::size_t i = 0; i < dw.size(); ++i)
+      REQUIRE(dw[i] == Approx(dw_ref[i]).epsilon(1e-4).margin(1e-4));
+    const auto db = cpu::to_host(block.bias_grad()), db_ref = cpu::to_host(conv.bias_grad());
+    for (std::size_t i = 0; i < db.size(); ++i)
+      REQUIRE(db[i] == Approx(db_ref[i]).epsilon(1e-4).margin(1e-4));
+    // the ReLU really cut something, and the pool really chose among four
+    CHECK(std::count(yh.begin(), yh.end(), 0.0f) > 0);
+  }
+  SECTION("an input too small for the pool after the convolution is rejected") {
+    nn::conv_relu_pool<cpu> block(1, 2, 3);
+    CHECK_THROWS_AS(block.forward(cpu::zeros(shape{1, 1, 4, 3})), shape_error);
   }
 }

@@ -4,6 +4,8 @@
 /// 1×28×28 input and 10 classes:
 /// conv 1→20 5×5, ReLU, max-pool 2, conv 20→50 5×5, ReLU, max-pool 2, flatten,
 /// dense 800→500, ReLU, dense 500→10 (431,080 parameters).
+/// Each conv → ReLU → max-pool triple is one `conv_relu_pool` layer (same function, same
+/// parameters; one pass over memory on the CPU), so the sequential has 6 layers.
 ///
 /// ```cpp
 /// nn::lenet<cpu> net(/*seed=*/7);
@@ -12,10 +14,9 @@
 
 #include <cstdint>
 
-#include "conv2d.hpp"
+#include "conv_relu_pool.hpp"
 #include "dense.hpp"
 #include "flatten.hpp"
-#include "max_pool2.hpp"
 #include "relu.hpp"
 #include "sequential.hpp"
 
@@ -23,16 +24,15 @@ namespace selmask::nn {
 
 /// The layer types of `lenet<B>`.
 template <nn_backend B>
-using lenet_sequential = sequential<B, conv2d<B>, relu<B>, max_pool2<B>, conv2d<B>, relu<B>, max_pool2<B>,
-                                    flatten<B>, dense<B>, relu<B>, dense<B>>;
+using lenet_sequential =
+  sequential<B, conv_relu_pool<B>, conv_relu_pool<B>, flatten<B>, dense<B>, relu<B>, dense<B>>;
 
 template <nn_backend B>
 class lenet : public lenet_sequential<B> {
 public:
   explicit lenet(const sequential_options& options = {})
-    : lenet_sequential<B>(options, conv2d<B>(1, 20, 5), relu<B>{}, max_pool2<B>{}, conv2d<B>(20, 50, 5),
-                          relu<B>{}, max_pool2<B>{}, flatten<B>{}, dense<B>(800, 500), relu<B>{},
-                          dense<B>(500, 10)) {}
+    : lenet_sequential<B>(options, conv_relu_pool<B>(1, 20, 5), conv_relu_pool<B>(20, 50, 5), flatten<B>{},
+                          dense<B>(800, 500), relu<B>{}, dense<B>(500, 10)) {}
   explicit lenet(std::uint64_t seed) : lenet(sequential_options{.seed = seed}) {}
 
   /// The shape of one input sample.

@@ -9,6 +9,7 @@
 #include "../backend/nn_backend.hpp"
 #include "adamw.hpp"
 #include "conv2d.hpp"
+#include "conv_relu_pool.hpp"
 #include "dense.hpp"
 #include "flatten.hpp"
 #include "layer.hpp"

@@ -456,36 +456,19 @@ struct cpu {
     const std::size_t oc = check_conv_weights("conv2d_forward", w, b, d.c, k);
     ensure_shape(y, shape{d.n, oc, d.oh, d.ow});
     const std::size_t p = d.oh * d.ow;
-    const std::size_t ckk = d.c * k * k;
-    const std::size_t chunk = conv_chunk(ckk, p, d.n);
-    const std::size_t chunks = (d.n + chunk - 1) / chunk;
-    blas::check_kernels();
-    cpu_parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
-      thread_local std::vector<float> col;
-      thread_local std::vector<float> out;
-      for (std::size_t ci = c0; ci < c1; ++ci) {
-        const std::size_t n0 = ci * chunk;
-        const std::size_t n1 = std::min(d.n, n0 + chunk);
-        const std::size_t cols = (n1 - n0) * p;
-        col.resize(ckk * cols);
-        out.resize(oc * cols);
-        im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int("conv2d_forward", oc),
-                    blas_int("conv2d_forward", cols), blas_int("conv2d_forward", ckk), 1.0f, w.data(),
-                    blas_int("conv2d_forward", ckk), col.data(), blas_int("conv2d_forward", cols), 0.0f,
-                    out.data(), blas_int("conv2d_forward", cols));
-        for (std::size_t n = n0; n < n1; ++n) {
-          for (std::size_t o = 0; o < oc; ++o) {
-            const float* src = out.data() + o * cols + (n - n0) * p;
-            float* dst = y.data() + (n * oc + o) * p;
-            const float bo = b.data()[o];
-            for (std::size_t q = 0; q < p; ++q) {
-              dst[q] = src[q] + bo;
-            }
-          }
-        }
-      }
-    });
+    conv_chunks_forward(x, w, d, k, pad,
+                        [&](std::size_t n0, std::size_t n1, const float* out, std::size_t cols) {
+                          for (std::size_t n = n0; n < n1; ++n) {
+                            for (std::size_t o = 0; o < oc; ++o) {
+                              const float* src = out + o * cols + (n - n0) * p;
+                              float* dst = y.data() + (n * oc + o) * p;
+                              const float bo = b.data()[o];
+                              for (std::size_t q = 0; q < p; ++q) {
+                                dst[q] = src[q] + bo;
+                              }
+                            }
+                          }
+                        });
   }
 
   /// Fused conv2d backward for `conv2d_forward`'s `x` and `w` and the output gradient `g`
@@ -500,69 +483,107 @@ struct cpu {
       throw shape_error("selmask::cpu::conv2d_backward: gradient of shape " + shape_of(g).str() +
                         " for an output of shape " + shape{d.n, oc, d.oh, d.ow}.str());
     }
-    if (dw.size() != w.size()) {
-      throw shape_error("selmask::cpu::conv2d_backward: weight gradient of shape " + shape_of(dw).str() +
-                        " for weights of shape " + shape_of(w).str());
-    }
-    if (dx != nullptr) {
-      ensure_shape(*dx, shape_of(x));
-    }
     const std::size_t p = d.oh * d.ow;
-    const std::size_t ckk = d.c * k * k;
-    const std::size_t chunk = conv_chunk(ckk, p, d.n);
-    const std::size_t chunks = (d.n + chunk - 1) / chunk;
-    const std::size_t parts = std::min(cpu_parallel::threads(), chunks);
-    const std::size_t per_part = oc * ckk + oc;
-    thread_local std::vector<float> partial_buffer; // the caller's; the parts write through `partial`
-    partial_buffer.assign(parts * per_part, 0.0f);
-    float* const partial = partial_buffer.data();
-    blas::check_kernels();
-    const int ioc = blas_int("conv2d_backward", oc);
-    const int ickk = blas_int("conv2d_backward", ckk);
-    cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
-      thread_local std::vector<float> col;
-      thread_local std::vector<float> gcm;
-      thread_local std::vector<float> dcol;
-      for (std::size_t part = p0; part < p1; ++part) {
-        float* pdw = partial + part * per_part;
-        float* pdb = pdw + oc * ckk;
-        for (std::size_t ci = chunks * part / parts; ci < chunks * (part + 1) / parts; ++ci) {
-          const std::size_t n0 = ci * chunk;
-          const std::size_t n1 = std::min(d.n, n0 + chunk);
-          const std::size_t cols = (n1 - n0) * p;
-          const int icols = blas_int("conv2d_backward", cols);
-          col.resize(ckk * cols);
-          gcm.resize(oc * cols);
-          im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
-          for (std::size_t n = n0; n < n1; ++n) { // g: N×OC×P → OC×(chunk·P), and the bias gradient
-            for (std::size_t o = 0; o < oc; ++o) {
-              const float* src = g.data() + (n * oc + o) * p;
-              float* dst = gcm.data() + o * cols + (n - n0) * p;
-              std::copy(src, src + p, dst);
-              pdb[o] += sum_of(src, p);
+    conv_chunks_backward("conv2d_backward", x, w, d, k, pad, dw, db, dx,
+                         [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
+                           for (std::size_t n = n0; n < n1; ++n) { // g: N×OC×P → OC×(chunk·P)
+                             for (std::size_t o = 0; o < oc; ++o) {
+                               const float* src = g.data() + (n * oc + o) * p;
+                               copy_row(gcm + o * cols + (n - n0) * p, src, p);
+                               pdb[o] += sum_of(src, p);
+                             }
+                           }
+                         });
+  }
+
+  /// conv2d → ReLU → 2×2 max-pool in one pass: `y = maxpool2(max(conv2d(x, w, b), 0))`, resized to
+  /// N×OC×⌊OH/2⌋×⌊OW/2⌋, and `idx` (same shape) the window offset 0…3 of each maximum, as
+  /// `maxpool2_forward` records it. The convolution's output is never written out: each chunk is
+  /// pooled straight from the GEMM's result. (ReLU and max commute, and the window's first
+  /// maximum is the same before and after the ReLU whenever it is positive, so `y`, `idx` and
+  /// the gradients equal those of the three separate operations.)
+  static void conv2d_relu_pool_forward(const tensor& x, const tensor& w, const tensor& b, std::size_t k,
+                                       std::size_t pad, tensor& y, tensor& idx) {
+    const conv_dims d = conv_dims_of("conv2d_relu_pool_forward", shape_of(x), k, k, pad);
+    const std::size_t oc = check_conv_weights("conv2d_relu_pool_forward", w, b, d.c, k);
+    const std::size_t ph = d.oh / 2;
+    const std::size_t pw = d.ow / 2;
+    if (ph == 0 || pw == 0) {
+      throw shape_error("selmask::cpu::conv2d_relu_pool_forward: a convolution output of " +
+                        std::to_string(d.oh) + "x" + std::to_string(d.ow) + " is too small for a 2x2 pool");
+    }
+    ensure_shape(y, shape{d.n, oc, ph, pw});
+    ensure_shape(idx, shape{d.n, oc, ph, pw});
+    const std::size_t p = d.oh * d.ow;
+    conv_chunks_forward(
+      x, w, d, k, pad, [&](std::size_t n0, std::size_t n1, const float* out, std::size_t cols) {
+        for (std::size_t n = n0; n < n1; ++n) {
+          for (std::size_t o = 0; o < oc; ++o) {
+            const float* plane = out + o * cols + (n - n0) * p;
+            float* py = y.data() + (n * oc + o) * ph * pw;
+            float* pi = idx.data() + (n * oc + o) * ph * pw;
+            const float bo = b.data()[o];
+            for (std::size_t r = 0; r < ph; ++r) {
+              const float* top = plane + 2 * r * d.ow;
+              const float* bottom = top + d.ow;
+              for (std::size_t q = 0; q < pw; ++q) {
+                float best = top[2 * q] + bo; // bias first: ties resolve as in maxpool2_forward
+                float at = 0.0f;
+                const float v1 = top[2 * q + 1] + bo;
+                const float v2 = bottom[2 * q] + bo;
+                const float v3 = bottom[2 * q + 1] + bo;
+                at = v1 > best ? 1.0f : at;
+                best = v1 > best ? v1 : best;
+                at = v2 > best ? 2.0f : at;
+                best = v2 > best ? v2 : best;
+                at = v3 > best ? 3.0f : at;
+                best = v3 > best ? v3 : best;
+                py[r * pw + q] = std::max(best, 0.0f);
+                pi[r * pw + q] = at;
+              }
             }
           }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
-                      col.data(), icols, 1.0f, pdw, ickk);
-          if (dx != nullptr) {
-            dcol.resize(ckk * cols);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ickk, icols, ioc, 1.0f, w.data(), ickk,
-                        gcm.data(), icols, 0.0f, dcol.data(), icols);
-            col2im_range(dcol.data(), cols, d, k, k, pad, n0, n1, dx->data());
-          }
         }
-      }
-    });
-    for (std::size_t part = 0; part < parts; ++part) {
-      const float* pdw = partial + part * per_part;
-      float* gw = dw.data();
-      for (std::size_t i = 0; i < oc * ckk; ++i) {
-        gw[i] += pdw[i];
-      }
-      for (std::size_t o = 0; o < oc; ++o) {
-        db.data()[o] += pdw[oc * ckk + o];
-      }
+      });
+  }
+
+  /// Backward of `conv2d_relu_pool_forward` from its `y` and `idx` and the gradient `g` of `y`:
+  /// `dw`, `db` accumulate, `*dx` (when not null) is overwritten, as in `conv2d_backward`.
+  static void conv2d_relu_pool_backward(const tensor& x, const tensor& w, const tensor& y, const tensor& idx,
+                                        const tensor& g, std::size_t k, std::size_t pad, tensor& dw,
+                                        tensor& db, tensor* dx) {
+    const conv_dims d = conv_dims_of("conv2d_relu_pool_backward", shape_of(x), k, k, pad);
+    const std::size_t oc = check_conv_weights("conv2d_relu_pool_backward", w, db, d.c, k);
+    const std::size_t ph = d.oh / 2;
+    const std::size_t pw = d.ow / 2;
+    const shape ys{d.n, oc, ph, pw};
+    if (!(shape_of(g) == ys) || !(shape_of(y) == ys) || !(shape_of(idx) == ys)) {
+      throw shape_error("selmask::cpu::conv2d_relu_pool_backward: gradient " + shape_of(g).str() +
+                        ", output " + shape_of(y).str() + " and indices " + shape_of(idx).str() +
+                        " must all have shape " + ys.str());
     }
+    const std::size_t p = d.oh * d.ow;
+    conv_chunks_backward("conv2d_relu_pool_backward", x, w, d, k, pad, dw, db, dx,
+                         [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
+                           std::fill(gcm, gcm + oc * cols, 0.0f);
+                           for (std::size_t n = n0; n < n1; ++n) {
+                             for (std::size_t o = 0; o < oc; ++o) {
+                               const std::size_t base = (n * oc + o) * ph * pw;
+                               float* plane = gcm + o * cols + (n - n0) * p;
+                               float s = 0.0f;
+                               for (std::size_t r = 0; r < ph; ++r) {
+                                 for (std::size_t q = 0; q < pw; ++q) {
+                                   const std::size_t e = base + r * pw + q;
+                                   const float ge = y.data()[e] > 0.0f ? g.data()[e] : 0.0f;
+                                   const auto a = static_cast<std::size_t>(idx.data()[e]) & 3u;
+                                   plane[(2 * r + a / 2) * d.ow + 2 * q + a % 2] = ge;
+                                   s += ge;
+                                 }
+                               }
+                               pdb[o] += s;
+                             }
+                           }
+                         });
   }
 
   /// `a: A×B×R… → t: B×A×R…` (the first two axes swapped, the rest kept as a contiguous block).
@@ -938,6 +959,102 @@ private:
             }
           }
         }
+      }
+    }
+  }
+  /// The forward half of the fused conv2d variants: cuts the batch into chunks, and for each one
+  /// (on some thread of the pool) lowers it with `im2col_range`, multiplies by `w` into an
+  /// OC × (chunk·OH·OW) buffer and calls `write_back(n0, n1, buffer, columns)`.
+  template <class WriteBack>
+  static void conv_chunks_forward(const tensor& x, const tensor& w, const conv_dims& d, std::size_t k,
+                                  std::size_t pad, WriteBack&& write_back) {
+    const std::size_t oc = w.shape()[0];
+    const std::size_t p = d.oh * d.ow;
+    const std::size_t ckk = d.c * k * k;
+    const std::size_t chunk = conv_chunk(ckk, p, d.n);
+    const std::size_t chunks = (d.n + chunk - 1) / chunk;
+    blas::check_kernels();
+    cpu_parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+      thread_local std::vector<float> col;
+      thread_local std::vector<float> out;
+      for (std::size_t ci = c0; ci < c1; ++ci) {
+        const std::size_t n0 = ci * chunk;
+        const std::size_t n1 = std::min(d.n, n0 + chunk);
+        const std::size_t cols = (n1 - n0) * p;
+        col.resize(ckk * cols);
+        out.resize(oc * cols);
+        im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+        const int icols = blas_int("conv2d", cols);
+        const int ickk = blas_int("conv2d", ckk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int("conv2d", oc), icols, ickk, 1.0f,
+                    w.data(), ickk, col.data(), icols, 0.0f, out.data(), icols);
+        write_back(n0, n1, static_cast<const float*>(out.data()), cols);
+      }
+    });
+  }
+  /// The backward half: per chunk, `fill_gcm(n0, n1, gcm, columns, db_part)` writes the output
+  /// gradient as OC × (chunk·OH·OW) and adds the chunk's bias gradient to `db_part`; then the
+  /// weight gradient (per-thread partial sums, added in a fixed order) and, when `dx` is not
+  /// null, the input gradient through `col2im_range`.
+  template <class FillGcm>
+  static void conv_chunks_backward(const char* op, const tensor& x, const tensor& w, const conv_dims& d,
+                                   std::size_t k, std::size_t pad, tensor& dw, tensor& db, tensor* dx,
+                                   FillGcm&& fill_gcm) {
+    if (dw.size() != w.size()) {
+      throw shape_error(std::string("selmask::cpu::") + op + ": weight gradient of shape " +
+                        shape_of(dw).str() + " for weights of shape " + shape_of(w).str());
+    }
+    if (dx != nullptr) {
+      ensure_shape(*dx, shape_of(x));
+    }
+    const std::size_t oc = w.shape()[0];
+    const std::size_t p = d.oh * d.ow;
+    const std::size_t ckk = d.c * k * k;
+    const std::size_t chunk = conv_chunk(ckk, p, d.n);
+    const std::size_t chunks = (d.n + chunk - 1) / chunk;
+    const std::size_t parts = std::min(cpu_parallel::threads(), chunks);
+    const std::size_t per_part = oc * ckk + oc;
+    thread_local std::vector<float> partial_buffer; // the caller's; the parts write through `partial`
+    partial_buffer.assign(parts * per_part, 0.0f);
+    float* const partial = partial_buffer.data();
+    blas::check_kernels();
+    const int ioc = blas_int(op, oc);
+    const int ickk = blas_int(op, ckk);
+    cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
+      thread_local std::vector<float> col;
+      thread_local std::vector<float> gcm;
+      thread_local std::vector<float> dcol;
+      for (std::size_t part = p0; part < p1; ++part) {
+        float* pdw = partial + part * per_part;
+        float* pdb = pdw + oc * ckk;
+        for (std::size_t ci = chunks * part / parts; ci < chunks * (part + 1) / parts; ++ci) {
+          const std::size_t n0 = ci * chunk;
+          const std::size_t n1 = std::min(d.n, n0 + chunk);
+          const std::size_t cols = (n1 - n0) * p;
+          const int icols = blas_int(op, cols);
+          col.resize(ckk * cols);
+          gcm.resize(oc * cols);
+          im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+          fill_gcm(n0, n1, gcm.data(), cols, pdb);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
+                      col.data(), icols, 1.0f, pdw, ickk);
+          if (dx != nullptr) {
+            dcol.resize(ckk * cols);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ickk, icols, ioc, 1.0f, w.data(), ickk,
+                        gcm.data(), icols, 0.0f, dcol.data(), icols);
+            col2im_range(dcol.data(), cols, d, k, k, pad, n0, n1, dx->data());
+          }
+        }
+      }
+    });
+    float* gw = dw.data();
+    for (std::size_t part = 0; part < parts; ++part) {
+      const float* pdw = partial + part * per_part;
+      for (std::size_t i = 0; i < oc * ckk; ++i) {
+        gw[i] += pdw[i];
+      }
+      for (std::size_t o = 0; o < oc; ++o) {
+        db.data()[o] += pdw[oc * ckk + o];
       }
     }
   }
