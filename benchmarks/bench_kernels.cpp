@@ -80,11 +80,16 @@ void bm_sgemm(benchmark::State& st) {
              k = static_cast<int>(st.range(2));
   std::vector<float> a(static_cast<std::size_t>(m * k), 0.5f), b(static_cast<std::size_t>(k * n), 0.25f),
     c(static_cast<std::size_t>(m * n));
+  // OpenBLAS with as many threads as selmask's pool has (the pool sets OpenBLAS to one thread
+  // per call when it starts, since it splits the GEMMs itself)
+  const int saved = selmask::blas::threads();
+  selmask::blas::set_threads(static_cast<int>(selmask::cpu_parallel::threads()));
   for (auto _ : st) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
                 c.data(), n);
     benchmark::DoNotOptimize(c.data());
   }
+  selmask::blas::set_threads(saved);
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * static_cast<double>(st.iterations()),
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
@@ -110,6 +115,11 @@ BENCHMARK_CAPTURE(bm_layer, conv1, selmask::nn::conv2d<B>(1, 20, 5), selmask::sh
                   2.0 * 20 * 25 * 128 * 24 * 24);
 BENCHMARK_CAPTURE(bm_layer, conv2, selmask::nn::conv2d<B>(20, 50, 5), selmask::shape{128, 20, 12, 12},
                   2.0 * 50 * 500 * 128 * 8 * 8);
+// LeNet's actual layers: conv → ReLU → max-pool fused (the same GEMMs as conv1 / conv2)
+BENCHMARK_CAPTURE(bm_layer, conv_relu_pool1, selmask::nn::conv_relu_pool<B>(1, 20, 5),
+                  selmask::shape{128, 1, 28, 28}, 2.0 * 20 * 25 * 128 * 24 * 24);
+BENCHMARK_CAPTURE(bm_layer, conv_relu_pool2, selmask::nn::conv_relu_pool<B>(20, 50, 5),
+                  selmask::shape{128, 20, 12, 12}, 2.0 * 50 * 500 * 128 * 8 * 8);
 BENCHMARK_CAPTURE(bm_layer, dense1, selmask::nn::dense<B>(800, 500), selmask::shape{128, 800},
                   2.0 * 128 * 800 * 500);
 

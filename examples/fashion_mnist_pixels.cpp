@@ -58,7 +58,8 @@ struct arguments {
 
 arguments parse(int argc, char** argv) {
   arguments a;
-  bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false;
+  bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
+       fixate_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -87,8 +88,10 @@ arguments parse(int argc, char** argv) {
         a.mask_lr = std::stof(value());
       else if (k == "--explore")
         a.explore = std::stoul(value());
-      else if (k == "--fixate")
+      else if (k == "--fixate") {
         a.fixate = std::stoul(value());
+        fixate_given = true;
+      }
       else if (k == "--train-limit")
         a.train_limit = std::stoul(value());
       else if (k == "--test-limit")
@@ -107,17 +110,20 @@ arguments parse(int argc, char** argv) {
       usage(("bad value for " + k).c_str());
     }
   }
-  // the full schedule: a longer warm-up, and λ grows more gently through more rounds, so that the
-  // front has points all the way down to a few percent of the pixels
+  // the full schedule: a longer warm-up; λ grows more gently through more rounds, so that the
+  // front has points all the way down to a few percent of the pixels; two fixation epochs per
+  // round let the network adapt to each frozen mask before the front records it
   if (a.full) {
     if (!epochs_given)
-      a.mask_epochs = 39;
+      a.mask_epochs = 60;
     if (!warmup_given)
       a.warmup = 5;
     if (!lambda_given)
       a.lambda = 0.1f;
     if (!factor_given)
-      a.lambda_factor = 1.5f;
+      a.lambda_factor = 1.6f;
+    if (!fixate_given)
+      a.fixate = 2;
   }
   return a;
 }
