@@ -82,8 +82,9 @@ void bm_sgemm(benchmark::State& st) {
     c(static_cast<std::size_t>(m * n));
   // OpenBLAS with as many threads as selmask's pool has (the pool sets OpenBLAS to one thread
   // per call when it starts, since it splits the GEMMs itself)
+  const int pool_threads = static_cast<int>(selmask::cpu_parallel::threads()); // starts the pool first
   const int saved = selmask::blas::threads();
-  selmask::blas::set_threads(static_cast<int>(selmask::cpu_parallel::threads()));
+  selmask::blas::set_threads(pool_threads);
   for (auto _ : st) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
                 c.data(), n);
