@@ -12,6 +12,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -59,30 +62,32 @@ struct epoch_info {
   bool front_improved = false;
 };
 
-/// One line per `every` batches on stderr (overwritten in place on a terminal), one per epoch.
+/// One line per `every` batches on stderr (overwritten in place on a terminal, one line each in a
+/// log file or pipe), one per epoch.
 class progress_display {
 public:
-  explicit progress_display(std::size_t every = 25, std::FILE* out = stderr) : every_(every), out_(out) {}
+  explicit progress_display(std::size_t every = 25, std::FILE* out = stderr)
+    : every_(every), out_(out), terminal_(is_terminal(out)) {}
 
   void on_batch_end(const batch_info& b) {
     if (every_ == 0 || (b.batch + 1) % every_ != 0) {
       return;
     }
     std::fprintf(out_,
-                 "\repoch %zu/%zu %-7s batch %zu/%zu  %.0f img/s  loss %.4f  acc %.4f  Q %.4f  "
-                 "lambda %.4g  tau %.3g  ETA %s   ",
-                 b.epoch + 1, b.epochs, phase_name(b.current), b.batch + 1, b.batches, b.images_per_second,
-                 b.loss, b.accuracy, b.q, static_cast<double>(b.lambda), static_cast<double>(b.tau),
-                 clock(b.eta_seconds).c_str());
+                 "%sepoch %zu/%zu %-7s batch %zu/%zu  %.0f img/s  loss %.4f  acc %.4f  Q %.4f  "
+                 "lambda %.4g  tau %.3g  ETA %s%s",
+                 terminal_ ? "\r" : "", b.epoch + 1, b.epochs, phase_name(b.current), b.batch + 1, b.batches,
+                 b.images_per_second, b.loss, b.accuracy, b.q, static_cast<double>(b.lambda),
+                 static_cast<double>(b.tau), clock(b.eta_seconds).c_str(), terminal_ ? "   " : "\n");
     std::fflush(out_);
   }
   void on_epoch_end(const epoch_info& e) {
     std::fprintf(out_,
-                 "\repoch %zu/%zu %-7s loss %.4f  train acc %.4f  val acc %.4f  test acc %.4f  "
+                 "%sepoch %zu/%zu %-7s loss %.4f  train acc %.4f  val acc %.4f  test acc %.4f  "
                  "Q %.4f  lambda %.4g  tau %.3g  %.1fs%s\n",
-                 e.epoch + 1, e.epochs, phase_name(e.current), e.train_loss, e.train_accuracy, e.val_accuracy,
-                 e.test_accuracy, e.q, static_cast<double>(e.lambda), static_cast<double>(e.tau), e.seconds,
-                 e.front_improved ? "  *front" : "");
+                 terminal_ ? "\r" : "", e.epoch + 1, e.epochs, phase_name(e.current), e.train_loss,
+                 e.train_accuracy, e.val_accuracy, e.test_accuracy, e.q, static_cast<double>(e.lambda),
+                 static_cast<double>(e.tau), e.seconds, e.front_improved ? "  *front" : "");
     std::fflush(out_);
   }
 
@@ -96,8 +101,16 @@ private:
     std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
     return buf;
   }
+  static bool is_terminal(std::FILE* f) {
+#if __has_include(<unistd.h>)
+    return f != nullptr && ::isatty(::fileno(f)) == 1;
+#else
+    return f == stderr;
+#endif
+  }
   std::size_t every_;
   std::FILE* out_;
+  bool terminal_;
 };
 
 /// Appends one CSV row per epoch (header first), flushed at once, so a killed run keeps its log.
