@@ -484,11 +484,12 @@ struct cpu {
                         " for an output of shape " + shape{d.n, oc, d.oh, d.ow}.str());
     }
     const std::size_t p = d.oh * d.ow;
+    const float* gd = g.data();
     conv_chunks_backward("conv2d_backward", x, w, d, k, pad, dw, db, dx,
                          [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
                            for (std::size_t n = n0; n < n1; ++n) { // g: N×OC×P → OC×(chunk·P)
                              for (std::size_t o = 0; o < oc; ++o) {
-                               const float* src = g.data() + (n * oc + o) * p;
+                               const float* src = gd + (n * oc + o) * p;
                                copy_row(gcm + o * cols + (n - n0) * p, src, p);
                                pdb[o] += sum_of(src, p);
                              }
@@ -563,6 +564,9 @@ struct cpu {
                         " must all have shape " + ys.str());
     }
     const std::size_t p = d.oh * d.ow;
+    const float* yd = y.data(); // read through plain pointers: stores to float* could alias the
+    const float* gd = g.data(); // tensors' own members, which would keep data() in the loop
+    const float* id = idx.data();
     conv_chunks_backward("conv2d_relu_pool_backward", x, w, d, k, pad, dw, db, dx,
                          [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
                            std::fill(gcm, gcm + oc * cols, 0.0f);
@@ -572,11 +576,14 @@ struct cpu {
                                float* plane = gcm + o * cols + (n - n0) * p;
                                float s = 0.0f;
                                for (std::size_t r = 0; r < ph; ++r) {
+                                 float* rows = plane + 2 * r * d.ow; // the window's two rows
+                                 const float* yr = yd + base + r * pw;
+                                 const float* gr = gd + base + r * pw;
+                                 const float* ir = id + base + r * pw;
                                  for (std::size_t q = 0; q < pw; ++q) {
-                                   const std::size_t e = base + r * pw + q;
-                                   const float ge = y.data()[e] > 0.0f ? g.data()[e] : 0.0f;
-                                   const auto a = static_cast<std::size_t>(idx.data()[e]) & 3u;
-                                   plane[(2 * r + a / 2) * d.ow + 2 * q + a % 2] = ge;
+                                   const float ge = yr[q] > 0.0f ? gr[q] : 0.0f;
+                                   const auto at = static_cast<std::size_t>(ir[q]) & 3u;
+                                   rows[(at >> 1) * d.ow + 2 * q + (at & 1u)] = ge;
                                    s += ge;
                                  }
                                }
