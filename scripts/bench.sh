@@ -2,7 +2,8 @@
 # Benchmarks: builds benchmarks/ (Release), runs the kernel micro-benchmarks, then the same LeNet +
 # pixel(any) training workload in selmask and in PyTorch side by side, and prints their ratios,
 # ending with `epoch_time_ratio=<selmask seconds / PyTorch seconds>`.
-#   scripts/bench.sh [--epochs E] [--threads T] [--train-limit N] [--skip-kernels]
+#   scripts/bench.sh [--epochs E] [--threads T] [--train-limit N] [--repeats R] [--skip-kernels]
+# (the two sides run alternately R times, default 3; each side's time is the median of its runs)
 # PyTorch: the current release from PyPI, installed into .venv-bench/ on first use (override with
 # SELMASK_TORCH_PYTHON=/path/to/python, e.g. /usr/bin/python3 with Debian's python3-torch 1.13).
 set -euo pipefail

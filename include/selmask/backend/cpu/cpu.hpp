@@ -917,6 +917,23 @@ private:
   static void im2col_range(const float* px, const conv_dims& d, std::size_t kh, std::size_t kw,
                            std::size_t pad, std::size_t n0, std::size_t n1, float* col, std::size_t ld) {
     const std::size_t p = d.oh * d.ow;
+    if (pad == 0) { // every window lies inside the image: plain row copies
+      for (std::size_t n = n0; n < n1; ++n) {
+        for (std::size_t c = 0; c < d.c; ++c) {
+          const float* img = px + (n * d.c + c) * d.h * d.w;
+          for (std::size_t i = 0; i < kh; ++i) {
+            for (std::size_t j = 0; j < kw; ++j) {
+              float* dst = col + ((c * kh + i) * kw + j) * ld + (n - n0) * p;
+              const float* src = img + i * d.w + j;
+              for (std::size_t oh = 0; oh < d.oh; ++oh, dst += d.ow, src += d.w) {
+                copy_row(dst, src, d.ow);
+              }
+            }
+          }
+        }
+      }
+      return;
+    }
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t c = 0; c < d.c; ++c) {
         const float* img = px + (n * d.c + c) * d.h * d.w;
@@ -949,6 +966,23 @@ private:
                            std::size_t kw, std::size_t pad, std::size_t n0, std::size_t n1, float* px) {
     const std::size_t p = d.oh * d.ow;
     std::fill(px + n0 * d.c * d.h * d.w, px + n1 * d.c * d.h * d.w, 0.0f);
+    if (pad == 0) {
+      for (std::size_t n = n0; n < n1; ++n) {
+        for (std::size_t c = 0; c < d.c; ++c) {
+          float* img = px + (n * d.c + c) * d.h * d.w;
+          for (std::size_t i = 0; i < kh; ++i) {
+            for (std::size_t j = 0; j < kw; ++j) {
+              const float* src = col + ((c * kh + i) * kw + j) * ld + (n - n0) * p;
+              float* dst = img + i * d.w + j;
+              for (std::size_t oh = 0; oh < d.oh; ++oh, src += d.ow, dst += d.w) {
+                add_row(dst, src, d.ow);
+              }
+            }
+          }
+        }
+      }
+      return;
+    }
     for (std::size_t n = n0; n < n1; ++n) {
       for (std::size_t c = 0; c < d.c; ++c) {
         float* img = px + (n * d.c + c) * d.h * d.w;
