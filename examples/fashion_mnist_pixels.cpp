@@ -2,7 +2,8 @@
 // the accuracy-versus-transferred-data front.
 //
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
-//                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N]
+//                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
+//                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
 //
@@ -39,6 +40,7 @@ struct arguments {
   float mask_lr = 0.02f;
   std::size_t explore = 2;
   std::size_t fixate = 1;
+  float fixate_lr = 1.0f;
   std::size_t train_limit = 0;
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
@@ -49,7 +51,8 @@ struct arguments {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
-               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--train-limit N] "
+               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
+               "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
                msg);
@@ -91,8 +94,9 @@ arguments parse(int argc, char** argv) {
       else if (k == "--fixate") {
         a.fixate = std::stoul(value());
         fixate_given = true;
-      }
-      else if (k == "--train-limit")
+      } else if (k == "--fixate-lr") {
+        a.fixate_lr = std::stof(value());
+      } else if (k == "--train-limit")
         a.train_limit = std::stoul(value());
       else if (k == "--test-limit")
         a.test_limit = std::stoul(value());
@@ -157,6 +161,7 @@ int main(int argc, char** argv) try {
   opt.mask_epochs = args.mask_epochs;
   opt.seed = args.seed;
   opt.mask_optimizer.lr = args.mask_lr;
+  opt.fixation_lr_scale = args.fixate_lr;
   opt.checkpoint_dir = args.out / "checkpoints";
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up

@@ -303,3 +303,50 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
   channel_pipe::on<B> m2(train.sample, 1);
   CHECK(evaluate(m2, fresh, val).first > 0.9);
 }
+
+namespace {
+/// Records the model's learning rate and the phase at the end of every epoch.
+struct lr_probe {
+  const net_t* net;
+  std::vector<std::pair<phase, float>>* seen;
+  void on_epoch_end(const epoch_info& e) { seen->emplace_back(e.current, net->learning_rate()); }
+};
+} // namespace
+
+TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in fixation only", "[train]") {
+  const auto train = bands(120, 1), val = bands(60, 2);
+  auto o = quick_options();
+  o.warmup_epochs = 1;
+  o.mask_epochs = 6; // round_schedule{2, 1}: explore, explore, fixate, twice
+  o.fixation_lr_scale = 0.25f;
+  channel_pipe::on<B> masks(train.sample, 2);
+  auto net = make_net(108, 3, 2, 0.02f);
+  std::vector<std::pair<phase, float>> seen;
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
+                        lr_probe{&net, &seen});
+  REQUIRE(seen.size() == 7);
+  std::size_t fixations = 0;
+  for (const auto& [ph, lr] : seen) {
+    if (ph == phase::fixation) {
+      ++fixations;
+      CHECK(lr == Approx(0.005f));
+    } else {
+      CHECK(lr == Approx(0.02f));
+    }
+  }
+  CHECK(fixations == 2);
+  CHECK(net.learning_rate() == Approx(0.02f)); // restored at the end
+
+  SECTION("a scale that is not positive and finite is rejected") {
+    o.fixation_lr_scale = 0.0f;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("fixation_lr_scale"));
+    o.fixation_lr_scale = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_AS(learn_selection_masks(masks, net, train, val, nullptr, o), value_error);
+  }
+  SECTION("a model without a learning rate cannot use it") {
+    poisonable model{make_net(108, 3, 1), false, {}};
+    CHECK_THROWS_WITH(learn_selection_masks(masks, model, train, val, nullptr, o),
+                      Contains("set_learning_rate"));
+  }
+}

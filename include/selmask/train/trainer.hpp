@@ -58,6 +58,11 @@ struct trainer_options {
   /// AdamW for the mask logits: the reference's betas (0.5, 0.999), weight decay 1e-7.
   adamw_hyper mask_optimizer{5e-3f, 0.5f, 0.999f, 1e-8f, 1e-7f, true};
   tau_schedule tau{};
+  /// The model's learning rate during fixation epochs, as a factor of its rate in the other
+  /// epochs (> 0; 1 leaves it alone). Fixation fine-tunes the network to a frozen mask, where a
+  /// smaller step helps. Needs a model with `learning_rate()` and `set_learning_rate(lr)` (the
+  /// network kit's `sequential`); other models must leave it at 1.
+  float fixation_lr_scale = 1.0f;
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -148,6 +153,17 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
   if (opt.batch_size == 0 || opt.eval_batch_size == 0) {
     throw value_error(who + "batch sizes must be positive");
   }
+  constexpr bool has_lr = requires(Model & m, float lr) {
+    { m.learning_rate() } -> std::convertible_to<float>;
+    m.set_learning_rate(lr);
+  };
+  if (!(opt.fixation_lr_scale > 0.0f) || !std::isfinite(opt.fixation_lr_scale)) {
+    throw value_error(who + "fixation_lr_scale must be finite and > 0, got " +
+                      std::to_string(opt.fixation_lr_scale));
+  }
+  if (opt.fixation_lr_scale != 1.0f && !has_lr) {
+    throw value_error(who + "fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
+  }
   opt.tau.validate();
   schedule.validate();
   train.validate();
@@ -171,6 +187,13 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
 
   // ---- state ----------------------------------------------------------------------------------------
   training_result result{accuracy_front(opt.bucket_width)};
+  const float base_lr = [&] {
+    if constexpr (has_lr) {
+      return static_cast<float>(model.learning_rate());
+    } else {
+      return 0.0f;
+    }
+  }();
   nn::adamw<B> mask_opt(opt.mask_optimizer);
   pipe.for_each_mask([&](auto& m) { mask_opt.add(m.logits_for_update(), m.grad_for_update()); });
   float lambda = opt.lambda;
@@ -203,6 +226,11 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     const phase ph = warm ? phase::warmup : schedule.phase_of(e - opt.warmup_epochs);
     const bool explore = ph == phase::exploration;
     pipe.freeze_masks(!explore);
+    if constexpr (has_lr) {
+      if (opt.fixation_lr_scale != 1.0f) {
+        model.set_learning_rate(ph == phase::fixation ? base_lr * opt.fixation_lr_scale : base_lr);
+      }
+    }
     sampler.set_epoch(e);
     double loss_sum = 0.0;
     std::size_t correct = 0;
@@ -344,6 +372,9 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     if (stop) {
       break;
     }
+  }
+  if constexpr (has_lr) {
+    model.set_learning_rate(base_lr); // as the caller gave it
   }
   (
     [&] {
