@@ -567,6 +567,7 @@ struct cpu {
     const float* yd = y.data(); // read through plain pointers: stores to float* could alias the
     const float* gd = g.data(); // tensors' own members, which would keep data() in the loop
     const float* id = idx.data();
+    const std::size_t offset[4] = {0, 1, d.ow, d.ow + 1}; // window position 0…3 → offset in the plane
     conv_chunks_backward("conv2d_relu_pool_backward", x, w, d, k, pad, dw, db, dx,
                          [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
                            std::fill(gcm, gcm + oc * cols, 0.0f);
@@ -581,9 +582,13 @@ struct cpu {
                                  const float* gr = gd + base + r * pw;
                                  const float* ir = id + base + r * pw;
                                  for (std::size_t q = 0; q < pw; ++q) {
-                                   const float ge = yr[q] > 0.0f ? gr[q] : 0.0f;
-                                   const auto at = static_cast<std::size_t>(ir[q]) & 3u;
-                                   rows[(at >> 1) * d.ow + 2 * q + (at & 1u)] = ge;
+                                   // both loads unconditional and an int conversion, so that the
+                                   // ReLU test and the window offset compile without branches
+                                   const float yv = yr[q];
+                                   const float gv = gr[q];
+                                   const float ge = yv > 0.0f ? gv : 0.0f;
+                                   const auto at = static_cast<std::size_t>(static_cast<int>(ir[q]) & 3);
+                                   rows[2 * q + offset[at]] = ge;
                                    s += ge;
                                  }
                                }
