@@ -33,6 +33,14 @@
 /// k)`         | one AdamW update of `p` with gradient `g`, first / second moments `t`, `u`, running max `v`
 /// (AMSGrad), hyper-parameters `h`, step number `k ≥ 1`; the moments must have `p`'s size (zero-filled at the
 /// start) |
+///
+/// Optional fused operations, used by the layers when a backend has them (detected with
+/// `requires`; the CPU backend has both pairs, the CUDA backend neither):
+/// `B::conv2d_forward(x, w, b, k, pad, t)` / `B::conv2d_backward(x, w, g, k, pad, dw, db, dx*)` for
+/// `nn::conv2d`, and `B::conv2d_relu_pool_forward(x, w, b, k, pad, t, u)` /
+/// `B::conv2d_relu_pool_backward(x, w, y, u, g, k, pad, dw, db, dx*)` for `nn::conv_relu_pool`
+/// (backend/cpu/cpu.hpp documents their contracts). Without them the layers compose the primitives
+/// above.
 
 #include <concepts>
 #include <cstddef>
