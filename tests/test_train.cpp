@@ -350,3 +350,37 @@ TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in
                       Contains("set_learning_rate"));
   }
 }
+
+TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask at their own rate",
+          "[train]") {
+  const auto train = bands(120, 1), val = bands(60, 2);
+  auto o = quick_options();
+  o.warmup_epochs = 1;
+  o.mask_epochs = 7; // round_schedule{2, 1}: explore, explore, fixate, explore, then 3 final fixations
+  o.final_fixation_epochs = 3;
+  o.final_fixation_lr_scale = 0.5f;
+  channel_pipe::on<B> masks(train.sample, 2);
+  auto net = make_net(108, 3, 2, 0.02f);
+  std::vector<std::pair<phase, float>> seen;
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f}, lr_probe{&net, &seen});
+  REQUIRE(seen.size() == 8);
+  const phase expected[] = {phase::warmup,      phase::exploration, phase::exploration, phase::fixation,
+                            phase::exploration, phase::fixation,    phase::fixation,    phase::fixation};
+  for (std::size_t e = 0; e < 8; ++e) {
+    CAPTURE(e);
+    CHECK(seen[e].first == expected[e]);
+    // the round's own fixation keeps the base rate (fixation_lr_scale is 1); the final ones halve it
+    CHECK(seen[e].second == Approx(e >= 5 ? 0.01f : 0.02f));
+  }
+  CHECK(net.learning_rate() == Approx(0.02f));
+
+  SECTION("more final epochs than mask epochs, or a bad rate, is rejected") {
+    o.final_fixation_epochs = 8;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("final_fixation_epochs"));
+    o.final_fixation_epochs = 2;
+    o.final_fixation_lr_scale = -1.0f;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("final_fixation_lr_scale"));
+  }
+}

@@ -63,6 +63,13 @@ struct trainer_options {
   /// smaller step helps. Needs a model with `learning_rate()` and `set_learning_rate(lr)` (the
   /// network kit's `sequential`); other models must leave it at 1.
   float fixation_lr_scale = 1.0f;
+  /// The last `final_fixation_epochs` of the `mask_epochs` are fixation epochs whatever the
+  /// schedule says: the network settles on the last (smallest) mask before training ends, the
+  /// point of the front the rounds alone leave least trained. λ no longer grows in them.
+  std::size_t final_fixation_epochs = 0;
+  /// The model's learning rate in those final epochs, as a factor of its base rate (> 0).
+  /// Same requirement on the model as `fixation_lr_scale` when it is not 1.
+  float final_fixation_lr_scale = 1.0f;
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -164,6 +171,18 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
   if (opt.fixation_lr_scale != 1.0f && !has_lr) {
     throw value_error(who + "fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
   }
+  if (!(opt.final_fixation_lr_scale > 0.0f) || !std::isfinite(opt.final_fixation_lr_scale)) {
+    throw value_error(who + "final_fixation_lr_scale must be finite and > 0, got " +
+                      std::to_string(opt.final_fixation_lr_scale));
+  }
+  if (opt.final_fixation_lr_scale != 1.0f && !has_lr) {
+    throw value_error(who +
+                      "final_fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
+  }
+  if (opt.final_fixation_epochs > opt.mask_epochs) {
+    throw value_error(who + "final_fixation_epochs (" + std::to_string(opt.final_fixation_epochs) +
+                      ") cannot exceed mask_epochs (" + std::to_string(opt.mask_epochs) + ")");
+  }
   opt.tau.validate();
   schedule.validate();
   train.validate();
@@ -223,12 +242,17 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t_epoch = std::chrono::steady_clock::now();
     const bool warm = e < opt.warmup_epochs;
-    const phase ph = warm ? phase::warmup : schedule.phase_of(e - opt.warmup_epochs);
+    const bool final_fixation = e >= epochs - opt.final_fixation_epochs;
+    const phase ph = warm             ? phase::warmup
+                     : final_fixation ? phase::fixation
+                                      : schedule.phase_of(e - opt.warmup_epochs);
     const bool explore = ph == phase::exploration;
     pipe.freeze_masks(!explore);
     if constexpr (has_lr) {
-      if (opt.fixation_lr_scale != 1.0f) {
-        model.set_learning_rate(ph == phase::fixation ? base_lr * opt.fixation_lr_scale : base_lr);
+      if (opt.fixation_lr_scale != 1.0f || opt.final_fixation_lr_scale != 1.0f) {
+        model.set_learning_rate(final_fixation          ? base_lr * opt.final_fixation_lr_scale
+                                : ph == phase::fixation ? base_lr * opt.fixation_lr_scale
+                                                        : base_lr);
       }
     }
     sampler.set_epoch(e);
@@ -347,7 +371,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     // ---- schedules ---------------------------------------------------------------------------------
     const float lambda_used = explore ? lambda : 0.0f;
     const float tau_used = tau;
-    if (!warm) {
+    if (!warm && !final_fixation) {
       const bool grew = schedule.end_epoch(e - opt.warmup_epochs, val_q, lambda);
       tau = grew ? opt.tau.init : opt.tau.next(tau);
       pipe.set_tau(tau);
