@@ -578,7 +578,7 @@ TEST_CASE("cpu::gemm split over threads matches a naive product", "[nn][backend]
 }
 
 TEST_CASE("nn::conv_relu_pool equals conv2d, relu and max_pool2 one after the other", "[nn][layer]") {
-  // 40 samples whose 11×11 convolution output spans two chunks and has an odd last row and
+  // 40 samples whose 11×11 convolution output spans several chunks and has an odd last row and
   // column, which the pool drops
   for (std::size_t pad : {0u, 1u}) {
     std::mt19937_64 init(5);

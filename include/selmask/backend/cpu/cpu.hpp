@@ -1084,11 +1084,26 @@ private:
       }
     }
   }
-  /// Samples per chunk of the fused conv2d: columns of about 128 Ki floats (512 KiB), which stay
-  /// in a core's L2 cache between the lowering and the GEMM.
+  /// Samples per chunk of the fused conv2d: enough for about `conv_columns()` GEMM columns
+  /// (at least one sample), and at most 256 Ki floats (1 MiB) of lowered input, which stays in a
+  /// core's L2 cache between the lowering and the GEMM. OpenBLAS's kernels ran LeNet's shapes
+  /// fastest with narrow chunks (benchmarks/bench_kernels): one sample (576 columns) for the
+  /// first convolution, four (256 columns) for the second; wider GEMMs with so few rows (20 or
+  /// 50 output channels) ran up to 1.6× slower.
   static std::size_t conv_chunk(std::size_t ckk, std::size_t p, std::size_t n) {
-    const std::size_t per_sample = std::max<std::size_t>(1, ckk * p);
-    return std::clamp<std::size_t>((std::size_t{1} << 17) / per_sample, 1, std::max<std::size_t>(1, n));
+    const std::size_t per_sample = std::max<std::size_t>(1, p);
+    const std::size_t by_columns = (conv_columns() + per_sample / 2) / per_sample;
+    const std::size_t by_cache = (std::size_t{1} << 18) / std::max<std::size_t>(1, ckk * p);
+    return std::clamp<std::size_t>(std::min(by_columns, by_cache), 1, std::max<std::size_t>(1, n));
+  }
+  /// The GEMM width the fused conv2d aims for: 256, or `SELMASK_CONV_COLUMNS` (read once) for
+  /// tuning on another CPU.
+  static std::size_t conv_columns() {
+    static const std::size_t columns = [] {
+      const std::size_t v = cpu_parallel::detail::env_count("SELMASK_CONV_COLUMNS", 1L << 24);
+      return v > 0 ? v : std::size_t{256};
+    }();
+    return columns;
   }
   /// Checks `w: OC×C×k×k` and `b: OC`; returns OC.
   static std::size_t check_conv_weights(const char* op, const tensor& w, const tensor& b, std::size_t c,

@@ -30,15 +30,18 @@
 namespace selmask::cpu_parallel {
 
 namespace detail {
-inline std::size_t env_threads(const char* name) {
+/// A positive integer at most `max` from the environment variable `name`; 0 when it is unset,
+/// empty or anything else.
+inline std::size_t env_count(const char* name, long max) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') {
     return 0;
   }
   char* end = nullptr;
   const long n = std::strtol(v, &end, 10);
-  return (end != nullptr && *end == '\0' && n > 0 && n <= 1024) ? static_cast<std::size_t>(n) : 0;
+  return (end != nullptr && *end == '\0' && n > 0 && n <= max) ? static_cast<std::size_t>(n) : 0;
 }
+inline std::size_t env_threads(const char* name) { return env_count(name, 1024); }
 inline void relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
