@@ -3,6 +3,7 @@
 //
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
+//                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
@@ -41,6 +42,9 @@ struct arguments {
   std::size_t explore = 2;
   std::size_t fixate = 1;
   float fixate_lr = 1.0f;
+  std::size_t final_fixate = 0;
+  float final_fixate_lr = 1.0f;
+  double target_q = 0.0;
   std::size_t train_limit = 0;
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
@@ -52,6 +56,7 @@ struct arguments {
   std::fprintf(stderr,
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
+               "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
@@ -62,7 +67,7 @@ struct arguments {
 arguments parse(int argc, char** argv) {
   arguments a;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
-       fixate_given = false;
+       fixate_given = false, final_given = false, final_lr_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -94,6 +99,14 @@ arguments parse(int argc, char** argv) {
       else if (k == "--fixate") {
         a.fixate = std::stoul(value());
         fixate_given = true;
+      } else if (k == "--target-q") {
+        a.target_q = std::stod(value());
+      } else if (k == "--final-fixate") {
+        a.final_fixate = std::stoul(value());
+        final_given = true;
+      } else if (k == "--final-fixate-lr") {
+        a.final_fixate_lr = std::stof(value());
+        final_lr_given = true;
       } else if (k == "--fixate-lr") {
         a.fixate_lr = std::stof(value());
       } else if (k == "--train-limit")
@@ -128,6 +141,10 @@ arguments parse(int argc, char** argv) {
       a.lambda_factor = 1.6f;
     if (!fixate_given)
       a.fixate = 2;
+    if (!final_given)
+      a.final_fixate = 6;
+    if (!final_lr_given)
+      a.final_fixate_lr = 0.3f;
   }
   return a;
 }
@@ -158,7 +175,10 @@ int main(int argc, char** argv) try {
   selmask::trainer_options opt;
   opt.lambda = args.lambda;
   opt.warmup_epochs = args.warmup;
-  opt.mask_epochs = args.mask_epochs;
+  opt.mask_epochs = args.mask_epochs + args.final_fixate; // the final fixation comes after the rounds
+  opt.final_fixation_epochs = args.final_fixate;
+  opt.final_fixation_lr_scale = args.final_fixate_lr;
+  opt.target_q = args.target_q;
   opt.seed = args.seed;
   opt.mask_optimizer.lr = args.mask_lr;
   opt.fixation_lr_scale = args.fixate_lr;

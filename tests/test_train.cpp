@@ -384,3 +384,50 @@ TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask
                       Contains("final_fixation_lr_scale"));
   }
 }
+
+namespace {
+/// Records phase, validation Q and the model's learning rate at the end of every epoch.
+struct budget_probe {
+  const net_t* net;
+  std::vector<std::tuple<phase, double, float>>* seen;
+  void on_epoch_end(const epoch_info& e) { seen->emplace_back(e.current, e.q, net->learning_rate()); }
+};
+} // namespace
+
+TEST_CASE("learn_selection_masks: reaching target_q fixes the masks for the remaining epochs", "[train]") {
+  const auto train = bands(240, 1), val = bands(120, 2);
+  auto o = quick_options(); // λ 0.5: Q falls below one half within the 12 mask epochs
+  o.target_q = 0.5;
+  o.final_fixation_lr_scale = 0.5f;
+  channel_pipe::on<B> masks(train.sample, 4);
+  auto net = make_net(108, 3, 4, 0.02f);
+  std::vector<std::tuple<phase, double, float>> seen;
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
+                        budget_probe{&net, &seen});
+  REQUIRE(seen.size() == 14);
+  std::size_t reached = seen.size();
+  for (std::size_t e = o.warmup_epochs; e < seen.size(); ++e) {
+    if (std::get<0>(seen[e]) == phase::exploration && std::get<1>(seen[e]) <= 0.5) {
+      reached = e;
+      break;
+    }
+  }
+  REQUIRE(reached + 1 < seen.size()); // the budget is met with epochs to spare
+  for (std::size_t e = 0; e <= reached; ++e) {
+    CAPTURE(e);
+    CHECK(std::get<2>(seen[e]) == Approx(0.02f)); // the base rate until the budget is met
+  }
+  for (std::size_t e = reached + 1; e < seen.size(); ++e) {
+    CAPTURE(e);
+    CHECK(std::get<0>(seen[e]) == phase::fixation);
+    CHECK(std::get<1>(seen[e]) == std::get<1>(seen[reached])); // the same masks
+    CHECK(std::get<2>(seen[e]) == Approx(0.01f));
+  }
+
+  SECTION("a target outside [0, 1] is rejected") {
+    o.target_q = -0.1;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o), Contains("target_q"));
+    o.target_q = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_AS(learn_selection_masks(masks, net, train, val, nullptr, o), value_error);
+  }
+}

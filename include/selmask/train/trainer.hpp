@@ -67,7 +67,12 @@ struct trainer_options {
   /// schedule says: the network settles on the last (smallest) mask before training ends, the
   /// point of the front the rounds alone leave least trained. λ no longer grows in them.
   std::size_t final_fixation_epochs = 0;
-  /// The model's learning rate in those final epochs, as a factor of its base rate (> 0).
+  /// A budget: once an exploration epoch ends with a validation Q at most `target_q`, the masks
+  /// stay as they are and every remaining mask epoch is a final fixation epoch (0: no budget,
+  /// train through the whole schedule). The front then reaches down to the budget and its last
+  /// point has the network fine-tuned longest.
+  double target_q = 0.0;
+  /// The model's learning rate in the final fixation epochs, as a factor of its base rate (> 0).
   /// Same requirement on the model as `fixation_lr_scale` when it is not 1.
   float final_fixation_lr_scale = 1.0f;
   double bucket_width = 0.05;
@@ -179,6 +184,9 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     throw value_error(who +
                       "final_fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
   }
+  if (!(opt.target_q >= 0.0 && opt.target_q <= 1.0)) {
+    throw value_error(who + "target_q must lie in [0, 1] (0: none), got " + std::to_string(opt.target_q));
+  }
   if (opt.final_fixation_epochs > opt.mask_epochs) {
     throw value_error(who + "final_fixation_epochs (" + std::to_string(opt.final_fixation_epochs) +
                       ") cannot exceed mask_epochs (" + std::to_string(opt.mask_epochs) + ")");
@@ -239,10 +247,11 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     }(),
     ...);
 
+  bool budget_reached = false; // target_q met: the masks stay fixed from here on
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t_epoch = std::chrono::steady_clock::now();
     const bool warm = e < opt.warmup_epochs;
-    const bool final_fixation = e >= epochs - opt.final_fixation_epochs;
+    const bool final_fixation = !warm && (budget_reached || e >= epochs - opt.final_fixation_epochs);
     const phase ph = warm             ? phase::warmup
                      : final_fixation ? phase::fixation
                                       : schedule.phase_of(e - opt.warmup_epochs);
@@ -371,6 +380,9 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     // ---- schedules ---------------------------------------------------------------------------------
     const float lambda_used = explore ? lambda : 0.0f;
     const float tau_used = tau;
+    if (explore && opt.target_q > 0.0 && val_q <= opt.target_q) {
+      budget_reached = true;
+    }
     if (!warm && !final_fixation) {
       const bool grew = schedule.end_epoch(e - opt.warmup_epochs, val_q, lambda);
       tau = grew ? opt.tau.init : opt.tau.next(tau);
