@@ -56,13 +56,36 @@ TEST_CASE("cell_geometry: hand-computed block tiling with edge cells", "[backend
   }
 }
 
+namespace {
+template <class A, class B>
+std::vector<std::pair<A, B>> cartesian(const std::vector<A>& as, const std::vector<B>& bs) {
+  std::vector<std::pair<A, B>> out;
+  for (const auto& a : as) {
+    for (const auto& b : bs) {
+      out.emplace_back(a, b);
+    }
+  }
+  return out;
+}
+} // namespace
+
+TEST_CASE("cpu: copy of a large tensor (split over threads) is exact", "[backend]") {
+  const auto x = random_tensor(shape{300, 1, 28, 28});
+  cpu::tensor y;
+  cpu::copy(x, y);
+  REQUIRE(cpu::shape_of(y) == cpu::shape_of(x));
+  CHECK(cpu::to_host(y) == cpu::to_host(x));
+}
+
 TEST_CASE("cpu: scale_cells and reduce_cells match naive loops", "[backend]") {
   const std::array<std::size_t, 4> dims{2, 3, 5, 7};
   const std::vector<std::array<std::size_t, 4>> blocks{{1, 1, 1, 1}, {2, 1, 5, 7}, {2, 3, 1, 1}, {1, 1, 2, 3},
                                                        {2, 3, 2, 2}, {2, 3, 5, 7}, {1, 2, 4, 5}};
-  for (const auto& b : blocks) {
+  // 4 samples run on one thread; 200 (42000 values) are split over the pool's threads
+  for (const auto& [batch, b] : cartesian(std::vector<std::size_t>{4, 200}, blocks)) {
+    CAPTURE(batch, b);
     const auto g = cell_geometry::make(dims, b);
-    const shape xs{4, 2, 3, 5, 7};
+    const shape xs{batch, 2, 3, 5, 7};
     const auto x = random_tensor(xs);
     const auto y = random_tensor(xs);
     const auto cells = random_tensor(g.grid_shape());

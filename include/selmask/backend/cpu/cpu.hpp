@@ -64,7 +64,11 @@ struct cpu {
   }
   static void copy(const tensor& a, tensor& t) {
     ensure_shape(t, a);
-    std::copy(a.data(), a.data() + a.size(), t.data());
+    const float* pa = a.data();
+    float* pt = t.data();
+    cpu_parallel::parallel_for(a.size(), 4 * elementwise_grain, [&](std::size_t b, std::size_t e) {
+      std::copy(pa + b, pa + e, pt + b);
+    });
   }
   /// Resize `t` to `a`'s shape unless it already has it (workspaces are reused across batches).
   static void ensure_shape(tensor& t, const tensor& a) {
@@ -147,18 +151,24 @@ struct cpu {
       wcell[w] = w / g.block[3];
     }
     const float* pc = c.data();
-    for (std::size_t n = 0; n < batch; ++n) {
-      const float* pa = a.data() + n * per;
-      float* pt = t.data() + n * per;
-      for_each_row(g, [&](std::size_t row, std::size_t base) {
-        const float* ra = pa + row * g.dims[3];
-        float* rt = pt + row * g.dims[3];
-        const float* rc = pc + base;
-        for (std::size_t w = 0; w < g.dims[3]; ++w) {
-          rt[w] = ra[w] * rc[wcell[w]];
-        }
-      });
-    }
+    const float* a0 = a.data();
+    float* t0 = t.data();
+    // samples split over the pool's threads (each value written once: no order to keep)
+    const std::size_t grain = std::max<std::size_t>(1, elementwise_grain / per);
+    cpu_parallel::parallel_for(batch, grain, [&](std::size_t n0, std::size_t n1) {
+      for (std::size_t n = n0; n < n1; ++n) {
+        const float* pa = a0 + n * per;
+        float* pt = t0 + n * per;
+        for_each_row(g, [&](std::size_t row, std::size_t base) {
+          const float* ra = pa + row * g.dims[3];
+          float* rt = pt + row * g.dims[3];
+          const float* rc = pc + base;
+          for (std::size_t w = 0; w < g.dims[3]; ++w) {
+            rt[w] = ra[w] * rc[wcell[w]];
+          }
+        });
+      }
+    });
   }
   /// `t[k] = Σ_n Σ_{i in cell k} a[n, i] · b[n, i]` (`b == nullptr`: `Σ a`); `t` gets the grid shape.
   static void reduce_cells(const tensor& a, const tensor* b, const cell_geometry& g, tensor& t) {
@@ -172,46 +182,61 @@ struct cpu {
                         shape_of(*b).str());
     }
     ensure_shape(t, g.grid_shape());
-    std::vector<double> acc(g.cells(), 0.0);
     std::vector<std::size_t> wcell(g.dims[3]);
     for (std::size_t w = 0; w < g.dims[3]; ++w) {
       wcell[w] = w / g.block[3];
     }
     const std::size_t batch = a.size() / per;
-    for (std::size_t n = 0; n < batch; ++n) {
-      const float* pa = a.data() + n * per;
-      const float* pb = b ? b->data() + n * per : nullptr;
-      for_each_row(g, [&](std::size_t row, std::size_t base) {
-        const float* ra = pa + row * g.dims[3];
-        double* rc = acc.data() + base;
-        if (pb) {
-          const float* rb = pb + row * g.dims[3];
-          if (g.block[3] == 1) {
-            for (std::size_t w = 0; w < g.dims[3]; ++w) {
-              rc[w] += static_cast<double>(ra[w] * rb[w]);
-            }
-          } else {
-            double s = 0.0; // accumulate runs of equal cells before touching the accumulator
-            std::size_t cur = 0;
-            for (std::size_t w = 0; w < g.dims[3]; ++w) {
-              if (wcell[w] != cur) {
+    // fixed parts of the batch, one accumulator each, added in order: the result depends on the
+    // number of threads only, never on which thread ran which part
+    const std::size_t parts =
+      a.size() < 2 * elementwise_grain ? 1 : std::min(cpu_parallel::threads(), batch);
+    const std::size_t cells = g.cells();
+    std::vector<double> acc(parts * cells, 0.0);
+    cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
+      for (std::size_t part = p0; part < p1; ++part) {
+        double* pacc = acc.data() + part * cells;
+        for (std::size_t n = batch * part / parts; n < batch * (part + 1) / parts; ++n) {
+          const float* pa = a.data() + n * per;
+          const float* pb = b ? b->data() + n * per : nullptr;
+          for_each_row(g, [&](std::size_t row, std::size_t base) {
+            const float* ra = pa + row * g.dims[3];
+            double* rc = pacc + base;
+            if (pb) {
+              const float* rb = pb + row * g.dims[3];
+              if (g.block[3] == 1) {
+                for (std::size_t w = 0; w < g.dims[3]; ++w) {
+                  rc[w] += static_cast<double>(ra[w] * rb[w]);
+                }
+              } else {
+                double s = 0.0; // accumulate runs of equal cells before touching the accumulator
+                std::size_t cur = 0;
+                for (std::size_t w = 0; w < g.dims[3]; ++w) {
+                  if (wcell[w] != cur) {
+                    rc[cur] += s;
+                    s = 0.0;
+                    cur = wcell[w];
+                  }
+                  s += static_cast<double>(ra[w] * rb[w]);
+                }
                 rc[cur] += s;
-                s = 0.0;
-                cur = wcell[w];
               }
-              s += static_cast<double>(ra[w] * rb[w]);
+            } else {
+              for (std::size_t w = 0; w < g.dims[3]; ++w) {
+                rc[wcell[w]] += static_cast<double>(ra[w]);
+              }
             }
-            rc[cur] += s;
-          }
-        } else {
-          for (std::size_t w = 0; w < g.dims[3]; ++w) {
-            rc[wcell[w]] += static_cast<double>(ra[w]);
-          }
+          });
         }
-      });
+      }
+    });
+    for (std::size_t part = 1; part < parts; ++part) {
+      for (std::size_t k = 0; k < cells; ++k) {
+        acc[k] += acc[part * cells + k];
+      }
     }
     float* pt = t.data();
-    for (std::size_t k = 0; k < acc.size(); ++k) {
+    for (std::size_t k = 0; k < cells; ++k) {
       pt[k] = static_cast<float>(acc[k]);
     }
   }
