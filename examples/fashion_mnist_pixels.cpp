@@ -4,6 +4,7 @@
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
 //                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
+//                        [--explore-lr F]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
@@ -45,6 +46,7 @@ struct arguments {
   std::size_t final_fixate = 0;
   float final_fixate_lr = 1.0f;
   double target_q = 0.0;
+  float explore_lr = 1.0f;
   std::size_t train_limit = 0;
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
@@ -56,7 +58,7 @@ struct arguments {
   std::fprintf(stderr,
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
-               "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] "
+               "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
@@ -99,6 +101,8 @@ arguments parse(int argc, char** argv) {
       else if (k == "--fixate") {
         a.fixate = std::stoul(value());
         fixate_given = true;
+      } else if (k == "--explore-lr") {
+        a.explore_lr = std::stof(value());
       } else if (k == "--target-q") {
         a.target_q = std::stod(value());
       } else if (k == "--final-fixate") {
@@ -179,6 +183,7 @@ int main(int argc, char** argv) try {
   opt.final_fixation_epochs = args.final_fixate;
   opt.final_fixation_lr_scale = args.final_fixate_lr;
   opt.target_q = args.target_q;
+  opt.exploration_lr_scale = args.explore_lr;
   opt.seed = args.seed;
   opt.mask_optimizer.lr = args.mask_lr;
   opt.fixation_lr_scale = args.fixate_lr;

@@ -351,7 +351,7 @@ TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in
   }
 }
 
-TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask at their own rate",
+TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at their own rates",
           "[train]") {
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
@@ -359,6 +359,7 @@ TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask
   o.mask_epochs = 7; // round_schedule{2, 1}: explore, explore, fixate, explore, then 3 final fixations
   o.final_fixation_epochs = 3;
   o.final_fixation_lr_scale = 0.5f;
+  o.exploration_lr_scale = 0.25f;
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
@@ -369,8 +370,12 @@ TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask
   for (std::size_t e = 0; e < 8; ++e) {
     CAPTURE(e);
     CHECK(seen[e].first == expected[e]);
-    // the round's own fixation keeps the base rate (fixation_lr_scale is 1); the final ones halve it
-    CHECK(seen[e].second == Approx(e >= 5 ? 0.01f : 0.02f));
+    // warm-up and the round's own fixation keep the base rate (fixation_lr_scale is 1),
+    // exploration runs at a quarter of it, the final fixation at half
+    const float expected_lr = e >= 5                              ? 0.01f
+                              : expected[e] == phase::exploration ? 0.005f
+                                                                  : 0.02f;
+    CHECK(seen[e].second == Approx(expected_lr));
   }
   CHECK(net.learning_rate() == Approx(0.02f));
 
@@ -382,6 +387,10 @@ TEST_CASE("learn_selection_masks: the final fixation epochs freeze the last mask
     o.final_fixation_lr_scale = -1.0f;
     CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
                       Contains("final_fixation_lr_scale"));
+    o.final_fixation_lr_scale = 1.0f;
+    o.exploration_lr_scale = -0.5f;
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("exploration_lr_scale"));
   }
 }
 

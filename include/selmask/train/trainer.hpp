@@ -63,6 +63,10 @@ struct trainer_options {
   /// smaller step helps. Needs a model with `learning_rate()` and `set_learning_rate(lr)` (the
   /// network kit's `sequential`); other models must leave it at 1.
   float fixation_lr_scale = 1.0f;
+  /// The same for exploration epochs (>= 0; 0 holds the network still while the masks move).
+  /// While the masks change from batch to batch the network learns a moving target, and at large
+  /// λ one exploration epoch can cost it several points that fixation must win back.
+  float exploration_lr_scale = 1.0f;
   /// The last `final_fixation_epochs` of the `mask_epochs` are fixation epochs whatever the
   /// schedule says: the network settles on the last (smallest) mask before training ends, the
   /// point of the front the rounds alone leave least trained. λ no longer grows in them.
@@ -176,6 +180,14 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
   if (opt.fixation_lr_scale != 1.0f && !has_lr) {
     throw value_error(who + "fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
   }
+  if (!(opt.exploration_lr_scale >= 0.0f) || !std::isfinite(opt.exploration_lr_scale)) {
+    throw value_error(who + "exploration_lr_scale must be finite and >= 0, got " +
+                      std::to_string(opt.exploration_lr_scale));
+  }
+  if (opt.exploration_lr_scale != 1.0f && !has_lr) {
+    throw value_error(who +
+                      "exploration_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
+  }
   if (!(opt.final_fixation_lr_scale > 0.0f) || !std::isfinite(opt.final_fixation_lr_scale)) {
     throw value_error(who + "final_fixation_lr_scale must be finite and > 0, got " +
                       std::to_string(opt.final_fixation_lr_scale));
@@ -258,10 +270,12 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     const bool explore = ph == phase::exploration;
     pipe.freeze_masks(!explore);
     if constexpr (has_lr) {
-      if (opt.fixation_lr_scale != 1.0f || opt.final_fixation_lr_scale != 1.0f) {
-        model.set_learning_rate(final_fixation          ? base_lr * opt.final_fixation_lr_scale
-                                : ph == phase::fixation ? base_lr * opt.fixation_lr_scale
-                                                        : base_lr);
+      if (opt.fixation_lr_scale != 1.0f || opt.final_fixation_lr_scale != 1.0f ||
+          opt.exploration_lr_scale != 1.0f) {
+        model.set_learning_rate(final_fixation              ? base_lr * opt.final_fixation_lr_scale
+                                : ph == phase::fixation    ? base_lr * opt.fixation_lr_scale
+                                : ph == phase::exploration ? base_lr * opt.exploration_lr_scale
+                                                           : base_lr);
       }
     }
     sampler.set_epoch(e);
