@@ -69,7 +69,7 @@ struct arguments {
 arguments parse(int argc, char** argv) {
   arguments a;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
-       fixate_given = false, final_given = false, final_lr_given = false;
+       fixate_given = false, target_given = false, final_lr_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -105,9 +105,9 @@ arguments parse(int argc, char** argv) {
         a.explore_lr = std::stof(value());
       } else if (k == "--target-q") {
         a.target_q = std::stod(value());
+        target_given = true;
       } else if (k == "--final-fixate") {
         a.final_fixate = std::stoul(value());
-        final_given = true;
       } else if (k == "--final-fixate-lr") {
         a.final_fixate_lr = std::stof(value());
         final_lr_given = true;
@@ -133,10 +133,12 @@ arguments parse(int argc, char** argv) {
   }
   // the full schedule: a longer warm-up; λ grows more gently through more rounds, so that the
   // front has points all the way down to a few percent of the pixels; two fixation epochs per
-  // round let the network adapt to each frozen mask before the front records it
+  // round let the network adapt to each frozen mask before the front records it; once the
+  // validation Q is at most 5 % the mask stays and the remaining epochs fine-tune the network
+  // to it at 0.3× its learning rate
   if (a.full) {
     if (!epochs_given)
-      a.mask_epochs = 60;
+      a.mask_epochs = 70;
     if (!warmup_given)
       a.warmup = 5;
     if (!lambda_given)
@@ -145,8 +147,8 @@ arguments parse(int argc, char** argv) {
       a.lambda_factor = 1.6f;
     if (!fixate_given)
       a.fixate = 2;
-    if (!final_given)
-      a.final_fixate = 6;
+    if (!target_given)
+      a.target_q = 0.05;
     if (!final_lr_given)
       a.final_fixate_lr = 0.3f;
   }
