@@ -4,7 +4,7 @@
 //   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
 //                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
-//                        [--explore-lr F]
+//                        [--explore-lr F] [--final-cosine 0|1]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
@@ -47,6 +47,7 @@ struct arguments {
   float final_fixate_lr = 1.0f;
   double target_q = 0.0;
   float explore_lr = 1.0f;
+  bool final_cosine = false;
   std::size_t train_limit = 0;
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
@@ -59,6 +60,7 @@ struct arguments {
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
                "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
+               "[--final-cosine 0|1] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
@@ -69,7 +71,8 @@ struct arguments {
 arguments parse(int argc, char** argv) {
   arguments a;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
-       fixate_given = false, target_given = false, final_lr_given = false;
+       fixate_given = false, target_given = false, final_lr_given = false,
+       cosine_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -101,6 +104,9 @@ arguments parse(int argc, char** argv) {
       else if (k == "--fixate") {
         a.fixate = std::stoul(value());
         fixate_given = true;
+      } else if (k == "--final-cosine") {
+        a.final_cosine = std::stoi(value()) != 0;
+        cosine_given = true;
       } else if (k == "--explore-lr") {
         a.explore_lr = std::stof(value());
       } else if (k == "--target-q") {
@@ -135,7 +141,7 @@ arguments parse(int argc, char** argv) {
   // front has points all the way down to a few percent of the pixels; two fixation epochs per
   // round let the network adapt to each frozen mask before the front records it; once the
   // validation Q is at most 5 % the mask stays and the remaining epochs fine-tune the network
-  // to it at 0.3× its learning rate
+  // to it, its learning rate falling from 0.5× along a half cosine
   if (a.full) {
     if (!epochs_given)
       a.mask_epochs = 70;
@@ -150,7 +156,9 @@ arguments parse(int argc, char** argv) {
     if (!target_given)
       a.target_q = 0.05;
     if (!final_lr_given)
-      a.final_fixate_lr = 0.3f;
+      a.final_fixate_lr = 0.5f;
+    if (!cosine_given)
+      a.final_cosine = true;
   }
   return a;
 }
@@ -186,6 +194,7 @@ int main(int argc, char** argv) try {
   opt.final_fixation_lr_scale = args.final_fixate_lr;
   opt.target_q = args.target_q;
   opt.exploration_lr_scale = args.explore_lr;
+  opt.final_fixation_cosine = args.final_cosine;
   opt.seed = args.seed;
   opt.mask_optimizer.lr = args.mask_lr;
   opt.fixation_lr_scale = args.fixate_lr;

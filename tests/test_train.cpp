@@ -394,6 +394,28 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
   }
 }
 
+TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a half cosine", "[train]") {
+  const auto train = bands(120, 1), val = bands(60, 2);
+  auto o = quick_options();
+  o.warmup_epochs = 1;
+  o.mask_epochs = 6; // explore, explore, then 4 final fixation epochs
+  o.final_fixation_epochs = 4;
+  o.final_fixation_lr_scale = 0.5f;
+  o.final_fixation_cosine = true;
+  channel_pipe::on<B> masks(train.sample, 2);
+  auto net = make_net(108, 3, 2, 0.02f);
+  std::vector<std::pair<phase, float>> seen;
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f}, lr_probe{&net, &seen});
+  REQUIRE(seen.size() == 7);
+  // epoch k of 4: 0.02 · 0.5 · (1 + cos(πk/4)) / 2, worked out by hand
+  const float expected[] = {0.02f, 0.02f, 0.02f, 0.01f, 0.0085355f, 0.005f, 0.0014645f};
+  for (std::size_t e = 0; e < 7; ++e) {
+    CAPTURE(e);
+    CHECK(seen[e].second == Approx(expected[e]).epsilon(1e-4));
+  }
+  CHECK(net.learning_rate() == Approx(0.02f));
+}
+
 namespace {
 /// Records phase, validation Q and the model's learning rate at the end of every epoch.
 struct budget_probe {

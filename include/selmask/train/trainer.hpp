@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <numbers>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -79,6 +80,10 @@ struct trainer_options {
   /// The model's learning rate in the final fixation epochs, as a factor of its base rate (> 0).
   /// Same requirement on the model as `fixation_lr_scale` when it is not 1.
   float final_fixation_lr_scale = 1.0f;
+  /// When true the final fixation's rate falls from `final_fixation_lr_scale` along a half
+  /// cosine over those epochs (epoch k of K: scale·(1 + cos(πk/K))/2), so that the last epochs
+  /// settle the network with small steps.
+  bool final_fixation_cosine = false;
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -192,7 +197,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     throw value_error(who + "final_fixation_lr_scale must be finite and > 0, got " +
                       std::to_string(opt.final_fixation_lr_scale));
   }
-  if (opt.final_fixation_lr_scale != 1.0f && !has_lr) {
+  if ((opt.final_fixation_lr_scale != 1.0f || opt.final_fixation_cosine) && !has_lr) {
     throw value_error(who +
                       "final_fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
   }
@@ -260,10 +265,14 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     ...);
 
   bool budget_reached = false; // target_q met: the masks stay fixed from here on
+  std::size_t final_start = epochs; // the first final fixation epoch, once there is one
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t_epoch = std::chrono::steady_clock::now();
     const bool warm = e < opt.warmup_epochs;
     const bool final_fixation = !warm && (budget_reached || e >= epochs - opt.final_fixation_epochs);
+    if (final_fixation && final_start == epochs) {
+      final_start = e;
+    }
     const phase ph = warm             ? phase::warmup
                      : final_fixation ? phase::fixation
                                       : schedule.phase_of(e - opt.warmup_epochs);
@@ -271,8 +280,14 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     pipe.freeze_masks(!explore);
     if constexpr (has_lr) {
       if (opt.fixation_lr_scale != 1.0f || opt.final_fixation_lr_scale != 1.0f ||
-          opt.exploration_lr_scale != 1.0f) {
-        model.set_learning_rate(final_fixation              ? base_lr * opt.final_fixation_lr_scale
+          opt.exploration_lr_scale != 1.0f || opt.final_fixation_cosine) {
+        float final_scale = opt.final_fixation_lr_scale;
+        if (final_fixation && opt.final_fixation_cosine) {
+          const double k = static_cast<double>(e - final_start);
+          const double n = static_cast<double>(epochs - final_start);
+          final_scale *= static_cast<float>(0.5 * (1.0 + std::cos(std::numbers::pi * k / n)));
+        }
+        model.set_learning_rate(final_fixation              ? base_lr * final_scale
                                 : ph == phase::fixation    ? base_lr * opt.fixation_lr_scale
                                 : ph == phase::exploration ? base_lr * opt.exploration_lr_scale
                                                            : base_lr);
