@@ -2,7 +2,7 @@
 # The main job: learns a pixel(any) selection mask jointly with LeNet on Fashion-MNIST and writes
 # the accuracy-versus-transferred-data front to out/fashion_pixels (CSV, PNG plot, mask pictures,
 # one-line summary). Installs what it needs first. Extra arguments go to the program, e.g.
-#   scripts/run.sh --full          the full schedule (65 epochs, about 13 minutes on 2 cores)
+#   scripts/run.sh --full          the full schedule (75 epochs, about 14 minutes on 2 cores)
 #   scripts/run.sh --out DIR       another output folder
 #   scripts/run.sh --gpu [...]     the same job on a CUDA GPU (selmask::cuda; needs nvcc and a device)
 set -euo pipefail
