@@ -1,10 +1,13 @@
-// The synthetic remote-sensing generator: shapes, determinism, the informative bands (only they
-// separate the classes), and its checks.
+// The synthetic generators: remote sensing (shapes, determinism, the informative bands, which
+// alone separate the classes, and its checks), then supernova light curves.
 #include "support.hpp"
 
+#include <selmask/io/supernovae.hpp>
 #include <selmask/io/synthetic.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace selmask;
 
@@ -114,4 +117,94 @@ TEST_CASE("make_remote: bad settings are rejected", "[io][synthetic][errors]") {
   o = {};
   o.height = 0;
   CHECK_THROWS_AS(io::make_remote(5, o, 1), value_error);
+}
+
+// ---- supernova light curves ---------------------------------------------------------------------
+
+TEST_CASE("make_supernovae: shapes, labels, determinism", "[synthetic]") {
+  io::supernova_options o;
+  const auto a = io::make_supernovae(90, o, 7);
+  CHECK(a.data.sample == shape{4, 1, 120});
+  CHECK(a.data.size() == 90);
+  CHECK(a.data.classes == 3);
+  CHECK(a.peak_day.size() == 90);
+  CHECK_NOTHROW(a.data.validate());
+  std::vector<std::size_t> per_class(3, 0);
+  for (const auto l : a.data.labels) {
+    REQUIRE(l >= 0);
+    REQUIRE(l < 3);
+    ++per_class[static_cast<std::size_t>(l)];
+  }
+  for (const auto c : per_class) {
+    CHECK(c > 10); // uniform labels: about 30 each
+  }
+  for (const float t0 : a.peak_day) {
+    CHECK(t0 >= 0.15f * 120.0f);
+    CHECK(t0 <= 0.45f * 120.0f);
+  }
+  const auto b = io::make_supernovae(90, o, 7);
+  CHECK(a.data.images == b.data.images);
+  CHECK(a.data.labels == b.data.labels);
+  const auto c = io::make_supernovae(90, o, 8);
+  CHECK(a.data.images != c.data.images);
+}
+
+TEST_CASE("make_supernovae: colours and curve shapes as documented (no noise)", "[synthetic]") {
+  io::supernova_options o;
+  o.noise = 0.0f;
+  const auto s = io::make_supernovae(300, o, 3);
+  const std::size_t T = o.times;
+  // the documented colours of filters 0 and 2, relative to each other (the reddest filter, 3,
+  // carries class 0's second bump)
+  const double colour_ratio[3] = {1.0 / 0.75, 0.6 / 1.0, 0.5 / 1.0};
+  std::size_t checked[3] = {0, 0, 0};
+  for (std::size_t i = 0; i < s.data.size(); ++i) {
+    const auto k = static_cast<std::size_t>(s.data.labels[i]);
+    const auto img = s.data.image(i);
+    for (std::size_t t = 0; t < T; ++t) {
+      if (img[2 * T + t] > 1e-3f) {
+        REQUIRE(img[0 * T + t] / img[2 * T + t] == Approx(colour_ratio[k]).epsilon(1e-4));
+      }
+    }
+    // 40 days after the peak, filter 1 against its maximum: the plateau class keeps about 0.8,
+    // the fast class has faded (exp(−39.5/(12·1.15)) ≈ 0.057 of the peak), the Ia-like class is in between
+    // (exp(−40/(25·s)), s in [0.85, 1.15]: 0.15 … 0.25)
+    const auto late = static_cast<std::size_t>(std::lround(s.peak_day[i] + 40.0f));
+    float peak = 0.0f;
+    for (std::size_t t = 0; t < T; ++t) {
+      peak = std::max(peak, img[T + t]);
+    }
+    const double ratio = img[T + late] / peak;
+    CAPTURE(i, k, ratio);
+    if (k == 1) {
+      // 0.8 + 0.2·exp(−40/(5·1.15)) ≈ 0.8002 of the peak; the sampled maximum, one day at most
+      // from the peak, is at least 0.97 of it
+      CHECK(ratio > 0.795);
+      CHECK(ratio < 0.83);
+    } else if (k == 2) {
+      CHECK(ratio < 0.07);
+    } else {
+      CHECK(ratio > 0.13);
+      CHECK(ratio < 0.27);
+    }
+    ++checked[k];
+  }
+  CHECK(checked[0] > 50);
+  CHECK(checked[1] > 50);
+  CHECK(checked[2] > 50);
+}
+
+TEST_CASE("make_supernovae: bad settings are rejected with the setting named", "[synthetic]") {
+  io::supernova_options o;
+  o.filters = 0;
+  CHECK_THROWS_WITH(io::make_supernovae(10, o, 1), Catch::Contains("filter"));
+  o = {};
+  o.times = 30;
+  CHECK_THROWS_WITH(io::make_supernovae(10, o, 1), Catch::Contains("40 observation epochs"));
+  o = {};
+  o.classes = 4;
+  CHECK_THROWS_WITH(io::make_supernovae(10, o, 1), Catch::Contains("classes must be 2 or 3"));
+  o = {};
+  o.noise = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(io::make_supernovae(10, o, 1), value_error);
 }
