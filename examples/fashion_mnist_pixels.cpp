@@ -71,8 +71,7 @@ struct arguments {
 arguments parse(int argc, char** argv) {
   arguments a;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
-       fixate_given = false, target_given = false, final_lr_given = false,
-       cosine_given = false;
+       fixate_given = false, target_given = false, final_lr_given = false, cosine_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {

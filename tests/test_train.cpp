@@ -351,8 +351,7 @@ TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in
   }
 }
 
-TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at their own rates",
-          "[train]") {
+TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at their own rates", "[train]") {
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
   o.warmup_epochs = 1;
@@ -363,7 +362,8 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f}, lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
+                        lr_probe{&net, &seen});
   REQUIRE(seen.size() == 8);
   const phase expected[] = {phase::warmup,      phase::exploration, phase::exploration, phase::fixation,
                             phase::exploration, phase::fixation,    phase::fixation,    phase::fixation};
@@ -372,9 +372,7 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
     CHECK(seen[e].first == expected[e]);
     // warm-up and the round's own fixation keep the base rate (fixation_lr_scale is 1),
     // exploration runs at a quarter of it, the final fixation at half
-    const float expected_lr = e >= 5                              ? 0.01f
-                              : expected[e] == phase::exploration ? 0.005f
-                                                                  : 0.02f;
+    const float expected_lr = e >= 5 ? 0.01f : expected[e] == phase::exploration ? 0.005f : 0.02f;
     CHECK(seen[e].second == Approx(expected_lr));
   }
   CHECK(net.learning_rate() == Approx(0.02f));
@@ -405,7 +403,8 @@ TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a hal
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f}, lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
+                        lr_probe{&net, &seen});
   REQUIRE(seen.size() == 7);
   // epoch k of 4: 0.02 · 0.5 · (1 + cos(πk/4)) / 2, worked out by hand
   const float expected[] = {0.02f, 0.02f, 0.02f, 0.01f, 0.0085355f, 0.005f, 0.0014645f};

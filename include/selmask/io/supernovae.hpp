@@ -40,10 +40,10 @@ namespace selmask::io {
 
 /// Settings of `make_supernovae` (see the file comment).
 struct supernova_options {
-  std::size_t filters = 4;  ///< channels, blue to red
-  std::size_t times = 120;  ///< observation epochs, one day apart
-  std::size_t classes = 3;  ///< 2 or 3
-  float noise = 0.05f;      ///< standard deviation of the per-value noise
+  std::size_t filters = 4; ///< channels, blue to red
+  std::size_t times = 120; ///< observation epochs, one day apart
+  std::size_t classes = 3; ///< 2 or 3
+  float noise = 0.05f;     ///< standard deviation of the per-value noise
 };
 
 /// A generated data set with what the generator knows about it.

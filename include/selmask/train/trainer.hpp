@@ -264,7 +264,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     }(),
     ...);
 
-  bool budget_reached = false; // target_q met: the masks stay fixed from here on
+  bool budget_reached = false;      // target_q met: the masks stay fixed from here on
   std::size_t final_start = epochs; // the first final fixation epoch, once there is one
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t_epoch = std::chrono::steady_clock::now();
@@ -287,7 +287,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
           const double n = static_cast<double>(epochs - final_start);
           final_scale *= static_cast<float>(0.5 * (1.0 + std::cos(std::numbers::pi * k / n)));
         }
-        model.set_learning_rate(final_fixation              ? base_lr * final_scale
+        model.set_learning_rate(final_fixation             ? base_lr * final_scale
                                 : ph == phase::fixation    ? base_lr * opt.fixation_lr_scale
                                 : ph == phase::exploration ? base_lr * opt.exploration_lr_scale
                                                            : base_lr);

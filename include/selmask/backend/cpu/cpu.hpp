@@ -67,9 +67,8 @@ struct cpu {
     ensure_shape(t, a);
     const float* pa = a.data();
     float* pt = t.data();
-    cpu_parallel::parallel_for(a.size(), 4 * elementwise_grain, [&](std::size_t b, std::size_t e) {
-      std::copy(pa + b, pa + e, pt + b);
-    });
+    cpu_parallel::parallel_for(a.size(), 4 * elementwise_grain,
+                               [&](std::size_t b, std::size_t e) { std::copy(pa + b, pa + e, pt + b); });
   }
   /// Resize `t` to `a`'s shape unless it already has it (workspaces are reused across batches).
   static void ensure_shape(tensor& t, const tensor& a) {
@@ -190,8 +189,7 @@ struct cpu {
     const std::size_t batch = a.size() / per;
     // fixed parts of the batch, one accumulator each, added in order: the result depends on the
     // number of threads only, never on which thread ran which part
-    const std::size_t parts =
-      a.size() < 2 * elementwise_grain ? 1 : std::min(cpu_parallel::threads(), batch);
+    const std::size_t parts = a.size() < 2 * elementwise_grain ? 1 : std::min(cpu_parallel::threads(), batch);
     const std::size_t cells = g.cells();
     std::vector<double> acc(parts * cells, 0.0);
     cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
