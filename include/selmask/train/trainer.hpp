@@ -178,28 +178,23 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     { m.learning_rate() } -> std::convertible_to<float>;
     m.set_learning_rate(lr);
   };
-  if (!(opt.fixation_lr_scale > 0.0f) || !std::isfinite(opt.fixation_lr_scale)) {
-    throw value_error(who + "fixation_lr_scale must be finite and > 0, got " +
-                      std::to_string(opt.fixation_lr_scale));
-  }
-  if (opt.fixation_lr_scale != 1.0f && !has_lr) {
-    throw value_error(who + "fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
-  }
-  if (!(opt.exploration_lr_scale >= 0.0f) || !std::isfinite(opt.exploration_lr_scale)) {
-    throw value_error(who + "exploration_lr_scale must be finite and >= 0, got " +
-                      std::to_string(opt.exploration_lr_scale));
-  }
-  if (opt.exploration_lr_scale != 1.0f && !has_lr) {
+  // the learning-rate factors: finite, positive (exploration may be 0), and only for a model whose
+  // rate can be set when any of them changes it
+  const auto check_scale = [&](const char* name, float scale, bool zero_allowed) {
+    if (!(zero_allowed ? scale >= 0.0f : scale > 0.0f) || !std::isfinite(scale)) {
+      throw value_error(who + name + " must be finite and " + (zero_allowed ? ">= 0" : "> 0") + ", got " +
+                        std::to_string(scale));
+    }
+  };
+  check_scale("fixation_lr_scale", opt.fixation_lr_scale, false);
+  check_scale("exploration_lr_scale", opt.exploration_lr_scale, true);
+  check_scale("final_fixation_lr_scale", opt.final_fixation_lr_scale, false);
+  const bool rates_vary = opt.fixation_lr_scale != 1.0f || opt.exploration_lr_scale != 1.0f ||
+                          opt.final_fixation_lr_scale != 1.0f || opt.final_fixation_cosine;
+  if (rates_vary && !has_lr) {
     throw value_error(who +
-                      "exploration_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
-  }
-  if (!(opt.final_fixation_lr_scale > 0.0f) || !std::isfinite(opt.final_fixation_lr_scale)) {
-    throw value_error(who + "final_fixation_lr_scale must be finite and > 0, got " +
-                      std::to_string(opt.final_fixation_lr_scale));
-  }
-  if ((opt.final_fixation_lr_scale != 1.0f || opt.final_fixation_cosine) && !has_lr) {
-    throw value_error(who +
-                      "final_fixation_lr_scale needs a model with learning_rate() and set_learning_rate(lr)");
+                      "fixation_lr_scale, exploration_lr_scale, final_fixation_lr_scale and "
+                      "final_fixation_cosine need a model with learning_rate() and set_learning_rate(lr)");
   }
   if (!(opt.target_q >= 0.0 && opt.target_q <= 1.0)) {
     throw value_error(who + "target_q must lie in [0, 1] (0: none), got " + std::to_string(opt.target_q));
@@ -279,8 +274,7 @@ training_result learn_selection_masks(Pipeline& pipe, Model& model, const io::da
     const bool explore = ph == phase::exploration;
     pipe.freeze_masks(!explore);
     if constexpr (has_lr) {
-      if (opt.fixation_lr_scale != 1.0f || opt.final_fixation_lr_scale != 1.0f ||
-          opt.exploration_lr_scale != 1.0f || opt.final_fixation_cosine) {
+      if (rates_vary) {
         float final_scale = opt.final_fixation_lr_scale;
         if (final_fixation && opt.final_fixation_cosine) {
           const double k = static_cast<double>(e - final_start);
