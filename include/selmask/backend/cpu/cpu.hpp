@@ -25,6 +25,7 @@
 #include "../../shape.hpp"
 #include "../backend.hpp"
 #include "../nn_backend.hpp"
+#include "../pool_window.hpp"
 #include "blas.hpp"
 #include "parallel.hpp"
 #include "xtensor.hpp"
@@ -540,27 +541,27 @@ struct cpu {
     ensure_shape(y, shape{d.n, oc, ph, pw});
     ensure_shape(idx, shape{d.n, oc, ph, pw});
     const std::size_t p = d.oh * d.ow;
-    conv_chunks_forward(x, w, d, k, pad,
-                        [&](std::size_t n0, std::size_t n1, const float* out, std::size_t cols) {
-                          for (std::size_t n = n0; n < n1; ++n) {
-                            for (std::size_t o = 0; o < oc; ++o) {
-                              const float* plane = out + o * cols + (n - n0) * p;
-                              float* py = y.data() + (n * oc + o) * ph * pw;
-                              float* pi = idx.data() + (n * oc + o) * ph * pw;
-                              const float bo = b.data()[o];
-                              for (std::size_t r = 0; r < ph; ++r) {
-                                const float* top = plane + 2 * r * d.ow;
-                                const float* bottom = top + d.ow;
-                                for (std::size_t q = 0; q < pw; ++q) {
-                                  // bias first, so that ties resolve as in maxpool2_forward
-                                  const auto [best, at] = pool_window(top + 2 * q, bottom + 2 * q, bo);
-                                  py[r * pw + q] = std::max(best, 0.0f);
-                                  pi[r * pw + q] = at;
-                                }
-                              }
-                            }
-                          }
-                        });
+    conv_chunks_forward(
+      x, w, d, k, pad, [&](std::size_t n0, std::size_t n1, const float* out, std::size_t cols) {
+        for (std::size_t n = n0; n < n1; ++n) {
+          for (std::size_t o = 0; o < oc; ++o) {
+            const float* plane = out + o * cols + (n - n0) * p;
+            float* py = y.data() + (n * oc + o) * ph * pw;
+            float* pi = idx.data() + (n * oc + o) * ph * pw;
+            const float bo = b.data()[o];
+            for (std::size_t r = 0; r < ph; ++r) {
+              const float* top = plane + 2 * r * d.ow;
+              const float* bottom = top + d.ow;
+              for (std::size_t q = 0; q < pw; ++q) {
+                // bias first, so that ties resolve as in maxpool2_forward
+                const auto [best, at] = formula::pool_window(top + 2 * q, bottom + 2 * q, bo);
+                py[r * pw + q] = std::max(best, 0.0f);
+                pi[r * pw + q] = at;
+              }
+            }
+          }
+        }
+      });
   }
 
   /// Backward of `conv2d_relu_pool_forward` from its `y` and `idx` and the gradient `g` of `y`:
@@ -725,7 +726,7 @@ struct cpu {
           const float* top = img + 2 * r * w;
           const float* bottom = top + w;
           for (std::size_t q = 0; q < ow; ++q) {
-            const auto [best, at] = pool_window(top + 2 * q, bottom + 2 * q, 0.0f);
+            const auto [best, at] = formula::pool_window(top + 2 * q, bottom + 2 * q, 0.0f);
             py[(p * oh + r) * ow + q] = best;
             pi[(p * oh + r) * ow + q] = at;
           }
@@ -1141,23 +1142,6 @@ private:
                         "] and [OC])");
     }
     return ws[0];
-  }
-  /// The maximum of the 2×2 window `top[0], top[1], bottom[0], bottom[1]` (each plus `bias`) and
-  /// its offset 0…3 as a float, the first maximum winning ties. Selects instead of branches: which
-  /// element wins is data-dependent and random.
-  static std::pair<float, float> pool_window(const float* top, const float* bottom, float bias) {
-    float best = top[0] + bias;
-    float at = 0.0f;
-    const float v1 = top[1] + bias;
-    const float v2 = bottom[0] + bias;
-    const float v3 = bottom[1] + bias;
-    at = v1 > best ? 1.0f : at;
-    best = v1 > best ? v1 : best;
-    at = v2 > best ? 2.0f : at;
-    best = v2 > best ? v2 : best;
-    at = v3 > best ? 3.0f : at;
-    best = v3 > best ? v3 : best;
-    return {best, at};
   }
   /// `dst[0..n) = src[0..n)` in blocks of eight (conv rows are short, often 8 or 24 values, where
   /// a generic vectorised loop spends more time choosing its path than copying). Each block is a

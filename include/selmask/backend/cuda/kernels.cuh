@@ -28,6 +28,7 @@
 
 #include "../../detail/config.hpp"
 #include "../../granularity/geometry.hpp"
+#include "../pool_window.hpp"
 
 namespace selmask::detail::kernels {
 
@@ -469,19 +470,9 @@ struct maxpool2_forward_fn {
     const index p = o / (ow * oh);
     const float* top = x + p * h * w + 2 * r * w;
     const float* bottom = top + w;
-    float best = top[2 * q];
-    float where = 0.0f;
-    const float v1 = top[2 * q + 1];
-    const float v2 = bottom[2 * q];
-    const float v3 = bottom[2 * q + 1];
-    where = v1 > best ? 1.0f : where;
-    best = v1 > best ? v1 : best;
-    where = v2 > best ? 2.0f : where;
-    best = v2 > best ? v2 : best;
-    where = v3 > best ? 3.0f : where;
-    best = v3 > best ? v3 : best;
-    y[o] = best;
-    at[o] = where;
+    const formula::pool_pick pick = formula::pool_window(top + 2 * q, bottom + 2 * q, 0.0f);
+    y[o] = pick.best;
+    at[o] = pick.at;
   }
 };
 
