@@ -147,7 +147,9 @@ struct cpu {
     const std::size_t per = check_cells("scale_cells", a, c, g);
     ensure_shape(t, a);
     const std::size_t batch = a.size() / per;
-    std::vector<std::size_t> wcell(g.dims[3]);
+    thread_local std::vector<std::size_t> wcell_buffer; // the caller's; reused from batch to batch
+    wcell_buffer.resize(g.dims[3]);
+    std::size_t* const wcell = wcell_buffer.data(); // workers see the caller's buffer through this
     for (std::size_t w = 0; w < g.dims[3]; ++w) {
       wcell[w] = w / g.block[3];
     }
@@ -183,7 +185,9 @@ struct cpu {
                         shape_of(*b).str());
     }
     ensure_shape(t, g.grid_shape());
-    std::vector<std::size_t> wcell(g.dims[3]);
+    thread_local std::vector<std::size_t> wcell_buffer; // the caller's; reused from batch to batch
+    wcell_buffer.resize(g.dims[3]);
+    std::size_t* const wcell = wcell_buffer.data(); // workers see the caller's buffer through this
     for (std::size_t w = 0; w < g.dims[3]; ++w) {
       wcell[w] = w / g.block[3];
     }
@@ -192,10 +196,12 @@ struct cpu {
     // number of threads only, never on which thread ran which part
     const std::size_t parts = a.size() < 2 * elementwise_grain ? 1 : std::min(cpu_parallel::threads(), batch);
     const std::size_t cells = g.cells();
-    std::vector<double> acc(parts * cells, 0.0);
+    thread_local std::vector<double> acc_buffer; // the caller's; reused from batch to batch
+    acc_buffer.assign(parts * cells, 0.0);
+    double* const acc = acc_buffer.data(); // workers write through this, never by the name
     cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
       for (std::size_t part = p0; part < p1; ++part) {
-        double* pacc = acc.data() + part * cells;
+        double* pacc = acc + part * cells;
         for (std::size_t n = batch * part / parts; n < batch * (part + 1) / parts; ++n) {
           const float* pa = a.data() + n * per;
           const float* pb = b ? b->data() + n * per : nullptr;
