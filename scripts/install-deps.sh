@@ -8,7 +8,7 @@ packages=(
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libboost-dev
   libopenblas-dev zlib1g-dev libpng-dev
   catch2 libbenchmark-dev python3-venv
-  nlohmann-json3-dev libcurl4-openssl-dev nginx libturbojpeg0-dev
+  nlohmann-json3-dev libcurl4-openssl-dev nginx libturbojpeg0-dev libjpeg62-turbo-dev
   dataset-fashion-mnist
 )
 

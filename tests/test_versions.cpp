@@ -321,3 +321,96 @@ TEST_CASE("a cached, measured jpeg_ladder in a pipeline: starts on raw, cheaper 
     CHECK(c[v] < c[v - 1]);
   }
 }
+
+TEST_CASE("jpeg block stream: the segments rebuild the whole-image JPEG, a mix keeps the chosen blocks",
+          "[versions][jpeg][blocks]") {
+  const std::size_t h = 20, w = 28; // 3 x 4 blocks, the last row and column partly outside
+  const auto img = test_image(1, h, w);
+  const auto px = jpeg_versions<60>::quantise(shape{1, h, w}, img, 0);
+  const auto st = jpeg_encode_gray_blocks(px, h, w, 60);
+  REQUIRE(st.segments.size() == 12);
+  for (const auto& seg : st.segments) {
+    CHECK(!seg.empty());
+  }
+  // all segments: the same pixels as TurboJPEG's whole-image file at that quality
+  const auto whole = jpeg_decode_gray(jpeg_encode_gray(px, h, w, 60), h, w);
+  const auto rebuilt = jpeg_decode_gray(jpeg_assemble_blocks(st.header, st.segments), h, w);
+  CHECK(rebuilt == whole);
+  // blocks 0, 5 and 11 not sent: the others decode unchanged, those become flat grey
+  auto mix = st.segments;
+  for (std::size_t b : {0u, 5u, 11u}) {
+    mix[b].clear();
+  }
+  const auto partial = jpeg_decode_gray(jpeg_assemble_blocks(st.header, mix), h, w);
+  for (std::size_t y = 0; y < h; ++y) {
+    for (std::size_t x = 0; x < w; ++x) {
+      const std::size_t b = (y / 8) * 4 + x / 8;
+      if (b == 0 || b == 5 || b == 11) {
+        REQUIRE(partial[y * w + x] == 128);
+      } else {
+        REQUIRE(partial[y * w + x] == whole[y * w + x]);
+      }
+    }
+  }
+  CHECK(jpeg_flat_segment().size() == 1); // 6 bits: DC difference 0 and end of block
+  // block_bytes counts the segments
+  jpeg_versions<60> op;
+  const auto counts = op.block_bytes(0, shape{1, h, w}, img);
+  REQUIRE(counts.size() == 12);
+  for (std::size_t b = 0; b < 12; ++b) {
+    CHECK(counts[b] == st.segments[b].size());
+  }
+  // bad input
+  CHECK_THROWS_AS(jpeg_encode_gray_blocks(px, h, w, 0), value_error);
+  CHECK_THROWS_AS(jpeg_encode_gray_blocks(px, h, w + 1, 50), shape_error);
+  CHECK_THROWS_AS(jpeg_assemble_blocks(st.header, std::span(mix).first(11)), value_error);
+  const std::vector<std::uint8_t> no_frame = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02};
+  CHECK_THROWS_AS(jpeg_assemble_blocks(no_frame, st.segments), value_error);
+}
+
+TEST_CASE("measure_block_costs: bytes per 8x8 block and version; Q of a block<8,8> xor mask predicts them",
+          "[versions][cost][blocks]") {
+  const std::size_t h = 20, w = 28;
+  const auto d = test_dataset(5, 1, h, w);
+  using ladder = jpeg_ladder<80, 20>; // raw, JPEG 80, JPEG 20, nothing
+  const auto r = measure_block_costs(ladder{}, d);
+  REQUIRE(r.cells == 12);
+  REQUIRE(r.samples == 5);
+  const std::vector<std::size_t> areas = {64, 64, 64, 32, 64, 64, 64, 32, 32, 32, 32, 16};
+  CHECK(r.block_area == areas);
+  for (std::size_t k = 0; k < 12; ++k) {
+    CHECK(r.mean_bytes[k] == static_cast<double>(areas[k])); // raw: a byte per value
+    CHECK(r.relative[k] == 1.0f);
+    CHECK(r.mean_bytes[3 * 12 + k] == 0.0); // nothing
+  }
+  // the JPEG rows against the segments coded here
+  double total80 = 0.0, total20 = 0.0;
+  for (std::size_t k = 0; k < 12; ++k) {
+    double sum = 0.0;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      const auto px = jpeg_versions<80>::quantise(d.sample, d.image(i), 0);
+      sum += static_cast<double>(jpeg_encode_gray_blocks(px, h, w, 80).segments[k].size());
+    }
+    CHECK(r.mean_bytes[12 + k] == Approx(sum / 5.0));
+    CHECK(r.relative[12 + k] == Approx(sum / 5.0 / static_cast<double>(areas[k])));
+    total80 += r.mean_bytes[12 + k];
+    total20 += r.mean_bytes[24 + k];
+  }
+  CHECK(total20 < total80);
+  // one version everywhere: Q x raw bytes = the summed mean bytes of that version
+  using stage = extend<ladder>;
+  using mask = xor_mask<block<8, 8>, st_softmax, table_cost>;
+  using pipe = pipeline<stage, mask, merge<sum>>;
+  const auto x =
+    cpu::from_host(d.batch_shape(2), std::vector<float>(d.images.begin(), d.images.begin() + 2 * 560));
+  for (std::size_t v = 0; v < 4; ++v) {
+    mask m;
+    m.initial_version = v;
+    m.cost.values = r.relative;
+    pipe::on<cpu> p(d.sample, 1, stage{}, m, {});
+    const std::vector<std::size_t> choice(12, v);
+    CHECK(p.forward(x).q * 560.0 == Approx(r.predicted_bytes(choice)).epsilon(1e-5));
+  }
+  CHECK_THROWS_AS(r.predicted_bytes(std::vector<std::size_t>(11, 0)), value_error);
+  CHECK_THROWS_AS(measure_block_costs(ladder{}, io::dataset{}), value_error);
+}

@@ -26,6 +26,7 @@
 
 #include "../error.hpp"
 #include "../io/dataset.hpp"
+#include "../ops/versions.hpp"
 #include "../shape.hpp"
 
 namespace selmask {
@@ -75,6 +76,76 @@ version_cost_report measure_version_costs(const Op& op, const io::dataset& data,
   for (std::size_t v = 0; v < Op::versions; ++v) {
     r.mean_bytes[v] /= static_cast<double>(n);
     r.relative[v] = static_cast<float>(r.mean_bytes[v] / r.raw_bytes);
+  }
+  return r;
+}
+
+/// Result of `measure_block_costs`: per version and 8×8 block (cells of `block<8, 8>`, channel by
+/// channel, rows of blocks).
+struct block_cost_report {
+  std::size_t cells = 0;               ///< C · ⌈H/8⌉ · ⌈W/8⌉
+  std::vector<double> mean_bytes;      ///< V × cells: mean bytes of the block at that version
+  std::vector<std::size_t> block_area; ///< cells: values in the block (64 inside, fewer at edges)
+  std::vector<float> relative;         ///< V × cells: mean_bytes / block_area, a `table_cost`
+  std::size_t samples = 0;             ///< samples measured
+
+  /// Expected bytes per sample of a choice of one version per block (`choice[cell]`).
+  [[nodiscard]] double predicted_bytes(std::span<const std::size_t> choice) const {
+    if (choice.size() != cells) {
+      throw value_error("selmask::block_cost_report::predicted_bytes: " + std::to_string(choice.size()) +
+                        " choices for " + std::to_string(cells) + " blocks");
+    }
+    double b = 0.0;
+    for (std::size_t k = 0; k < cells; ++k) {
+      if (choice[k] * cells >= mean_bytes.size()) {
+        throw value_error("selmask::block_cost_report::predicted_bytes: version " +
+                          std::to_string(choice[k]) + " out of range");
+      }
+      b += mean_bytes[choice[k] * cells + k];
+    }
+    return b;
+  }
+};
+
+/// Per-block costs for an `xor_mask<block<8, 8>>` over `op`'s versions: the mean bytes of each
+/// 8×8 block at each version (`op.block_bytes`, e.g. JPEG segments of a restart-coded stream,
+/// see ops/jpeg.hpp) over the first `max_samples` samples of `data` (0: all), relative to the
+/// block's raw bytes (one per value). With these costs, Q times the raw bytes of a sample is the
+/// expected bytes that travel per sample: `table_cost{report.relative}` for the mask.
+template <class Op>
+requires block_size_operator<Op> block_cost_report measure_block_costs(const Op& op, const io::dataset& data,
+                                                                       std::size_t max_samples = 0) {
+  const std::string who = "selmask::measure_block_costs: ";
+  if (data.empty()) {
+    throw value_error(who + "empty data set");
+  }
+  if (data.sample.rank() != 3 || data.sample.size() == 0 ||
+      data.images.size() != data.size() * data.sample.size()) {
+    throw shape_error(who + "the data set must hold C x H x W samples, got sample shape " +
+                      data.sample.str());
+  }
+  constexpr std::size_t V = Op::versions;
+  block_cost_report r;
+  r.block_area = detail::block_areas(data.sample);
+  r.cells = r.block_area.size();
+  r.samples = max_samples == 0 ? data.size() : std::min(max_samples, data.size());
+  r.mean_bytes.assign(V * r.cells, 0.0);
+  for (std::size_t i = 0; i < r.samples; ++i) {
+    for (std::size_t v = 0; v < V; ++v) {
+      const auto b = op.block_bytes(v, data.sample, data.image(i));
+      if (b.size() != r.cells) {
+        throw shape_error(who + "block_bytes gave " + std::to_string(b.size()) + " counts for " +
+                          std::to_string(r.cells) + " blocks");
+      }
+      for (std::size_t k = 0; k < r.cells; ++k) {
+        r.mean_bytes[v * r.cells + k] += static_cast<double>(b[k]);
+      }
+    }
+  }
+  r.relative.resize(V * r.cells);
+  for (std::size_t j = 0; j < V * r.cells; ++j) {
+    r.mean_bytes[j] /= static_cast<double>(r.samples);
+    r.relative[j] = static_cast<float>(r.mean_bytes[j] / static_cast<double>(r.block_area[j % r.cells]));
   }
   return r;
 }

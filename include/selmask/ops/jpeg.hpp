@@ -26,9 +26,30 @@
 /// counted. TurboJPEG cannot write abbreviated streams, so the full stream is encoded and its
 /// markers are parsed.
 ///
+/// **Per-block selection** (`xor_mask<block<8, 8>>` over JPEG versions, each block of the JPEG grid
+/// taking its own version) needs bytes that add up per block. `jpeg_encode_gray_blocks` codes a
+/// channel through libjpeg's own API with a restart interval of one MCU (one 8×8 block, the
+/// `restart_interval = 1` of libjpeg; JPEG standard ITU-T T.81, B.2.4.4 and F.1.2.3): every block's
+/// entropy-coded segment then starts at a byte boundary with its DC predictor reset, so it decodes
+/// on its own. What travels per image and quality is the segments of the blocks chosen for that
+/// quality, without their RST markers; the stream header (SOI up to SOS, with the tables and the
+/// restart interval) is the same for every image of one size and quality and goes once per
+/// stream. The client rebuilds a decodable file with `jpeg_assemble_blocks`, putting a flat
+/// block's segment (`jpeg_flat_segment`, one byte) where a block was not sent, and takes the
+/// chosen blocks' pixels from the decoded image — the same pixels as the whole-image JPEG (the
+/// DCT and quantisation are per block, with the same tables). `jpeg_versions::block_bytes` counts
+/// those bytes per block, cost/measured.hpp turns them into a per-block cost table.
+///
 /// The codec handles are per thread (one compressor and one decompressor, created at first use).
 
 #include <turbojpeg.h>
+
+// jpeglib.h needs FILE and size_t declared first
+#include <cstdio>
+#include <jpeglib.h>
+
+#include <csetjmp>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cmath>
@@ -178,6 +199,183 @@ inline std::size_t jpeg_image_bytes(std::span<const std::uint8_t> jpeg) {
   throw bad("no SOS marker");
 }
 
+/// A grayscale JPEG cut into one entropy-coded segment per 8×8 block (see the file comment).
+struct jpeg_block_stream {
+  /// SOI up to and including the SOS segment (tables, frame header, restart interval): the same
+  /// for every image of one size and quality, sent once per stream.
+  std::vector<std::uint8_t> header;
+  /// Per block of the ⌈H/8⌉ × ⌈W/8⌉ grid, row by row: the block's entropy-coded bytes (with their
+  /// 0xFF00 stuffing), without the RST marker that follows them in the file.
+  std::vector<std::vector<std::uint8_t>> segments;
+};
+
+namespace detail {
+
+struct jpeg_jump_error {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+};
+
+inline void jpeg_error_jump(j_common_ptr c) {
+  std::longjmp(reinterpret_cast<jpeg_jump_error*>(c->err)->jump, 1);
+}
+
+/// libjpeg compression of a grayscale image with one MCU per restart interval, into a malloc'ed
+/// `*out` (the caller frees it, also after a failure). Returns false with libjpeg's message on an
+/// error. No C++ object with a destructor lives in this frame (longjmp skips destructors).
+inline bool jpeg_compress_restart(const std::uint8_t* px, int h, int w, int quality, unsigned char** out,
+                                  unsigned long* size, char* message) {
+  jpeg_compress_struct cinfo;
+  jpeg_jump_error err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_jump;
+  if (setjmp(err.jump) != 0) {
+    (*cinfo.err->format_message)(reinterpret_cast<j_common_ptr>(&cinfo), message);
+    jpeg_destroy_compress(&cinfo);
+    return false;
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_mem_dest(&cinfo, out, size);
+  cinfo.image_width = static_cast<JDIMENSION>(w);
+  cinfo.image_height = static_cast<JDIMENSION>(h);
+  cinfo.input_components = 1;
+  cinfo.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults(&cinfo); // baseline, standard Huffman tables
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  cinfo.dct_method = JDCT_FASTEST; // what tjCompress2 uses without TJFLAG_ACCURATEDCT
+  cinfo.restart_interval = 1;
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row =
+      const_cast<JSAMPROW>(px + static_cast<std::size_t>(cinfo.next_scanline) * static_cast<std::size_t>(w));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  return true;
+}
+
+} // namespace detail
+
+/// Codes an 8-bit grayscale `height`×`width` image at `quality` with a restart marker after every
+/// 8×8 block and cuts the file into its header and per-block segments (see the file comment).
+inline jpeg_block_stream jpeg_encode_gray_blocks(std::span<const std::uint8_t> pixels, std::size_t height,
+                                                 std::size_t width, int quality) {
+  const std::string who = "selmask::jpeg_encode_gray_blocks: ";
+  if (quality < 1 || quality > 100) {
+    throw value_error(who + "quality must be in 1..100, got " + std::to_string(quality));
+  }
+  const int h = detail::checked_int(height, "height");
+  const int w = detail::checked_int(width, "width");
+  if (pixels.size() != height * width) {
+    throw shape_error(who + std::to_string(pixels.size()) + " pixels for a " + std::to_string(height) + "x" +
+                      std::to_string(width) + " image");
+  }
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  char message[JMSG_LENGTH_MAX] = {};
+  const bool ok = detail::jpeg_compress_restart(pixels.data(), h, w, quality, &out, &size, message);
+  std::vector<std::uint8_t> file;
+  if (ok && out != nullptr) {
+    file.assign(out, out + size);
+  }
+  std::free(out);
+  if (!ok) {
+    throw jpeg_error(who + "libjpeg: " + message);
+  }
+  const auto bad = [&](const std::string& why) {
+    return jpeg_error(who + "unexpected libjpeg output (" + why + ")");
+  };
+  // the header: markers up to and including the SOS segment
+  std::size_t pos = 2;
+  jpeg_block_stream r;
+  while (true) {
+    if (pos + 4 > file.size() || file[pos] != 0xFF) {
+      throw bad("no SOS segment");
+    }
+    const std::size_t len = (std::size_t{file[pos + 2]} << 8) | file[pos + 3];
+    const bool sos = file[pos + 1] == 0xDA;
+    pos += 2 + len;
+    if (sos) {
+      break;
+    }
+  }
+  if (pos > file.size()) {
+    throw bad("truncated SOS segment");
+  }
+  r.header.assign(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(pos));
+  // the segments: up to each RSTn marker, the last one up to EOI
+  const std::size_t blocks = ((height + 7) / 8) * ((width + 7) / 8);
+  std::size_t start = pos;
+  for (std::size_t i = pos; i + 1 < file.size(); ++i) {
+    if (file[i] != 0xFF || file[i + 1] == 0x00) {
+      continue;
+    }
+    const std::uint8_t m = file[i + 1];
+    if ((m >= 0xD0 && m <= 0xD7) || m == 0xD9) {
+      r.segments.emplace_back(file.begin() + static_cast<std::ptrdiff_t>(start),
+                              file.begin() + static_cast<std::ptrdiff_t>(i));
+      start = i + 2;
+      ++i;
+      if (m == 0xD9) {
+        break;
+      }
+    }
+  }
+  if (r.segments.size() != blocks) {
+    throw bad(std::to_string(r.segments.size()) + " segments for " + std::to_string(blocks) + " blocks");
+  }
+  return r;
+}
+
+/// The segment of a flat mid-grey block (DC 0, no AC): what the client puts where a block was not
+/// sent. The same for every quality (the standard Huffman tables code it in 6 bits).
+inline const std::vector<std::uint8_t>& jpeg_flat_segment() {
+  static const std::vector<std::uint8_t> flat = [] {
+    const std::vector<std::uint8_t> grey(64, 128);
+    return jpeg_encode_gray_blocks(grey, 8, 8, 50).segments.at(0);
+  }();
+  return flat;
+}
+
+/// A decodable JPEG file from a `jpeg_encode_gray_blocks` header and one segment per block (row by
+/// row; an empty one stands for a block that was not sent and becomes `jpeg_flat_segment()`):
+/// the segments with RST0..RST7 markers between them (in turn) and EOI at the end. Throws
+/// `value_error` if the count of segments is not the header's count of blocks.
+inline std::vector<std::uint8_t> jpeg_assemble_blocks(std::span<const std::uint8_t> header,
+                                                      std::span<const std::vector<std::uint8_t>> segments) {
+  // the frame header (SOF0) holds the size: FF C0, length, precision, height, width
+  std::size_t blocks = 0;
+  for (std::size_t pos = 2; pos + 9 <= header.size();) {
+    if (header[pos] != 0xFF) {
+      break;
+    }
+    const std::size_t len = (std::size_t{header[pos + 2]} << 8) | header[pos + 3];
+    if (header[pos + 1] == 0xC0) {
+      const std::size_t h = (std::size_t{header[pos + 5]} << 8) | header[pos + 6];
+      const std::size_t w = (std::size_t{header[pos + 7]} << 8) | header[pos + 8];
+      blocks = ((h + 7) / 8) * ((w + 7) / 8);
+      break;
+    }
+    pos += 2 + len;
+  }
+  if (blocks == 0) {
+    throw value_error("selmask::jpeg_assemble_blocks: the header has no baseline frame header (SOF0)");
+  }
+  if (segments.size() != blocks) {
+    throw value_error("selmask::jpeg_assemble_blocks: " + std::to_string(segments.size()) +
+                      " segments for an image of " + std::to_string(blocks) + " blocks");
+  }
+  std::vector<std::uint8_t> file(header.begin(), header.end());
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const auto& seg = segments[b].empty() ? jpeg_flat_segment() : segments[b];
+    file.insert(file.end(), seg.begin(), seg.end());
+    file.push_back(0xFF);
+    file.push_back(b + 1 < blocks ? static_cast<std::uint8_t>(0xD0 + b % 8) : std::uint8_t{0xD9});
+  }
+  return file;
+}
+
 /// One version per JPEG quality `Q...` (each in 1..100), e.g. `jpeg_versions<90, 70, 50, 30, 10>`;
 /// see the file comment. Default costs: Q/100 (the paper); set `version_costs` to measured ones
 /// (cost/measured.hpp).
@@ -228,6 +426,26 @@ struct jpeg_versions {
     std::size_t bytes = 0;
     for (std::size_t c = 0; c < s[0]; ++c) {
       bytes += jpeg_image_bytes(jpeg_encode_gray(quantise(s, in, c), s[1], s[2], qualities[v]));
+    }
+    return bytes;
+  }
+  /// Per 8×8 block of each channel (C × ⌈H/8⌉ × ⌈W/8⌉, channel by channel, rows of blocks): the
+  /// bytes of the block's segment in `jpeg_encode_gray_blocks` — what travels when the block is
+  /// sent at this quality (see the file comment).
+  [[nodiscard]] std::vector<std::size_t> block_bytes(std::size_t v, const shape& s,
+                                                     std::span<const float> in) const {
+    check_version(v);
+    if (s.rank() != 3 || in.size() != s.size()) {
+      throw shape_error("selmask::jpeg_versions::block_bytes: " + std::to_string(in.size()) +
+                        " values for a sample of shape " + s.str() + " (expected C x H x W)");
+    }
+    std::vector<std::size_t> bytes;
+    bytes.reserve(s[0] * ((s[1] + 7) / 8) * ((s[2] + 7) / 8));
+    for (std::size_t c = 0; c < s[0]; ++c) {
+      const auto st = jpeg_encode_gray_blocks(quantise(s, in, c), s[1], s[2], qualities[v]);
+      for (const auto& seg : st.segments) {
+        bytes.push_back(seg.size());
+      }
     }
     return bytes;
   }

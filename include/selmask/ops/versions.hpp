@@ -71,7 +71,35 @@ concept encoded_size_operator = requires(const Op& op, std::size_t v, const shap
   { op.encoded_bytes(v, s, in) } -> std::convertible_to<std::size_t>;
 };
 
+/// The side of the blocks that `block_bytes` counts bytes for: JPEG's 8×8 grid.
+inline constexpr std::size_t transport_block = 8;
+
+/// A version operator that can say how many bytes each `transport_block`² block of version `v`
+/// of a sample takes (C × ⌈H/8⌉ × ⌈W/8⌉ counts, channel by channel, rows of blocks), for
+/// per-block selection (ops/jpeg.hpp; cost/measured.hpp `measure_block_costs`).
+template <class Op>
+concept block_size_operator = requires(const Op& op, std::size_t v, const shape& s,
+                                       std::span<const float> in) {
+  { op.block_bytes(v, s, in) } -> std::same_as<std::vector<std::size_t>>;
+};
+
 namespace detail {
+
+/// Bytes of each 8×8 block of a C×H×W sample when every value costs one byte (edge blocks hold
+/// fewer values).
+inline std::vector<std::size_t> block_areas(const shape& s) {
+  const std::size_t b = transport_block;
+  std::vector<std::size_t> a;
+  a.reserve(s[0] * ((s[1] + b - 1) / b) * ((s[2] + b - 1) / b));
+  for (std::size_t c = 0; c < s[0]; ++c) {
+    for (std::size_t y = 0; y < s[1]; y += b) {
+      for (std::size_t x = 0; x < s[2]; x += b) {
+        a.push_back(std::min(b, s[1] - y) * std::min(b, s[2] - x));
+      }
+    }
+  }
+  return a;
+}
 
 /// `out` (N×V×C×H×W) from `x` (N×C×H×W) by calling `op.make` for every sample and version.
 template <tensor_backend B, class Op>
@@ -121,6 +149,11 @@ struct raw_version {
                                           std::span<const float> /*in*/) const {
     return sample.size();
   }
+  /// 8 bits per value of each 8×8 block.
+  [[nodiscard]] std::vector<std::size_t> block_bytes(std::size_t /*v*/, const shape& sample,
+                                                     std::span<const float> /*in*/) const {
+    return detail::block_areas(sample);
+  }
   template <tensor_backend B>
   void forward(const tensor_t<B>& x, tensor_t<B>& out) const {
     detail::host_versions_forward<B>(*this, x, out);
@@ -144,6 +177,10 @@ struct nothing_version {
   [[nodiscard]] std::size_t encoded_bytes(std::size_t /*v*/, const shape& /*sample*/,
                                           std::span<const float> /*in*/) const {
     return 0;
+  }
+  [[nodiscard]] std::vector<std::size_t> block_bytes(std::size_t /*v*/, const shape& sample,
+                                                     std::span<const float> /*in*/) const {
+    return std::vector<std::size_t>(detail::block_areas(sample).size(), 0);
   }
   template <tensor_backend B>
   void forward(const tensor_t<B>& x, tensor_t<B>& out) const {
@@ -265,6 +302,13 @@ struct versions_of {
     dispatch(v, [&](const auto& p, std::size_t local) { bytes = p.encoded_bytes(local, s, in); });
     return bytes;
   }
+  [[nodiscard]] std::vector<std::size_t> block_bytes(std::size_t v, const shape& s,
+                                                     std::span<const float> in) const
+    requires(block_size_operator<Ops>&&...) {
+    std::vector<std::size_t> bytes;
+    dispatch(v, [&](const auto& p, std::size_t local) { bytes = p.block_bytes(local, s, in); });
+    return bytes;
+  }
   template <tensor_backend B>
   void forward(const tensor_t<B>& x, tensor_t<B>& out) const {
     detail::host_versions_forward<B>(*this, x, out);
@@ -317,6 +361,15 @@ struct cached_versions {
   std::shared_ptr<store> cache = std::make_shared<store>();
 
   [[nodiscard]] std::vector<float> costs() const { return op.costs(); }
+  /// `Op`'s byte counts (not cached: the codec runs).
+  [[nodiscard]] std::size_t encoded_bytes(
+    std::size_t v, const shape& s, std::span<const float> in) const requires encoded_size_operator<Op> {
+    return op.encoded_bytes(v, s, in);
+  }
+  [[nodiscard]] std::vector<std::size_t> block_bytes(
+    std::size_t v, const shape& s, std::span<const float> in) const requires block_size_operator<Op> {
+    return op.block_bytes(v, s, in);
+  }
 
   /// FNV-1a over the bits of the values.
   static std::uint64_t hash(std::span<const float> in) {
