@@ -29,32 +29,6 @@
 #include <vector>
 
 namespace {
-/// Standardises every band with the training part's per-band mean and standard deviation.
-void standardise_bands(const selmask::io::dataset& train, std::vector<selmask::io::dataset*> parts) {
-  const std::size_t bands = train.sample[0], hw = train.sample[1] * train.sample[2];
-  std::vector<double> mean(bands, 0.0), sq(bands, 0.0);
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    const auto img = train.image(i);
-    for (std::size_t k = 0; k < img.size(); ++k) {
-      mean[k / hw] += img[k];
-      sq[k / hw] += static_cast<double>(img[k]) * img[k];
-    }
-  }
-  const double count = static_cast<double>(train.size() * hw);
-  std::vector<float> m(bands), inv(bands);
-  for (std::size_t b = 0; b < bands; ++b) {
-    mean[b] /= count;
-    m[b] = static_cast<float>(mean[b]);
-    inv[b] = static_cast<float>(1.0 / std::sqrt(std::max(sq[b] / count - mean[b] * mean[b], 1e-12)));
-  }
-  for (auto* d : parts) {
-    for (std::size_t k = 0; k < d->images.size(); ++k) {
-      const std::size_t b = (k / hw) % bands;
-      d->images[k] = (d->images[k] - m[b]) * inv[b];
-    }
-  }
-}
-
 /// One row of the per-epoch record.
 struct epoch_row {
   std::size_t epoch = 0; // 1-based
@@ -183,8 +157,7 @@ int main(int argc, char** argv) {
     auto train = io::make_remote(quick ? 800 : 3000, scene, 1);
     auto val = io::make_remote(quick ? 300 : 1000, scene, 2);
     auto test = io::make_remote(quick ? 300 : 1000, scene, 3);
-    const io::dataset raw_train = train.data;
-    standardise_bands(raw_train, {&train.data, &val.data, &test.data});
+    io::standardise_channels(train.data, {&train.data, &val.data, &test.data});
     const std::size_t bands = scene.bands;
     const auto& informative = train.informative;
 

@@ -30,32 +30,6 @@
 #include <vector>
 
 namespace {
-/// Standardises every band with the training part's per-band mean and standard deviation.
-void standardise_bands(const selmask::io::dataset& train, std::vector<selmask::io::dataset*> parts) {
-  const std::size_t bands = train.sample[0], hw = train.sample[1] * train.sample[2];
-  std::vector<double> mean(bands, 0.0), sq(bands, 0.0);
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    const auto img = train.image(i);
-    for (std::size_t k = 0; k < img.size(); ++k) {
-      mean[k / hw] += img[k];
-      sq[k / hw] += static_cast<double>(img[k]) * img[k];
-    }
-  }
-  const double count = static_cast<double>(train.size() * hw);
-  std::vector<float> m(bands), inv(bands);
-  for (std::size_t b = 0; b < bands; ++b) {
-    mean[b] /= count;
-    m[b] = static_cast<float>(mean[b]);
-    inv[b] = static_cast<float>(1.0 / std::sqrt(std::max(sq[b] / count - mean[b] * mean[b], 1e-12)));
-  }
-  for (auto* d : parts) {
-    for (std::size_t k = 0; k < d->images.size(); ++k) {
-      const std::size_t b = (k / hw) % bands;
-      d->images[k] = (d->images[k] - m[b]) * inv[b];
-    }
-  }
-}
-
 struct setting {
   std::string label;
   selmask::round_schedule schedule;
@@ -187,8 +161,7 @@ int main(int argc, char** argv) {
     scene.noise = 0.1f;
     data_parts d{io::make_remote(quick ? 800 : 3000, scene, 1), io::make_remote(quick ? 300 : 1000, scene, 2),
                  io::make_remote(quick ? 300 : 1000, scene, 3)};
-    const io::dataset raw_train = d.train.data;
-    standardise_bands(raw_train, {&d.train.data, &d.val.data, &d.test.data});
+    io::standardise_channels(d.train.data, {&d.train.data, &d.val.data, &d.test.data});
 
     std::vector<setting> factors, ratios;
     for (float f : quick ? std::vector<float>{1.5f, 3.0f} : std::vector<float>{1.2f, 1.5f, 2.0f, 3.0f}) {

@@ -317,6 +317,30 @@ TEST_CASE("dataset: subset, normalise and the mean image", "[io][dataset]") {
   CHECK_THROWS_AS(normalise(d, 0.0f, std::numeric_limits<float>::quiet_NaN()), value_error);
 }
 
+TEST_CASE("dataset: standardise_channels uses the reference's statistics per channel", "[io][dataset]") {
+  dataset train;
+  train.sample = shape{2, 1, 2}; // two channels of two values
+  train.classes = 2;
+  train.images = {1, 3, 10, 10, 5, 7, 10, 10};
+  train.labels = {0, 1};
+  dataset other = train;
+  other.images = {4, 4 + std::sqrt(5.0f), 10, 12, 0, 0, 0, 0};
+  // channel 0: {1, 3, 5, 7}, mean 4, variance 5; channel 1: constant 10, only centred
+  standardise_channels(train, {&train, &other});
+  CHECK(train.images[0] == Approx(-3.0 / std::sqrt(5.0)));
+  CHECK(train.images[6] == Approx(0.0));
+  CHECK(other.images[0] == Approx(0.0));
+  CHECK(other.images[1] == Approx(1.0));
+  CHECK(other.images[2] == Approx(0.0));
+  CHECK(other.images[3] == Approx(2.0));
+  CHECK(other.images[4] == Approx(-4.0 / std::sqrt(5.0)));
+  CHECK(other.images[6] == Approx(-10.0));
+  dataset wrong = other;
+  wrong.sample = shape{1, 2, 2};
+  CHECK_THROWS_AS(standardise_channels(other, {&wrong}), shape_error);
+  CHECK_THROWS_AS(standardise_channels(dataset{}, {&other}), value_error);
+}
+
 TEST_CASE("dataset: batch_indices cover every index once per epoch", "[io][dataset][batch]") {
   const std::size_t n = 103;
   const std::size_t bs = 10;

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <numeric>
 #include <random>
 #include <span>
@@ -182,6 +183,45 @@ inline void normalise(dataset& d, float mean, float std) {
   const float inv = 1.0f / std;
   for (float& x : d.images) {
     x = (x - mean) * inv;
+  }
+}
+
+/// Standardises every channel (the first extent of a C×H×W sample, e.g. a spectral band) of each
+/// of `parts` with the mean and standard deviation of that channel over all of `reference`'s
+/// values: `x ← (x − mean_c) / std_c` (a constant channel is only centred). Statistics come from
+/// `reference` alone, so pass the training part there and every part, itself included, in `parts`.
+/// Throws `value_error` for an empty reference, `shape_error` if a part's sample shape differs.
+inline void standardise_channels(const dataset& reference, std::initializer_list<dataset*> parts) {
+  if (reference.empty()) {
+    throw value_error("selmask::io::standardise_channels: empty reference data set");
+  }
+  const std::size_t channels = reference.sample.rank() > 0 ? reference.sample[0] : 1;
+  const std::size_t per = reference.sample.size() / std::max<std::size_t>(1, channels);
+  std::vector<double> mean(channels, 0.0), sq(channels, 0.0);
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const auto img = reference.image(i);
+    for (std::size_t k = 0; k < img.size(); ++k) {
+      mean[k / per] += img[k];
+      sq[k / per] += static_cast<double>(img[k]) * img[k];
+    }
+  }
+  const double count = static_cast<double>(reference.size() * per);
+  std::vector<float> m(channels), inv(channels);
+  for (std::size_t c = 0; c < channels; ++c) {
+    mean[c] /= count;
+    const double var = sq[c] / count - mean[c] * mean[c];
+    m[c] = static_cast<float>(mean[c]);
+    inv[c] = var > 1e-12 ? static_cast<float>(1.0 / std::sqrt(var)) : 1.0f;
+  }
+  for (dataset* d : parts) {
+    if (d->sample != reference.sample) {
+      throw shape_error("selmask::io::standardise_channels: a part of sample shape " + d->sample.str() +
+                        " for a reference of sample shape " + reference.sample.str());
+    }
+    for (std::size_t k = 0; k < d->images.size(); ++k) {
+      const std::size_t c = (k / per) % channels;
+      d->images[k] = (d->images[k] - m[c]) * inv[c];
+    }
   }
 }
 
