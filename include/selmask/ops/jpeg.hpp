@@ -113,6 +113,41 @@ inline int checked_int(std::size_t n, const char* what) {
   return static_cast<int>(n);
 }
 
+/// Walks the marker segments of a JPEG from after SOI up to and including SOS, calling
+/// `f(marker, offset of its 0xFF, length field)` for each (fill bytes skipped); returns the offset
+/// just past the SOS segment, where the entropy-coded data start. Throws `jpeg_error` naming `who`
+/// if `jpeg` does not start that way.
+template <class F>
+std::size_t walk_jpeg_header(std::span<const std::uint8_t> jpeg, const char* who, F&& f) {
+  const auto bad = [&](const std::string& why) {
+    return jpeg_error(std::string(who) + ": not a well-formed JPEG (" + why + ")");
+  };
+  if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) {
+    throw bad("no SOI marker");
+  }
+  std::size_t pos = 2;
+  while (pos + 4 <= jpeg.size()) {
+    if (jpeg[pos] != 0xFF) {
+      throw bad("expected a marker at byte " + std::to_string(pos));
+    }
+    const std::uint8_t m = jpeg[pos + 1];
+    if (m == 0xFF) { // fill byte
+      ++pos;
+      continue;
+    }
+    const std::size_t len = (std::size_t{jpeg[pos + 2]} << 8) | jpeg[pos + 3];
+    if (len < 2 || pos + 2 + len > jpeg.size()) {
+      throw bad("segment length " + std::to_string(len) + " at byte " + std::to_string(pos));
+    }
+    f(m, pos, len);
+    pos += 2 + len;
+    if (m == 0xDA) {
+      return pos;
+    }
+  }
+  throw bad("no SOS marker");
+}
+
 } // namespace detail
 
 /// A complete baseline JPEG file of an 8-bit grayscale `height`×`width` image (row-major
@@ -166,37 +201,15 @@ inline std::vector<std::uint8_t> jpeg_decode_gray(std::span<const std::uint8_t> 
 /// The bytes of one image in an abbreviated stream (see the file comment): the whole file minus
 /// its DQT, DHT, APPn and COM segments. Throws `jpeg_error` if `jpeg` is not a well-formed JPEG.
 inline std::size_t jpeg_image_bytes(std::span<const std::uint8_t> jpeg) {
-  const auto bad = [](const std::string& why) {
-    return jpeg_error("selmask::jpeg_image_bytes: not a well-formed JPEG (" + why + ")");
-  };
-  if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) {
-    throw bad("no SOI marker");
-  }
-  std::size_t pos = 2;
   std::size_t counted = 2; // SOI
-  while (pos + 4 <= jpeg.size()) {
-    if (jpeg[pos] != 0xFF) {
-      throw bad("expected a marker at byte " + std::to_string(pos));
-    }
-    const std::uint8_t m = jpeg[pos + 1];
-    if (m == 0xFF) { // fill byte
-      ++pos;
-      continue;
-    }
-    const std::size_t len = (std::size_t{jpeg[pos + 2]} << 8) | jpeg[pos + 3];
-    if (len < 2 || pos + 2 + len > jpeg.size()) {
-      throw bad("segment length " + std::to_string(len) + " at byte " + std::to_string(pos));
-    }
-    if (m == 0xDA) { // SOS: its header, then entropy-coded data up to and including EOI
-      return counted + (jpeg.size() - pos);
-    }
-    const bool table_or_metadata = m == 0xDB || m == 0xC4 || (m >= 0xE0 && m <= 0xEF) || m == 0xFE;
-    if (!table_or_metadata) {
-      counted += 2 + len;
-    }
-    pos += 2 + len;
-  }
-  throw bad("no SOS marker");
+  const std::size_t end = detail::walk_jpeg_header(
+    jpeg, "selmask::jpeg_image_bytes", [&](std::uint8_t m, std::size_t, std::size_t len) {
+      const bool table_or_metadata = m == 0xDB || m == 0xC4 || (m >= 0xE0 && m <= 0xEF) || m == 0xFE;
+      if (!table_or_metadata) {
+        counted += 2 + len; // SOS included
+      }
+    });
+  return counted + (jpeg.size() - end); // then entropy-coded data up to and including EOI
 }
 
 /// A grayscale JPEG cut into one entropy-coded segment per 8×8 block (see the file comment).
@@ -287,22 +300,9 @@ inline jpeg_block_stream jpeg_encode_gray_blocks(std::span<const std::uint8_t> p
     return jpeg_error(who + "unexpected libjpeg output (" + why + ")");
   };
   // the header: markers up to and including the SOS segment
-  std::size_t pos = 2;
+  const std::size_t pos = detail::walk_jpeg_header(file, "selmask::jpeg_encode_gray_blocks (libjpeg output)",
+                                                   [](std::uint8_t, std::size_t, std::size_t) {});
   jpeg_block_stream r;
-  while (true) {
-    if (pos + 4 > file.size() || file[pos] != 0xFF) {
-      throw bad("no SOS segment");
-    }
-    const std::size_t len = (std::size_t{file[pos + 2]} << 8) | file[pos + 3];
-    const bool sos = file[pos + 1] == 0xDA;
-    pos += 2 + len;
-    if (sos) {
-      break;
-    }
-  }
-  if (pos > file.size()) {
-    throw bad("truncated SOS segment");
-  }
   r.header.assign(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(pos));
   // the segments: up to each RSTn marker, the last one up to EOI
   const std::size_t blocks = ((height + 7) / 8) * ((width + 7) / 8);
@@ -346,19 +346,14 @@ inline std::vector<std::uint8_t> jpeg_assemble_blocks(std::span<const std::uint8
                                                       std::span<const std::vector<std::uint8_t>> segments) {
   // the frame header (SOF0) holds the size: FF C0, length, precision, height, width
   std::size_t blocks = 0;
-  for (std::size_t pos = 2; pos + 9 <= header.size();) {
-    if (header[pos] != 0xFF) {
-      break;
-    }
-    const std::size_t len = (std::size_t{header[pos + 2]} << 8) | header[pos + 3];
-    if (header[pos + 1] == 0xC0) {
-      const std::size_t h = (std::size_t{header[pos + 5]} << 8) | header[pos + 6];
-      const std::size_t w = (std::size_t{header[pos + 7]} << 8) | header[pos + 8];
-      blocks = ((h + 7) / 8) * ((w + 7) / 8);
-      break;
-    }
-    pos += 2 + len;
-  }
+  detail::walk_jpeg_header(header, "selmask::jpeg_assemble_blocks",
+                           [&](std::uint8_t m, std::size_t pos, std::size_t len) {
+                             if (m == 0xC0 && len >= 7) {
+                               const std::size_t h = (std::size_t{header[pos + 5]} << 8) | header[pos + 6];
+                               const std::size_t w = (std::size_t{header[pos + 7]} << 8) | header[pos + 8];
+                               blocks = ((h + 7) / 8) * ((w + 7) / 8);
+                             }
+                           });
   if (blocks == 0) {
     throw value_error("selmask::jpeg_assemble_blocks: the header has no baseline frame header (SOF0)");
   }
