@@ -167,7 +167,7 @@ int main(int argc, char** argv) try {
   using stage = selmask::extend<selmask::cached_versions<ladder>>;
   using mask = selmask::xor_mask<selmask::block<8, 8>, selmask::st_softmax, selmask::table_cost>;
   using pipe = selmask::pipeline<stage, mask, selmask::merge<selmask::sum>>::on<B>;
-  const std::size_t cells = costs.cells;
+  const std::size_t cells = costs.cells();
 
   // 3. baseline: one version for every image, frozen network
   const wire_bytes wire = measure_wire(op, test);

@@ -374,7 +374,7 @@ TEST_CASE("measure_block_costs: bytes per 8x8 block and version; Q of a block<8,
   const auto d = test_dataset(5, 1, h, w);
   using ladder = jpeg_ladder<80, 20>; // raw, JPEG 80, JPEG 20, nothing
   const auto r = measure_block_costs(ladder{}, d);
-  REQUIRE(r.cells == 12);
+  REQUIRE(r.cells() == 12);
   REQUIRE(r.samples == 5);
   const std::vector<std::size_t> areas = {64, 64, 64, 32, 64, 64, 64, 32, 32, 32, 32, 16};
   CHECK(r.block_area == areas);

@@ -39,6 +39,21 @@ concept measurable_versions = requires(const Op& op, std::size_t v, const shape&
   { op.encoded_bytes(v, s, in) } -> std::convertible_to<std::size_t>;
 };
 
+namespace detail {
+/// Throws `value_error` for an empty data set, `shape_error` unless it holds C×H×W samples.
+inline void check_measured_data(const std::string& who, const io::dataset& data) {
+  if (data.empty()) {
+    throw value_error(who + "empty data set");
+  }
+  if (data.sample.rank() != 3 || data.sample.size() == 0 ||
+      data.images.size() != data.size() * data.sample.size()) {
+    throw shape_error(who + "the data set must hold C x H x W samples, got sample shape " +
+                      data.sample.str() + " and " + std::to_string(data.images.size()) + " values for " +
+                      std::to_string(data.size()) + " samples");
+  }
+}
+} // namespace detail
+
 /// Result of `measure_version_costs`.
 struct version_cost_report {
   std::vector<double> mean_bytes; ///< per version, mean bytes per sample
@@ -53,15 +68,7 @@ template <measurable_versions Op>
 version_cost_report measure_version_costs(const Op& op, const io::dataset& data,
                                           std::size_t max_samples = 0) {
   const std::string who = "selmask::measure_version_costs: ";
-  if (data.empty()) {
-    throw value_error(who + "empty data set");
-  }
-  if (data.sample.rank() != 3 || data.sample.size() == 0 ||
-      data.images.size() != data.size() * data.sample.size()) {
-    throw shape_error(who + "the data set must hold C x H x W samples, got sample shape " +
-                      data.sample.str() + " and " + std::to_string(data.images.size()) + " values for " +
-                      std::to_string(data.size()) + " samples");
-  }
+  detail::check_measured_data(who, data);
   const std::size_t n = max_samples == 0 ? data.size() : std::min(max_samples, data.size());
   version_cost_report r;
   r.samples = n;
@@ -83,25 +90,26 @@ version_cost_report measure_version_costs(const Op& op, const io::dataset& data,
 /// Result of `measure_block_costs`: per version and 8×8 block (cells of `block<8, 8>`, channel by
 /// channel, rows of blocks).
 struct block_cost_report {
-  std::size_t cells = 0;               ///< C · ⌈H/8⌉ · ⌈W/8⌉
   std::vector<double> mean_bytes;      ///< V × cells: mean bytes of the block at that version
   std::vector<std::size_t> block_area; ///< cells: values in the block (64 inside, fewer at edges)
   std::vector<float> relative;         ///< V × cells: mean_bytes / block_area, a `table_cost`
   std::size_t samples = 0;             ///< samples measured
 
+  /// Blocks per sample, C · ⌈H/8⌉ · ⌈W/8⌉.
+  [[nodiscard]] std::size_t cells() const { return block_area.size(); }
   /// Expected bytes per sample of a choice of one version per block (`choice[cell]`).
   [[nodiscard]] double predicted_bytes(std::span<const std::size_t> choice) const {
-    if (choice.size() != cells) {
+    if (choice.size() != cells()) {
       throw value_error("selmask::block_cost_report::predicted_bytes: " + std::to_string(choice.size()) +
-                        " choices for " + std::to_string(cells) + " blocks");
+                        " choices for " + std::to_string(cells()) + " blocks");
     }
     double b = 0.0;
-    for (std::size_t k = 0; k < cells; ++k) {
-      if (choice[k] * cells >= mean_bytes.size()) {
+    for (std::size_t k = 0; k < cells(); ++k) {
+      if (choice[k] * cells() >= mean_bytes.size()) {
         throw value_error("selmask::block_cost_report::predicted_bytes: version " +
                           std::to_string(choice[k]) + " out of range");
       }
-      b += mean_bytes[choice[k] * cells + k];
+      b += mean_bytes[choice[k] * cells() + k];
     }
     return b;
   }
@@ -116,36 +124,29 @@ template <class Op>
 requires block_size_operator<Op> block_cost_report measure_block_costs(const Op& op, const io::dataset& data,
                                                                        std::size_t max_samples = 0) {
   const std::string who = "selmask::measure_block_costs: ";
-  if (data.empty()) {
-    throw value_error(who + "empty data set");
-  }
-  if (data.sample.rank() != 3 || data.sample.size() == 0 ||
-      data.images.size() != data.size() * data.sample.size()) {
-    throw shape_error(who + "the data set must hold C x H x W samples, got sample shape " +
-                      data.sample.str());
-  }
+  detail::check_measured_data(who, data);
   constexpr std::size_t V = Op::versions;
   block_cost_report r;
   r.block_area = detail::block_areas(data.sample);
-  r.cells = r.block_area.size();
+  const std::size_t cells = r.cells();
   r.samples = max_samples == 0 ? data.size() : std::min(max_samples, data.size());
-  r.mean_bytes.assign(V * r.cells, 0.0);
+  r.mean_bytes.assign(V * cells, 0.0);
   for (std::size_t i = 0; i < r.samples; ++i) {
     for (std::size_t v = 0; v < V; ++v) {
       const auto b = op.block_bytes(v, data.sample, data.image(i));
-      if (b.size() != r.cells) {
+      if (b.size() != cells) {
         throw shape_error(who + "block_bytes gave " + std::to_string(b.size()) + " counts for " +
-                          std::to_string(r.cells) + " blocks");
+                          std::to_string(cells) + " blocks");
       }
-      for (std::size_t k = 0; k < r.cells; ++k) {
-        r.mean_bytes[v * r.cells + k] += static_cast<double>(b[k]);
+      for (std::size_t k = 0; k < cells; ++k) {
+        r.mean_bytes[v * cells + k] += static_cast<double>(b[k]);
       }
     }
   }
-  r.relative.resize(V * r.cells);
-  for (std::size_t j = 0; j < V * r.cells; ++j) {
+  r.relative.resize(V * cells);
+  for (std::size_t j = 0; j < V * cells; ++j) {
     r.mean_bytes[j] /= static_cast<double>(r.samples);
-    r.relative[j] = static_cast<float>(r.mean_bytes[j] / static_cast<double>(r.block_area[j % r.cells]));
+    r.relative[j] = static_cast<float>(r.mean_bytes[j] / static_cast<double>(r.block_area[j % cells]));
   }
   return r;
 }

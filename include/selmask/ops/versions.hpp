@@ -361,15 +361,6 @@ struct cached_versions {
   std::shared_ptr<store> cache = std::make_shared<store>();
 
   [[nodiscard]] std::vector<float> costs() const { return op.costs(); }
-  /// `Op`'s byte counts (not cached: the codec runs).
-  [[nodiscard]] std::size_t encoded_bytes(
-    std::size_t v, const shape& s, std::span<const float> in) const requires encoded_size_operator<Op> {
-    return op.encoded_bytes(v, s, in);
-  }
-  [[nodiscard]] std::vector<std::size_t> block_bytes(
-    std::size_t v, const shape& s, std::span<const float> in) const requires block_size_operator<Op> {
-    return op.block_bytes(v, s, in);
-  }
 
   /// FNV-1a over the bits of the values.
   static std::uint64_t hash(std::span<const float> in) {
