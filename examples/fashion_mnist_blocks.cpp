@@ -64,19 +64,14 @@ int main(int argc, char** argv) try {
                                                      selmask::round_schedule{2, 1, 2.0f},
                                                      selmask::progress_display{quick ? 0u : 50u});
 
-  std::vector<float> mean(28 * 28, 0.0f);
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    const auto img = train.image(i);
-    for (std::size_t k = 0; k < mean.size(); ++k) {
-      mean[k] += img[k] / static_cast<float>(train.size());
-    }
-  }
+  const std::vector<float> mean = selmask::io::mean_image(train);
   std::string csv = "q,val_accuracy,test_accuracy,epoch,kept_blocks\n";
   selmask::io::plot_series curve{"test accuracy (front)", {}, {}, {}, selmask::io::marker_shape::circle};
   std::printf("\nfull data: test accuracy %.4f\nfront (4x4 blocks of 28x28; Pareto points chosen on "
               "validation):\n       q  val acc  test acc  kept blocks (of %zu)\n",
               result.full_test_accuracy, grid * grid);
-  for (const auto& p : result.front.pareto()) {
+  const auto points = result.front.pareto();
+  for (const auto& p : points) {
     std::size_t kept = 0;
     std::vector<float> per_pixel(28 * 28);
     for (std::size_t y = 0; y < 28; ++y) {
@@ -104,7 +99,7 @@ int main(int argc, char** argv) try {
   po.x_label = "fraction of pixels kept";
   selmask::io::plot_xy(out / "blocks_front.png", {curve}, po);
   std::printf("wrote %s/{blocks_front.csv,blocks_front.png,blocks_mask_q*.png}\n", out.string().c_str());
-  return result.front.pareto().empty() ? 1 : 0;
+  return points.empty() ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_blocks: %s\n", e.what());
   return 1;
