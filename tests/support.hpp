@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace selmask_test {
 
 inline std::mt19937_64& rng() {
@@ -33,13 +35,17 @@ inline selmask::cpu::tensor random_tensor(const selmask::shape& s, float lo = -1
 }
 
 /// A fresh directory under the system's temporary directory, removed with its content at the end
-/// of the scope.
+/// of the scope. The name holds the process id: test programs run in parallel by ctest share the
+/// random seed, and a name from the seeded generator alone made two of them use (and remove) the
+/// same directory. An existing directory is never reused.
 struct temp_dir {
   std::filesystem::path path;
   temp_dir() {
-    std::uniform_int_distribution<std::uint64_t> d;
-    path = std::filesystem::temp_directory_path() / ("selmask_test_" + std::to_string(d(rng())));
-    std::filesystem::create_directories(path);
+    static std::uint64_t counter = 0;
+    const std::string stem = "selmask_test_" + std::to_string(::getpid()) + "_";
+    do {
+      path = std::filesystem::temp_directory_path() / (stem + std::to_string(counter++));
+    } while (!std::filesystem::create_directory(path));
   }
   ~temp_dir() {
     std::error_code ec;
