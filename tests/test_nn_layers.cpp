@@ -578,9 +578,11 @@ TEST_CASE("cpu::gemm split over threads matches a naive product", "[nn][backend]
 }
 
 TEST_CASE("nn::conv_relu_pool equals conv2d, relu and max_pool2 one after the other", "[nn][layer]") {
-  // 40 samples whose 11×11 convolution output spans several chunks and has an odd last row and
-  // column, which the pool drops
-  for (std::size_t pad : {0u, 1u}) {
+  // 40 samples whose convolution output spans several chunks; 14×14 inputs give an odd output
+  // (11×11 or 13×13: the pool drops the last row and column, whose gradient must be 0), 15×15
+  // ones an even output (12×12 or 14×14: every value lies in some window)
+  for (const auto& [pad, hw] : {std::pair<std::size_t, std::size_t>{0, 14}, {1, 14}, {0, 15}, {1, 15}}) {
+    CAPTURE(pad, hw);
     std::mt19937_64 init(5);
     nn::conv_relu_pool<cpu> block(3, 4, 4, pad);
     block.reset_parameters(init);
@@ -590,12 +592,12 @@ TEST_CASE("nn::conv_relu_pool equals conv2d, relu and max_pool2 one after the ot
     nn::relu<cpu> relu;
     nn::max_pool2<cpu> pool;
 
-    const shape xs{40, 3, 14, 14};
+    const shape xs{40, 3, hw, hw};
     const auto x = cpu::from_host(xs, random_values(xs.size()));
     const auto y_ref = cpu::to_host(pool.forward(relu.forward(conv.forward(x))));
     const auto& y = block.forward(x);
     REQUIRE(cpu::shape_of(y) == block.output_shape(xs));
-    REQUIRE(cpu::shape_of(y) == shape{40, 4, (14 + 2 * pad - 3) / 2, (14 + 2 * pad - 3) / 2});
+    REQUIRE(cpu::shape_of(y) == shape{40, 4, (hw + 2 * pad - 3) / 2, (hw + 2 * pad - 3) / 2});
     const auto yh = cpu::to_host(y);
     for (std::size_t i = 0; i < yh.size(); ++i)
       REQUIRE(yh[i] == Approx(y_ref[i]).margin(1e-5));

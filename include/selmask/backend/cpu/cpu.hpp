@@ -589,32 +589,20 @@ struct cpu {
     const float* yd = y.data(); // read through plain pointers: stores to float* could alias the
     const float* gd = g.data(); // tensors' own members, which would keep data() in the loop
     const float* id = idx.data();
-    const std::size_t offset[4] = {0, 1, d.ow, d.ow + 1}; // window position 0…3 → offset in the plane
     conv_chunks_backward("conv2d_relu_pool_backward", x, w, d, k, pad, dw, db, dx,
                          [&](std::size_t n0, std::size_t n1, float* gcm, std::size_t cols, float* pdb) {
-                           std::fill(gcm, gcm + oc * cols, 0.0f);
+                           if (d.oh % 2 != 0 || d.ow % 2 != 0) { // a last row or column outside every window
+                             std::fill(gcm, gcm + oc * cols, 0.0f);
+                           }
                            for (std::size_t n = n0; n < n1; ++n) {
                              for (std::size_t o = 0; o < oc; ++o) {
                                const std::size_t base = (n * oc + o) * ph * pw;
                                float* plane = gcm + o * cols + (n - n0) * p;
-                               float s = 0.0f;
                                for (std::size_t r = 0; r < ph; ++r) {
-                                 float* rows = plane + 2 * r * d.ow; // the window's two rows
-                                 const float* yr = yd + base + r * pw;
-                                 const float* gr = gd + base + r * pw;
-                                 const float* ir = id + base + r * pw;
-                                 for (std::size_t q = 0; q < pw; ++q) {
-                                   // both loads unconditional and an int conversion, so that the
-                                   // ReLU test and the window offset compile without branches
-                                   const float yv = yr[q];
-                                   const float gv = gr[q];
-                                   const float ge = yv > 0.0f ? gv : 0.0f;
-                                   const auto at = static_cast<std::size_t>(static_cast<int>(ir[q]) & 3);
-                                   rows[2 * q + offset[at]] = ge;
-                                   s += ge;
-                                 }
+                                 unpool_rows(plane + 2 * r * d.ow, plane + (2 * r + 1) * d.ow,
+                                             yd + base + r * pw, gd + base + r * pw, id + base + r * pw, pw);
                                }
-                               pdb[o] += s;
+                               pdb[o] += sum_of(plane, p); // the window values plus zeros
                              }
                            }
                          });
@@ -1149,16 +1137,40 @@ private:
     }
     return ws[0];
   }
+  /// The gradient of ReLU + 2×2 max-pool for one row of windows: each window's two conv-output
+  /// rows get `g` (where `y > 0`, else 0) at the recorded offset 0…3 and 0 at the other three.
+  /// Every value of both rows is written (no clearing pass first), with selects only, so that
+  /// the loop compiles to vector code.
+  static void unpool_rows(float* __restrict top, float* __restrict bottom, const float* __restrict y,
+                          const float* __restrict g, const float* __restrict at, std::size_t pw) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep
+#endif
+    for (std::size_t q = 0; q < pw; ++q) {
+      const float yv = y[q]; // every load unconditional: a select, not a branch
+      const float gv = g[q];
+      const float a = at[q];
+      const float ge = yv > 0.0f ? gv : 0.0f;
+      top[2 * q] = a == 0.0f ? ge : 0.0f;
+      top[2 * q + 1] = a == 1.0f ? ge : 0.0f;
+      bottom[2 * q] = a == 2.0f ? ge : 0.0f;
+      bottom[2 * q + 1] = a == 3.0f ? ge : 0.0f;
+    }
+  }
   /// `dst[0..n) = src[0..n)` in blocks of eight (conv rows are short, often 8 or 24 values, where
   /// a generic vectorised loop spends more time choosing its path than copying). Each block is a
   /// fixed-size memcpy, which compiles to plain vector moves; the element loop it replaced ran
   /// the lowering of LeNet's second convolution 3.5× slower.
   static void copy_row(float* dst, const float* src, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      std::memcpy(dst + i, src + i, 8 * sizeof(float));
+    if (n >= 8) {
+      // blocks of eight, the last one ending at n (it may overlap the one before: same values)
+      for (std::size_t i = 0; i + 8 < n; i += 8) {
+        std::memcpy(dst + i, src + i, 8 * sizeof(float));
+      }
+      std::memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));
+      return;
     }
-    for (; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       dst[i] = src[i];
     }
   }
