@@ -226,6 +226,31 @@ TEST_CASE("cpu::swap_leading_axes, add_bias and bias_grad on hand-computed cases
   auto db = cpu::from_host(shape{3}, std::vector<float>{100, 0, 0});
   cpu::bias_grad(a, db); // channel c: Σ over n and the last axis; accumulates
   CHECK(cpu::to_host(db) == std::vector<float>{100 + 0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11});
+  // N×F (a dense layer's output): one value per feature, summed over the batch
+  auto db2 = cpu::from_host(shape{2}, std::vector<float>{1, -1});
+  cpu::bias_grad(cpu::from_host(shape{3, 2}, std::vector<float>{0, 1, 2, 3, 4, 5}), db2);
+  CHECK(cpu::to_host(db2) == std::vector<float>{1 + 0 + 2 + 4, -1 + 1 + 3 + 5});
+}
+
+TEST_CASE("cpu::add_bias and bias_grad on a batch of features large enough to be split over threads",
+          "[nn][backend]") {
+  const std::size_t n = 70, f = 300; // both loops split in parts (grains 16 rows, 64 features)
+  const auto gv = random_values(n * f);
+  const auto bv = random_values(f);
+  auto y = cpu::from_host(shape{n, f}, gv);
+  cpu::add_bias(y, cpu::from_host(shape{f}, bv));
+  const auto yh = cpu::to_host(y);
+  auto db = cpu::from_host(shape{f}, bv);
+  cpu::bias_grad(cpu::from_host(shape{n, f}, gv), db);
+  const auto dbh = cpu::to_host(db);
+  for (std::size_t c = 0; c < f; ++c) {
+    double s = 0.0; // the backend's order: the batch in sequence, in double
+    for (std::size_t i = 0; i < n; ++i) {
+      REQUIRE(yh[i * f + c] == gv[i * f + c] + bv[c]);
+      s += static_cast<double>(gv[i * f + c]);
+    }
+    REQUIRE(dbh[c] == bv[c] + static_cast<float>(s));
+  }
 }
 
 TEST_CASE("cpu::relu_forward / relu_backward", "[nn][backend]") {

@@ -635,6 +635,17 @@ struct cpu {
     const auto [batch, ch, r] = channel_view("add_bias", y, b);
     const float* pb = b.data();
     float* py = y.data();
+    if (r == 1) { // N×F: one bias per column, added row by row (a vector loop, no index division)
+      cpu_parallel::parallel_for(batch, 16, [&](std::size_t n0, std::size_t n1) {
+        for (std::size_t n = n0; n < n1; ++n) {
+          float* row = py + n * ch;
+          for (std::size_t c = 0; c < ch; ++c) {
+            row[c] += pb[c];
+          }
+        }
+      });
+      return;
+    }
     cpu_parallel::parallel_for(batch * ch, 64, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         float* row = py + t * r;
@@ -651,6 +662,23 @@ struct cpu {
     const auto [batch, ch, r] = channel_view("bias_grad", g, db);
     const float* pg = g.data();
     float* pb = db.data();
+    if (r == 1) { // N×F: column sums, row by row into double accumulators (the same order per column)
+      cpu_parallel::parallel_for(ch, 64, [&](std::size_t c0, std::size_t c1) {
+        thread_local std::vector<double> acc;
+        acc.assign(c1 - c0, 0.0);
+        double* pa = acc.data();
+        for (std::size_t n = 0; n < batch; ++n) {
+          const float* row = pg + n * ch + c0;
+          for (std::size_t c = 0; c < c1 - c0; ++c) {
+            pa[c] += static_cast<double>(row[c]);
+          }
+        }
+        for (std::size_t c = c0; c < c1; ++c) {
+          pb[c] += static_cast<float>(pa[c - c0]);
+        }
+      });
+      return;
+    }
     cpu_parallel::parallel_for(ch, 1, [&](std::size_t c0, std::size_t c1) {
       for (std::size_t c = c0; c < c1; ++c) {
         double s = 0.0;
