@@ -2,7 +2,11 @@
 #include "support.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 using namespace selmask;
@@ -234,5 +238,33 @@ TEST_CASE("cpu_parallel::pool: every index once, exceptions, nested loops", "[ba
         p.parallel_for(10, 1, [&](std::size_t b2, std::size_t e2) { total.fetch_add(e2 - b2); });
     });
     CHECK(total.load() == 60);
+  }
+  SECTION("parallel_each calls every index once, on more than one thread when the items take time") {
+    for (std::size_t n : {0u, 1u, 2u, 5u, 64u}) {
+      std::vector<std::atomic<int>> hits(n);
+      std::mutex m;
+      std::set<std::thread::id> ids;
+      p.parallel_each(n, [&](std::size_t i) {
+        hits[i].fetch_add(1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        std::lock_guard g(m);
+        ids.insert(std::this_thread::get_id());
+      });
+      for (std::size_t i = 0; i < n; ++i)
+        REQUIRE(hits[i].load() == 1);
+      if (n >= 5)
+        CHECK(ids.size() > 1);
+    }
+  }
+  SECTION("parallel_each: an exception reaches the caller; inside a part it runs serially") {
+    CHECK_THROWS_WITH(p.parallel_each(20,
+                                      [](std::size_t i) {
+                                        if (i == 7)
+                                          throw std::runtime_error("item 7 failed");
+                                      }),
+                      "item 7 failed");
+    std::atomic<std::size_t> total{0};
+    p.parallel_each(4, [&](std::size_t) { p.parallel_each(10, [&](std::size_t) { total.fetch_add(1); }); });
+    CHECK(total.load() == 40);
   }
 }

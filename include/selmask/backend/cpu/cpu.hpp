@@ -1047,22 +1047,22 @@ private:
     const std::size_t chunk = conv_chunk(ckk, p, d.n);
     const std::size_t chunks = (d.n + chunk - 1) / chunk;
     blas::check_kernels();
-    cpu_parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+    // chunks handed out one at a time: on a machine whose cores are shared, a slowed thread
+    // takes fewer of them instead of holding up the whole layer
+    cpu_parallel::parallel_each(chunks, [&](std::size_t ci) {
       thread_local std::vector<float> col;
       thread_local std::vector<float> out;
-      for (std::size_t ci = c0; ci < c1; ++ci) {
-        const std::size_t n0 = ci * chunk;
-        const std::size_t n1 = std::min(d.n, n0 + chunk);
-        const std::size_t cols = (n1 - n0) * p;
-        col.resize(ckk * cols);
-        out.resize(oc * cols);
-        im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
-        const int icols = blas_int("conv2d", cols);
-        const int ickk = blas_int("conv2d", ckk);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int("conv2d", oc), icols, ickk, 1.0f,
-                    w.data(), ickk, col.data(), icols, 0.0f, out.data(), icols);
-        write_back(n0, n1, static_cast<const float*>(out.data()), cols);
-      }
+      const std::size_t n0 = ci * chunk;
+      const std::size_t n1 = std::min(d.n, n0 + chunk);
+      const std::size_t cols = (n1 - n0) * p;
+      col.resize(ckk * cols);
+      out.resize(oc * cols);
+      im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+      const int icols = blas_int("conv2d", cols);
+      const int ickk = blas_int("conv2d", ckk);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int("conv2d", oc), icols, ickk, 1.0f,
+                  w.data(), ickk, col.data(), icols, 0.0f, out.data(), icols);
+      write_back(n0, n1, static_cast<const float*>(out.data()), cols);
     });
   }
   /// The backward half: per chunk, `fill_gcm(n0, n1, gcm, columns, db_part)` writes the output
@@ -1085,7 +1085,10 @@ private:
     const std::size_t ckk = d.c * k * k;
     const std::size_t chunk = conv_chunk(ckk, p, d.n);
     const std::size_t chunks = (d.n + chunk - 1) / chunk;
-    const std::size_t parts = std::min(cpu_parallel::threads(), chunks);
+    // The weight gradient is summed per part (a fixed run of chunks, its own buffer), the parts
+    // handed out one at a time like the forward's chunks and added in a fixed order at the end;
+    // several parts per thread, so that a slowed thread takes fewer of them.
+    const std::size_t parts = std::min(chunks, std::max<std::size_t>(8, 2 * cpu_parallel::threads()));
     const std::size_t per_part = oc * ckk + oc;
     thread_local std::vector<float> partial_buffer; // the caller's; the parts write through `partial`
     partial_buffer.assign(parts * per_part, 0.0f);
@@ -1093,43 +1096,46 @@ private:
     blas::check_kernels();
     const int ioc = blas_int(op, oc);
     const int ickk = blas_int(op, ckk);
-    cpu_parallel::parallel_for(parts, 1, [&](std::size_t p0, std::size_t p1) {
+    cpu_parallel::parallel_each(parts, [&](std::size_t part) {
       thread_local std::vector<float> col;
       thread_local std::vector<float> gcm;
       thread_local std::vector<float> dcol;
-      for (std::size_t part = p0; part < p1; ++part) {
-        float* pdw = partial + part * per_part;
-        float* pdb = pdw + oc * ckk;
-        for (std::size_t ci = chunks * part / parts; ci < chunks * (part + 1) / parts; ++ci) {
-          const std::size_t n0 = ci * chunk;
-          const std::size_t n1 = std::min(d.n, n0 + chunk);
-          const std::size_t cols = (n1 - n0) * p;
-          const int icols = blas_int(op, cols);
-          col.resize(ckk * cols);
-          gcm.resize(oc * cols);
-          im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
-          fill_gcm(n0, n1, gcm.data(), cols, pdb);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
-                      col.data(), icols, 1.0f, pdw, ickk);
-          if (dx != nullptr) {
-            dcol.resize(ckk * cols);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ickk, icols, ioc, 1.0f, w.data(), ickk,
-                        gcm.data(), icols, 0.0f, dcol.data(), icols);
-            col2im_range(dcol.data(), cols, d, k, k, pad, n0, n1, dx->data());
-          }
+      float* pdw = partial + part * per_part;
+      float* pdb = pdw + oc * ckk;
+      for (std::size_t ci = chunks * part / parts; ci < chunks * (part + 1) / parts; ++ci) {
+        const std::size_t n0 = ci * chunk;
+        const std::size_t n1 = std::min(d.n, n0 + chunk);
+        const std::size_t cols = (n1 - n0) * p;
+        const int icols = blas_int(op, cols);
+        col.resize(ckk * cols);
+        gcm.resize(oc * cols);
+        im2col_range(x.data(), d, k, k, pad, n0, n1, col.data(), cols);
+        fill_gcm(n0, n1, gcm.data(), cols, pdb);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ioc, ickk, icols, 1.0f, gcm.data(), icols,
+                    col.data(), icols, 1.0f, pdw, ickk);
+        if (dx != nullptr) {
+          dcol.resize(ckk * cols);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ickk, icols, ioc, 1.0f, w.data(), ickk,
+                      gcm.data(), icols, 0.0f, dcol.data(), icols);
+          col2im_range(dcol.data(), cols, d, k, k, pad, n0, n1, dx->data());
         }
       }
     });
+    // dw, db += the parts' sums, each value adding the parts in their order
     float* gw = dw.data();
-    for (std::size_t part = 0; part < parts; ++part) {
-      const float* pdw = partial + part * per_part;
-      for (std::size_t i = 0; i < oc * ckk; ++i) {
-        gw[i] += pdw[i];
+    float* gb = db.data();
+    cpu_parallel::parallel_for(per_part, elementwise_grain, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t part = 0; part < parts; ++part) {
+        const float* pp = partial + part * per_part;
+        const std::size_t split = std::clamp(oc * ckk, i0, i1); // weights below, biases from here
+        for (std::size_t i = i0; i < split; ++i) {
+          gw[i] += pp[i];
+        }
+        for (std::size_t i = split; i < i1; ++i) {
+          gb[i - oc * ckk] += pp[i];
+        }
       }
-      for (std::size_t o = 0; o < oc; ++o) {
-        db.data()[o] += pdw[oc * ckk + o];
-      }
-    }
+    });
   }
   /// Samples per chunk of the fused conv2d: enough for about `conv_columns()` GEMM columns
   /// (at least one sample), and at most 256 Ki floats (1 MiB) of lowered input, which stays in a

@@ -1,7 +1,8 @@
 #pragma once
 /// \file backend/cpu/parallel.hpp
 /// The CPU backend's threads: one process-wide pool that splits a loop into as many contiguous
-/// parts as it has threads; the calling thread runs the first part.
+/// parts as it has threads (the calling thread runs the first part), or hands out a loop's items
+/// one at a time (`parallel_each`).
 ///
 /// Size: `SELMASK_NUM_THREADS`, else `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the
 /// number of hardware threads (read once, on first use). With more than one thread the CPU backend
@@ -141,6 +142,22 @@ public:
     }
   }
 
+  /// Calls `f(i)` once for every `i` in `[0, n)`, handed out one at a time: each thread takes the
+  /// next index nobody has taken yet, so a thread that runs slower (its core busy with other
+  /// work) takes fewer. For loops of a few dozen expensive items (a convolution's chunks);
+  /// which thread runs an index is not fixed, so `f` must give the same result on any thread.
+  /// The first exception thrown is rethrown here (the other indices still run).
+  template <class F>
+  void parallel_each(std::size_t n, F&& f) {
+    std::atomic<std::size_t> next{0};
+    parallel_for(std::min(n, size_), 1, [&](std::size_t, std::size_t) {
+      for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+           i = next.fetch_add(1, std::memory_order_relaxed)) {
+        f(i);
+      }
+    });
+  }
+
 private:
   void run_part(std::size_t part) {
     inside_part_ = true;
@@ -197,6 +214,12 @@ private:
 template <class F>
 void parallel_for(std::size_t n, std::size_t grain, F&& f) {
   pool::instance().parallel_for(n, grain, std::forward<F>(f));
+}
+
+/// `pool::instance().parallel_each(n, f)`.
+template <class F>
+void parallel_each(std::size_t n, F&& f) {
+  pool::instance().parallel_each(n, std::forward<F>(f));
 }
 
 /// The number of threads of the process-wide pool.
