@@ -2,8 +2,10 @@
 
 usage: compare.py SELMASK_BENCH_EPOCH PYTHON [--epochs E] [--threads T] [--train-limit N] [--repeats R]
 The two sides run alternately R times (selmask, PyTorch, selmask, ...), so that a slow spell of a
-shared machine hits both; each side's epoch time is the median of its R runs. The accuracies come
-from the first run of each side (both are seeded). The last line is
+shared machine hits both; each side's epoch time is the median of its R runs. Run r (1…R) of each
+side uses seed r (network initialisation, mask initialisation, batch order), so the test accuracy
+and mask Q are the means over R seeds: one seed's accuracy after an epoch varies by about half a
+point, as much as the difference being checked. The last line is
 `epoch_time_ratio=<selmask seconds / PyTorch seconds>`.
 """
 import argparse
@@ -43,10 +45,11 @@ def main():
     common = ["--epochs", str(a.epochs), "--train-limit", str(a.train_limit)]
     here = os.path.dirname(os.path.abspath(__file__))
     sm_runs, pt_runs = [], []
-    for _ in range(max(1, a.repeats)):
-        sm_runs.append(run([a.bench_epoch] + common, env))
-        pt_runs.append(run([a.python, os.path.join(here, "pytorch_epoch.py"), "--threads", str(a.threads)] + common,
-                           env))
+    for r in range(max(1, a.repeats)):
+        seed = ["--seed", str(r + 1)]
+        sm_runs.append(run([a.bench_epoch] + common + seed, env))
+        pt_runs.append(run([a.python, os.path.join(here, "pytorch_epoch.py"), "--threads", str(a.threads)] + common +
+                           seed, env))
     sm, pt = dict(sm_runs[0]), dict(pt_runs[0])
     for side, runs in ((sm, sm_runs), (pt, pt_runs)):
         times = sorted(float(r["epoch_seconds"]) for r in runs)
@@ -54,6 +57,10 @@ def main():
         side["images_per_second"] = str(float(runs[0]["images_per_second"]) * float(runs[0]["epoch_seconds"]) /
                                         statistics.median(times))
         side["all_epoch_seconds"] = " ".join(f"{t:.2f}" for t in times)
+        for key in ("test_accuracy", "q"):
+            values = [float(r[key]) for r in runs]
+            side[key] = str(statistics.mean(values))
+            side["all_" + key] = " ".join(f"{v:.4f}" for v in values)
 
     rows = [
         ("epoch seconds", "epoch_seconds", "{:.2f}"),
@@ -61,8 +68,8 @@ def main():
         ("test accuracy", "test_accuracy", "{:.4f}"),
         ("mask Q", "q", "{:.4f}"),
     ]
-    print(f"\nLeNet + pixel(any), batch 128, {a.threads} threads, {a.epochs} epoch(s), median of {a.repeats} runs; "
-          f"PyTorch {pt.get('torch_version', '?')}")
+    print(f"\nLeNet + pixel(any), batch 128, {a.threads} threads, {a.epochs} epoch(s), {a.repeats} runs (seeds 1-"
+          f"{a.repeats}): times are medians, accuracy and Q means; PyTorch {pt.get('torch_version', '?')}")
     print(f"{'':16}{'selmask':>12}{'PyTorch':>12}{'ratio':>10}")
     for label, key, fmt in rows:
         s, p = float(sm[key]), float(pt[key])
@@ -70,6 +77,7 @@ def main():
         print(f"{label:16}{fmt.format(s):>12}{fmt.format(p):>12}{ratio:>10.3f}")
     print(f"{'mask share':16}{float(sm['mask_share']):>12.4f}{'':>12}")
     print(f"epoch seconds of each run: selmask {sm['all_epoch_seconds']}; PyTorch {pt['all_epoch_seconds']}")
+    print(f"test accuracy by seed: selmask {sm['all_test_accuracy']}; PyTorch {pt['all_test_accuracy']}")
     print(f"accuracy_difference_points={100 * (float(sm['test_accuracy']) - float(pt['test_accuracy'])):.2f}")
     print(f"epoch_time_ratio={float(sm['epoch_seconds']) / float(pt['epoch_seconds']):.3f}")
 
