@@ -4,6 +4,8 @@
 //  - conv2d and dense forward+backward of LeNet's shapes in GFLOP/s, beside a plain cblas_sgemm of
 //    the GEMM shapes those layers run (the machine's practical peak),
 //  - LeNet inference and a full training step (images/s).
+// Every rate is per wall-clock second (UseRealTime): the work runs on several threads, and the
+// calling thread's CPU time would leave out what the others did.
 #include <selmask/nn/lenet.hpp>
 #include <selmask/selmask.hpp>
 
@@ -41,7 +43,7 @@ void bm_mask(benchmark::State& st, selmask::shape sample) {
 }
 #define SELMASK_BENCH_MASK(name, mask, ...)                                                                  \
   void bm_mask_##name(benchmark::State& st) { bm_mask<mask>(st, selmask::shape{__VA_ARGS__}); }              \
-  BENCHMARK(bm_mask_##name)
+  BENCHMARK(bm_mask_##name)->UseRealTime()
 SELMASK_BENCH_MASK(pixel_1x28x28, selmask::any_mask<selmask::pixel>, 1, 28, 28);
 SELMASK_BENCH_MASK(channel_64x32x32, selmask::any_mask<selmask::channel>, 64, 32, 32);
 SELMASK_BENCH_MASK(pixel_64x32x32, selmask::any_mask<selmask::pixel>, 64, 32, 32);
@@ -61,7 +63,7 @@ void bm_xor_versions(benchmark::State& st) {
   }
   st.SetItemsProcessed(st.iterations() * static_cast<std::int64_t>(x.size()));
 }
-BENCHMARK(bm_xor_versions);
+BENCHMARK(bm_xor_versions)->UseRealTime();
 
 void bm_q(benchmark::State& st) {
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>, selmask::any_mask<selmask::channel>>;
@@ -72,7 +74,7 @@ void bm_q(benchmark::State& st) {
     benchmark::DoNotOptimize(p.q());
   }
 }
-BENCHMARK(bm_q);
+BENCHMARK(bm_q)->UseRealTime();
 
 // ---- layers against the GEMM they run -----------------------------------------------------------
 void bm_sgemm(benchmark::State& st) {
@@ -95,7 +97,11 @@ void bm_sgemm(benchmark::State& st) {
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 // conv1: 20 × 25 · (128·24·24); conv2: 50 × 500 · (128·8·8); dense1: 128 × 800 → 500
-BENCHMARK(bm_sgemm)->Args({20, 128 * 24 * 24, 25})->Args({50, 128 * 8 * 8, 500})->Args({128, 500, 800});
+BENCHMARK(bm_sgemm)
+  ->Args({20, 128 * 24 * 24, 25})
+  ->Args({50, 128 * 8 * 8, 500})
+  ->Args({128, 500, 800})
+  ->UseRealTime();
 
 template <class Layer>
 void bm_layer(benchmark::State& st, Layer layer, selmask::shape in, double flops_forward) {
@@ -113,16 +119,21 @@ void bm_layer(benchmark::State& st, Layer layer, selmask::shape in, double flops
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK_CAPTURE(bm_layer, conv1, selmask::nn::conv2d<B>(1, 20, 5), selmask::shape{128, 1, 28, 28},
-                  2.0 * 20 * 25 * 128 * 24 * 24);
+                  2.0 * 20 * 25 * 128 * 24 * 24)
+  ->UseRealTime();
 BENCHMARK_CAPTURE(bm_layer, conv2, selmask::nn::conv2d<B>(20, 50, 5), selmask::shape{128, 20, 12, 12},
-                  2.0 * 50 * 500 * 128 * 8 * 8);
+                  2.0 * 50 * 500 * 128 * 8 * 8)
+  ->UseRealTime();
 // LeNet's actual layers: conv → ReLU → max-pool fused (the same GEMMs as conv1 / conv2)
 BENCHMARK_CAPTURE(bm_layer, conv_relu_pool1, selmask::nn::conv_relu_pool<B>(1, 20, 5),
-                  selmask::shape{128, 1, 28, 28}, 2.0 * 20 * 25 * 128 * 24 * 24);
+                  selmask::shape{128, 1, 28, 28}, 2.0 * 20 * 25 * 128 * 24 * 24)
+  ->UseRealTime();
 BENCHMARK_CAPTURE(bm_layer, conv_relu_pool2, selmask::nn::conv_relu_pool<B>(20, 50, 5),
-                  selmask::shape{128, 20, 12, 12}, 2.0 * 50 * 500 * 128 * 8 * 8);
+                  selmask::shape{128, 20, 12, 12}, 2.0 * 50 * 500 * 128 * 8 * 8)
+  ->UseRealTime();
 BENCHMARK_CAPTURE(bm_layer, dense1, selmask::nn::dense<B>(800, 500), selmask::shape{128, 800},
-                  2.0 * 128 * 800 * 500);
+                  2.0 * 128 * 800 * 500)
+  ->UseRealTime();
 
 // ---- whole network ------------------------------------------------------------------------------
 void bm_lenet_inference(benchmark::State& st) {
@@ -133,7 +144,7 @@ void bm_lenet_inference(benchmark::State& st) {
   }
   st.SetItemsProcessed(st.iterations() * 128);
 }
-BENCHMARK(bm_lenet_inference)->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_lenet_inference)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void bm_lenet_train_step(benchmark::State& st) {
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
@@ -154,7 +165,7 @@ void bm_lenet_train_step(benchmark::State& st) {
   }
   st.SetItemsProcessed(st.iterations() * 128);
 }
-BENCHMARK(bm_lenet_train_step)->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_lenet_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 } // namespace
 
