@@ -526,10 +526,14 @@ struct direct_conv {
 
 TEST_CASE("cpu::conv2d_forward / conv2d_backward (fused, chunked, threaded) match a direct convolution",
           "[nn][backend]") {
-  // 40 samples of 3×14×14 with a 5×5 kernel: several chunks, so the threads' partial weight
-  // gradients are really summed
-  for (std::size_t pad : {0u, 2u}) {
-    const direct_conv d(40, 3, 14, 14, 4, 5, pad);
+  // 40 samples with a 5×5 kernel: several chunks, so the threads' partial weight gradients are
+  // really summed. 14×14 with and without padding (rows of 10 and 14 values); 12×12, 20×20,
+  // 28×28 and 36×36 unpadded give output rows of 8, 16, 24 and 32 values, the widths whose row
+  // copies (lowering) and row sums (its adjoint) have loops of their own.
+  for (const auto& [hw, pad] :
+       {std::pair<std::size_t, std::size_t>{14, 0}, {14, 2}, {12, 0}, {20, 0}, {28, 0}, {36, 0}}) {
+    CAPTURE(hw, pad);
+    const direct_conv d(40, 3, hw, hw, 4, 5, pad);
     const auto xv = random_values(d.n * d.c * d.h * d.w);
     const auto wv = random_values(d.oc * d.c * d.k * d.k);
     const auto bv = random_values(d.oc);
