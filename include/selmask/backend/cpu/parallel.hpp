@@ -146,7 +146,8 @@ public:
   /// next index nobody has taken yet, so a thread that runs slower (its core busy with other
   /// work) takes fewer. For loops of a few dozen expensive items (a convolution's chunks);
   /// which thread runs an index is not fixed, so `f` must give the same result on any thread.
-  /// The first exception thrown is rethrown here (the other indices still run).
+  /// The first exception thrown is rethrown here, once every thread has stopped taking indices
+  /// (a thread whose item threw takes no more; indices not yet taken may or may not run).
   template <class F>
   void parallel_each(std::size_t n, F&& f) {
     std::atomic<std::size_t> next{0};
