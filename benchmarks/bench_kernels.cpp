@@ -1,6 +1,6 @@
 // Google Benchmark micro-benchmarks of selmask's CPU kernels (batch 128 unless noted):
 //  - mask forward+backward per kind and granularity (values/s and bytes/s of the input),
-//  - Q and its gradient,
+//  - Q, and a mask backward pass with and without the gradient of λ·Q,
 //  - conv2d and dense forward+backward of LeNet's shapes in GFLOP/s, beside a plain cblas_sgemm of
 //    the GEMM shapes those layers run (the machine's practical peak),
 //  - LeNet inference and a full training step (images/s).
@@ -75,6 +75,23 @@ void bm_q(benchmark::State& st) {
   }
 }
 BENCHMARK(bm_q)->UseRealTime();
+
+// The gradient of λ·Q: the same two-mask pipeline's backward pass with λ = 0 (task gradient only)
+// and λ = 0.05 (plus ∂Q/∂logits of both masks); the difference is what Q's gradient costs.
+void bm_backward_with_q(benchmark::State& st) {
+  using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>, selmask::any_mask<selmask::channel>>;
+  pipe::on<B> p(selmask::shape{16, 32, 32}, 1);
+  const auto x = random_tensor(selmask::shape{128, 16, 32, 32});
+  const auto g = random_tensor(selmask::shape{128, 16, 32, 32}, 2);
+  const float lambda = st.range(0) == 0 ? 0.0f : 0.05f;
+  p.forward(x);
+  for (auto _ : st) {
+    p.zero_grad();
+    benchmark::DoNotOptimize(p.backward(g, lambda).data());
+  }
+  st.SetItemsProcessed(st.iterations() * static_cast<std::int64_t>(x.size()));
+}
+BENCHMARK(bm_backward_with_q)->Arg(0)->Arg(1)->UseRealTime();
 
 // ---- layers against the GEMM they run -----------------------------------------------------------
 void bm_sgemm(benchmark::State& st) {
