@@ -1205,30 +1205,37 @@ private:
       dst[i] = src[i];
     }
   }
-  /// `rows` rows of `n` values from `src` (row stride `stride`) to consecutive rows of `dst`. The
-  /// usual short widths get a loop whose row length is a constant, fully unrolled into vector
-  /// moves (the lowering of LeNet's second convolution, 8 values a row, ran about 20 % faster
-  /// than with `copy_row` per row, measured alone).
-  static void copy_rows(float* dst, const float* src, std::size_t rows, std::size_t n, std::size_t stride) {
-    const auto fixed = [&]<std::size_t W>(std::integral_constant<std::size_t, W>) {
-      for (std::size_t r = 0; r < rows; ++r, dst += W, src += stride) {
-        std::memcpy(dst, src, W * sizeof(float));
-      }
-    };
+  /// Calls `f(std::integral_constant<std::size_t, W>{})` when `n` is one of the usual short row
+  /// widths W (8, 16, 24, 32: LeNet's rows are 8 and 24 values), else `f(n)`; a row loop written
+  /// against the constant is fully unrolled into vector moves.
+  template <class F>
+  static void with_row_width(std::size_t n, F&& f) {
     switch (n) {
       case 8:
-        return fixed(std::integral_constant<std::size_t, 8>{});
+        return f(std::integral_constant<std::size_t, 8>{});
       case 16:
-        return fixed(std::integral_constant<std::size_t, 16>{});
+        return f(std::integral_constant<std::size_t, 16>{});
       case 24:
-        return fixed(std::integral_constant<std::size_t, 24>{});
+        return f(std::integral_constant<std::size_t, 24>{});
       case 32:
-        return fixed(std::integral_constant<std::size_t, 32>{});
+        return f(std::integral_constant<std::size_t, 32>{});
       default:
-        for (std::size_t r = 0; r < rows; ++r, dst += n, src += stride) {
-          copy_row(dst, src, n);
-        }
+        return f(n);
     }
+  }
+  /// `rows` rows of `n` values from `src` (row stride `stride`) to consecutive rows of `dst` (the
+  /// lowering of LeNet's second convolution, 8 values a row, ran about 20 % faster with the
+  /// constant-width loop than with `copy_row` per row, measured alone).
+  static void copy_rows(float* dst, const float* src, std::size_t rows, std::size_t n, std::size_t stride) {
+    with_row_width(n, [&](auto w) {
+      for (std::size_t r = 0; r < rows; ++r, dst += w, src += stride) {
+        if constexpr (std::is_same_v<decltype(w), std::size_t>) {
+          copy_row(dst, src, w);
+        } else {
+          std::memcpy(dst, src, w * sizeof(float));
+        }
+      }
+    });
   }
   /// `dst[0..W) += src[0..W)` for a constant `W`; the two never overlap.
   template <std::size_t W>
@@ -1240,25 +1247,15 @@ private:
   /// The adjoint of `copy_rows`: rows of `src` (consecutive, `n` values each) added to rows of
   /// `dst` (row stride `stride`).
   static void add_rows(float* dst, const float* src, std::size_t rows, std::size_t n, std::size_t stride) {
-    const auto fixed = [&]<std::size_t W>(std::integral_constant<std::size_t, W>) {
-      for (std::size_t r = 0; r < rows; ++r, dst += stride, src += W) {
-        add_fixed<W>(dst, src);
-      }
-    };
-    switch (n) {
-      case 8:
-        return fixed(std::integral_constant<std::size_t, 8>{});
-      case 16:
-        return fixed(std::integral_constant<std::size_t, 16>{});
-      case 24:
-        return fixed(std::integral_constant<std::size_t, 24>{});
-      case 32:
-        return fixed(std::integral_constant<std::size_t, 32>{});
-      default:
-        for (std::size_t r = 0; r < rows; ++r, dst += stride, src += n) {
-          add_row(dst, src, n);
+    with_row_width(n, [&](auto w) {
+      for (std::size_t r = 0; r < rows; ++r, dst += stride, src += w) {
+        if constexpr (std::is_same_v<decltype(w), std::size_t>) {
+          add_row(dst, src, w);
+        } else {
+          add_fixed<decltype(w)::value>(dst, src);
         }
-    }
+      }
+    });
   }
   /// `dst[0..n) += src[0..n)`, blocked like `copy_row`.
   static void add_row(float* dst, const float* src, std::size_t n) {
