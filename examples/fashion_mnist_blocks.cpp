@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
+
 int main(int argc, char** argv) try {
   using B = selmask::cpu;
   constexpr std::size_t side = 4, grid = 28 / side;
@@ -23,25 +25,14 @@ int main(int argc, char** argv) try {
   std::size_t mask_epochs = 0;
   float lambda = 0.2f;
   std::uint64_t seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (a == "--quick") {
-      quick = true;
-    } else if (a == "--out" && has_value) {
-      out = argv[++i];
-    } else if (a == "--mask-epochs" && has_value) {
-      mask_epochs = std::stoul(argv[++i]);
-    } else if (a == "--lambda" && has_value) {
-      lambda = std::stof(argv[++i]);
-    } else if (a == "--seed" && has_value) {
-      seed = std::stoull(argv[++i]);
-    } else {
-      std::fprintf(
-        stderr,
-        "usage: fashion_mnist_blocks [--quick] [--out DIR] [--mask-epochs N] [--lambda L] [--seed S]\n");
-      return 2;
-    }
+  example::command_line cl("fashion_mnist_blocks");
+  cl.flag("--quick", quick)
+    .option("--out", "DIR", out)
+    .option("--mask-epochs", "N", mask_epochs)
+    .option("--lambda", "L", lambda)
+    .option("--seed", "S", seed);
+  if (!cl.parse(argc, argv)) {
+    return 2;
   }
   if (mask_epochs == 0) {
     mask_epochs = quick ? 3 : 15;

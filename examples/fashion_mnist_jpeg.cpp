@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
+
 namespace {
 using B = selmask::cpu;
 using ladder = selmask::jpeg_ladder<90, 70, 50, 30, 10>;
@@ -99,30 +101,17 @@ int main(int argc, char** argv) try {
   std::size_t pretrain = 0, epochs = 0;
   float lambda = 0.05f;
   std::uint64_t seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (a == "--quick") {
-      quick = true;
-    } else if (a == "--dir" && has_value) {
-      dir = argv[++i];
-    } else if (a == "--out" && has_value) {
-      out = argv[++i];
-    } else if (a == "--weights" && has_value) {
-      weights = argv[++i];
-    } else if (a == "--pretrain" && has_value) {
-      pretrain = std::stoul(argv[++i]);
-    } else if (a == "--epochs" && has_value) {
-      epochs = std::stoul(argv[++i]);
-    } else if (a == "--lambda" && has_value) {
-      lambda = std::stof(argv[++i]);
-    } else if (a == "--seed" && has_value) {
-      seed = std::stoull(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: fashion_mnist_jpeg [--quick] [--dir DIR] [--out DIR] [--weights FILE] "
-                           "[--pretrain E] [--epochs E] [--lambda L] [--seed S]\n");
-      return 2;
-    }
+  example::command_line cl("fashion_mnist_jpeg");
+  cl.flag("--quick", quick)
+    .option("--dir", "DIR", dir)
+    .option("--out", "DIR", out)
+    .option("--weights", "FILE", weights)
+    .option("--pretrain", "E", pretrain)
+    .option("--epochs", "E", epochs)
+    .option("--lambda", "L", lambda)
+    .option("--seed", "S", seed);
+  if (!cl.parse(argc, argv)) {
+    return 2;
   }
   if (pretrain == 0) {
     pretrain = quick ? 1 : 4;

@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
+
 namespace {
 /// One row of the per-epoch record.
 struct epoch_row {
@@ -134,23 +136,14 @@ int main(int argc, char** argv) {
   std::filesystem::path out = ".";
   io::remote_options scene{}; // 128 bands, 4×4 pixels, 4 classes, scene seed 1
   scene.noise = 0.1f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-    } else if (a == "--noise" && i + 1 < argc) {
-      scene.noise = std::stof(argv[++i]);
-    } else if (a == "--width" && i + 1 < argc) {
-      scene.feature_width = std::stof(argv[++i]);
-    } else if (a == "--seed" && i + 1 < argc) {
-      seed = std::stoull(argv[++i]);
-    } else if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: remote_channels [--quick] [--noise X] [--width X] [--seed N] [--out DIR]\n");
-      return 2;
-    }
+  example::command_line cl("remote_channels");
+  cl.flag("--quick", quick)
+    .option("--noise", "X", scene.noise)
+    .option("--width", "X", scene.feature_width)
+    .option("--seed", "N", seed)
+    .option("--out", "DIR", out);
+  if (!cl.parse(argc, argv)) {
+    return 2;
   }
   try {
     std::filesystem::create_directories(out);

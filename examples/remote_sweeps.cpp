@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
+
 namespace {
 struct setting {
   std::string label;
@@ -129,23 +131,14 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 0;
   std::filesystem::path out = ".";
   float lambda = -1.0f, mask_lr = -1.0f; // defaults below
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-    } else if (a == "--seed" && i + 1 < argc) {
-      seed = std::stoull(argv[++i]);
-    } else if (a == "--lambda" && i + 1 < argc) {
-      lambda = std::stof(argv[++i]);
-    } else if (a == "--mask-lr" && i + 1 < argc) {
-      mask_lr = std::stof(argv[++i]);
-    } else if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: remote_sweeps [--quick] [--seed N] [--lambda X] [--mask-lr X] [--out DIR]\n");
-      return 2;
-    }
+  example::command_line cl("remote_sweeps");
+  cl.flag("--quick", quick)
+    .option("--seed", "N", seed)
+    .option("--lambda", "X", lambda)
+    .option("--mask-lr", "X", mask_lr)
+    .option("--out", "DIR", out);
+  if (!cl.parse(argc, argv)) {
+    return 2;
   }
   // a gentle start (few bands dropped per epoch) so that the schedule matters; --quick's 8 epochs
   // need a faster one to drop anything

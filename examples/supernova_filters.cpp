@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
+
 namespace {
 constexpr std::size_t block_days = 4;
 
@@ -124,20 +126,13 @@ int main(int argc, char** argv) {
   std::filesystem::path out = ".";
   io::supernova_options o{}; // 4 filters, 120 days, 3 classes
   o.noise = 0.3f;            // harder than the generator's default 0.05, where 8 cells reach 100 %
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-    } else if (a == "--seed" && i + 1 < argc) {
-      seed = std::stoull(argv[++i]);
-    } else if (a == "--noise" && i + 1 < argc) {
-      o.noise = std::stof(argv[++i]);
-    } else if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: supernova_filters [--quick] [--noise X] [--seed N] [--out DIR]\n");
-      return 2;
-    }
+  example::command_line cl("supernova_filters");
+  cl.flag("--quick", quick)
+    .option("--noise", "X", o.noise)
+    .option("--seed", "N", seed)
+    .option("--out", "DIR", out);
+  if (!cl.parse(argc, argv)) {
+    return 2;
   }
   try {
     std::filesystem::create_directories(out);
