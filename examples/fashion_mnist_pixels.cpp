@@ -190,20 +190,21 @@ int main(int argc, char** argv) try {
   opt.warmup_epochs = args.warmup;
   opt.mask_epochs = args.mask_epochs + args.final_fixate; // the final fixation comes after the rounds
   opt.final_fixation_epochs = args.final_fixate;
-  opt.final_fixation_lr_scale = args.final_fixate_lr;
   opt.target_q = args.target_q;
-  opt.exploration_lr_scale = args.explore_lr;
-  opt.final_fixation_cosine = args.final_cosine;
   opt.seed = args.seed;
   opt.mask_optimizer.lr = args.mask_lr;
-  opt.fixation_lr_scale = args.fixate_lr;
   opt.checkpoint_dir = args.out / "checkpoints";
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
   }
-  const selmask::round_schedule schedule{args.explore, args.fixate, args.lambda_factor};
+  const auto policies = selmask::training_policies<>{}
+                          .with_lambda(selmask::round_schedule{args.explore, args.fixate, args.lambda_factor})
+                          .with_lr(selmask::phase_lr{.exploration = args.explore_lr,
+                                                     .fixation = args.fixate_lr,
+                                                     .final_fixation = args.final_fixate_lr,
+                                                     .final_cosine = args.final_cosine});
 
-  const auto result = selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt, schedule,
+  const auto result = selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt, policies,
                                                      selmask::progress_display{25},
                                                      selmask::epoch_csv_log(args.out / "epochs.csv"));
 

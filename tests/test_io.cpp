@@ -254,7 +254,7 @@ TEST_CASE("dataset: validation", "[io][dataset]") {
   bad = d;
   bad.images.pop_back();
   CHECK_THROWS_AS(bad.validate(), shape_error);
-  CHECK_THROWS_WITH(bad.validate(), Contains("29 image values for 5 labels"));
+  CHECK_THROWS_WITH(bad.validate(), Contains("29 image values for 5 samples"));
 
   bad = d;
   bad.classes = 0;

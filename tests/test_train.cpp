@@ -313,17 +313,17 @@ struct lr_probe {
 };
 } // namespace
 
-TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in fixation only", "[train]") {
+TEST_CASE("learn_selection_masks: phase_lr scales the network's rate in fixation only", "[train]") {
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
   o.warmup_epochs = 1;
   o.mask_epochs = 6; // round_schedule{2, 1}: explore, explore, fixate, twice
-  o.fixation_lr_scale = 0.25f;
+  const auto policies =
+    training_policies<>{}.with_lambda(round_schedule{2, 1, 1.5f}).with_lr(phase_lr{.fixation = 0.25f});
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
-                        lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
   REQUIRE(seen.size() == 7);
   std::size_t fixations = 0;
   for (const auto& [ph, lr] : seen) {
@@ -338,16 +338,19 @@ TEST_CASE("learn_selection_masks: fixation_lr_scale scales the network's rate in
   CHECK(net.learning_rate() == Approx(0.02f)); // restored at the end
 
   SECTION("a scale that is not positive and finite is rejected") {
-    o.fixation_lr_scale = 0.0f;
-    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
-                      Contains("fixation_lr_scale"));
-    o.fixation_lr_scale = std::numeric_limits<float>::quiet_NaN();
-    CHECK_THROWS_AS(learn_selection_masks(masks, net, train, val, nullptr, o), value_error);
+    CHECK_THROWS_WITH(
+      learn_selection_masks(masks, net, train, val, nullptr, o, policies.with_lr(phase_lr{.fixation = 0.0f})),
+      Contains("phase_lr: fixation"));
+    CHECK_THROWS_AS(
+      learn_selection_masks(masks, net, train, val, nullptr, o,
+                            policies.with_lr(phase_lr{.fixation = std::numeric_limits<float>::quiet_NaN()})),
+      value_error);
   }
-  SECTION("a model without a learning rate cannot use it") {
+  SECTION("a model without a learning rate cannot use it, unless every factor is 1") {
     poisonable model{make_net(108, 3, 1), false, {}};
-    CHECK_THROWS_WITH(learn_selection_masks(masks, model, train, val, nullptr, o),
+    CHECK_THROWS_WITH(learn_selection_masks(masks, model, train, val, nullptr, o, policies),
                       Contains("set_learning_rate"));
+    CHECK_NOTHROW(learn_selection_masks(masks, model, train, val, nullptr, o, policies.with_lr(phase_lr{})));
   }
 }
 
@@ -357,20 +360,20 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
   o.warmup_epochs = 1;
   o.mask_epochs = 7; // round_schedule{2, 1}: explore, explore, fixate, explore, then 3 final fixations
   o.final_fixation_epochs = 3;
-  o.final_fixation_lr_scale = 0.5f;
-  o.exploration_lr_scale = 0.25f;
+  const auto policies = training_policies<>{}
+                          .with_lambda(round_schedule{2, 1, 1.5f})
+                          .with_lr(phase_lr{.exploration = 0.25f, .final_fixation = 0.5f});
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
-                        lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
   REQUIRE(seen.size() == 8);
   const phase expected[] = {phase::warmup,      phase::exploration, phase::exploration, phase::fixation,
                             phase::exploration, phase::fixation,    phase::fixation,    phase::fixation};
   for (std::size_t e = 0; e < 8; ++e) {
     CAPTURE(e);
     CHECK(seen[e].first == expected[e]);
-    // warm-up and the round's own fixation keep the base rate (fixation_lr_scale is 1),
+    // warm-up and the round's own fixation keep the base rate (phase_lr::fixation is 1),
     // exploration runs at a quarter of it, the final fixation at half
     const float expected_lr = e >= 5 ? 0.01f : expected[e] == phase::exploration ? 0.005f : 0.02f;
     CHECK(seen[e].second == Approx(expected_lr));
@@ -382,13 +385,12 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
     CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
                       Contains("final_fixation_epochs"));
     o.final_fixation_epochs = 2;
-    o.final_fixation_lr_scale = -1.0f;
-    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
-                      Contains("final_fixation_lr_scale"));
-    o.final_fixation_lr_scale = 1.0f;
-    o.exploration_lr_scale = -0.5f;
-    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
-                      Contains("exploration_lr_scale"));
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o,
+                                            policies.with_lr(phase_lr{.final_fixation = -1.0f})),
+                      Contains("phase_lr: final_fixation"));
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o,
+                                            policies.with_lr(phase_lr{.exploration = -0.5f})),
+                      Contains("phase_lr: exploration"));
   }
 }
 
@@ -398,13 +400,13 @@ TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a hal
   o.warmup_epochs = 1;
   o.mask_epochs = 6; // explore, explore, then 4 final fixation epochs
   o.final_fixation_epochs = 4;
-  o.final_fixation_lr_scale = 0.5f;
-  o.final_fixation_cosine = true;
+  const auto policies = training_policies<>{}
+                          .with_lambda(round_schedule{2, 1, 1.5f})
+                          .with_lr(phase_lr{.final_fixation = 0.5f, .final_cosine = true});
   channel_pipe::on<B> masks(train.sample, 2);
   auto net = make_net(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
-                        lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
   REQUIRE(seen.size() == 7);
   // epoch k of 4: 0.02 · 0.5 · (1 + cos(πk/4)) / 2, worked out by hand
   const float expected[] = {0.02f, 0.02f, 0.02f, 0.01f, 0.0085355f, 0.005f, 0.0014645f};
@@ -428,12 +430,12 @@ TEST_CASE("learn_selection_masks: reaching target_q fixes the masks for the rema
   const auto train = bands(240, 1), val = bands(120, 2);
   auto o = quick_options(); // λ 0.5: Q falls below one half within the 12 mask epochs
   o.target_q = 0.5;
-  o.final_fixation_lr_scale = 0.5f;
+  const auto policies =
+    training_policies<>{}.with_lambda(round_schedule{2, 1, 1.5f}).with_lr(phase_lr{.final_fixation = 0.5f});
   channel_pipe::on<B> masks(train.sample, 4);
   auto net = make_net(108, 3, 4, 0.02f);
   std::vector<std::tuple<phase, double, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, round_schedule{2, 1, 1.5f},
-                        budget_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, budget_probe{&net, &seen});
   REQUIRE(seen.size() == 14);
   std::size_t reached = seen.size();
   for (std::size_t e = o.warmup_epochs; e < seen.size(); ++e) {

@@ -29,16 +29,26 @@
 
 namespace selmask::io {
 
-/// A labelled data set: `size()` samples of shape `sample`, with labels in `[0, classes)`.
+/// A data set: `size()` samples of shape `sample`, each with a class label in `[0, classes)`
+/// (classification) and/or `target_size` real-valued targets (regression, e.g. for a
+/// mean-squared-error loss). A regression data set may have no labels; then `size()` counts the
+/// targets' samples and `classes` is 0.
 struct dataset {
   shape sample;                     ///< per-sample extents, e.g. [1,28,28] (C×H×W)
   std::vector<float> images;        ///< `size() · sample.size()` values, sample after sample
-  std::vector<std::int32_t> labels; ///< one class index per sample
-  std::size_t classes = 0;          ///< number of classes
+  std::vector<std::int32_t> labels; ///< one class index per sample (empty: a regression set)
+  std::size_t classes = 0;          ///< number of classes (0 without labels)
+  std::vector<float> targets;       ///< `size() · target_size` values (empty: no targets)
+  std::size_t target_size = 0;      ///< targets per sample
 
-  /// Number of samples (the number of labels).
-  [[nodiscard]] std::size_t size() const noexcept { return labels.size(); }
-  [[nodiscard]] bool empty() const noexcept { return labels.empty(); }
+  /// Number of samples: the number of labels, or of target rows when there are no labels.
+  [[nodiscard]] std::size_t size() const noexcept {
+    if (!labels.empty() || target_size == 0) {
+      return labels.size();
+    }
+    return targets.size() / target_size;
+  }
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
   /// The shape of a batch of `n` samples: `sample` with `n` in front.
   [[nodiscard]] shape batch_shape(std::size_t n) const { return sample.prepend(n); }
   /// The values of sample `i` (unchecked beyond the span's own bounds).
@@ -53,19 +63,32 @@ struct dataset {
   /// label), every value finite (`value_error` naming the sample and the value's position).
   void validate() const {
     const std::string where = "selmask::io::dataset::validate: ";
-    if (labels.empty()) {
-      throw value_error(where + "empty data set (no labels)");
+    if (empty()) {
+      throw value_error(where + "empty data set (no labels" + (target_size ? " and no targets)" : ")"));
     }
     if (sample.rank() == 0 || sample.size() == 0) {
       throw shape_error(where + "sample shape " + sample.str() + " holds no values");
     }
-    if (classes == 0) {
+    if (!labels.empty() && classes == 0) {
       throw value_error(where + "classes is 0 (expected at least 1)");
     }
-    if (images.size() != labels.size() * sample.size()) {
+    if (images.size() != size() * sample.size()) {
       throw shape_error(where + std::to_string(images.size()) + " image values for " +
-                        std::to_string(labels.size()) + " labels of sample shape " + sample.str() +
-                        " (expected " + std::to_string(labels.size() * sample.size()) + ")");
+                        std::to_string(size()) + " samples of sample shape " + sample.str() + " (expected " +
+                        std::to_string(size() * sample.size()) + ")");
+    }
+    if (!targets.empty() || target_size != 0) {
+      if (target_size == 0 || targets.size() != size() * target_size) {
+        throw shape_error(where + std::to_string(targets.size()) + " target values for " +
+                          std::to_string(size()) + " samples of " + std::to_string(target_size) +
+                          " targets each (expected " + std::to_string(size() * target_size) + ")");
+      }
+      for (std::size_t k = 0; k < targets.size(); ++k) {
+        if (!std::isfinite(targets[k])) {
+          throw value_error(where + "target " + std::to_string(k % target_size) + " of sample " +
+                            std::to_string(k / target_size) + " is not finite");
+        }
+      }
     }
     for (std::size_t i = 0; i < labels.size(); ++i) {
       if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes) {
@@ -122,19 +145,28 @@ inline dataset subset(const dataset& d, std::span<const std::size_t> indices) {
   dataset out;
   out.sample = d.sample;
   out.classes = d.classes;
+  out.target_size = d.target_size;
   const std::size_t per = d.sample.size();
   if (d.images.size() != d.size() * per) {
     throw shape_error("selmask::io::subset: the data set has " + std::to_string(d.images.size()) +
-                      " image values for " + std::to_string(d.size()) + " labels of shape " + d.sample.str());
+                      " image values for " + std::to_string(d.size()) + " samples of shape " +
+                      d.sample.str());
   }
-  out.labels.reserve(indices.size());
+  const bool has_targets = d.target_size != 0 && d.targets.size() == d.size() * d.target_size;
+  out.labels.reserve(d.labels.empty() ? 0 : indices.size());
   out.images.reserve(indices.size() * per);
   for (std::size_t i : indices) {
     if (i >= d.size()) {
       throw value_error("selmask::io::subset: index " + std::to_string(i) +
                         " is out of range for a data set of " + std::to_string(d.size()) + " samples");
     }
-    out.labels.push_back(d.labels[i]);
+    if (!d.labels.empty()) {
+      out.labels.push_back(d.labels[i]);
+    }
+    if (has_targets) {
+      const auto t = std::span<const float>(d.targets).subspan(i * d.target_size, d.target_size);
+      out.targets.insert(out.targets.end(), t.begin(), t.end());
+    }
     const auto src = d.image(i);
     out.images.insert(out.images.end(), src.begin(), src.end());
   }
@@ -318,10 +350,11 @@ inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx, st
   const std::size_t per = d.sample.size();
   if (d.images.size() != d.size() * per) {
     throw shape_error("selmask::io::gather_batch: the data set has " + std::to_string(d.images.size()) +
-                      " image values for " + std::to_string(d.size()) + " labels of shape " + d.sample.str());
+                      " image values for " + std::to_string(d.size()) + " samples of shape " +
+                      d.sample.str());
   }
   x_out.resize(idx.size() * per);
-  y_out.resize(idx.size());
+  y_out.resize(d.labels.empty() ? 0 : idx.size());
   for (std::size_t j = 0; j < idx.size(); ++j) {
     const std::size_t i = idx[j];
     if (i >= d.size()) {
@@ -330,9 +363,32 @@ inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx, st
     }
     const auto src = d.image(i);
     std::copy(src.begin(), src.end(), x_out.begin() + static_cast<std::ptrdiff_t>(j * per));
-    y_out[j] = d.labels[i];
+    if (!d.labels.empty()) {
+      y_out[j] = d.labels[i];
+    }
   }
   return d.batch_shape(idx.size());
+}
+
+/// `gather_batch`, and the targets of the same samples into `t_out` (`idx.size() · target_size`
+/// values; empty when the data set has none).
+inline shape gather_batch(const dataset& d, std::span<const std::size_t> idx, std::vector<float>& x_out,
+                          std::vector<std::int32_t>& y_out, std::vector<float>& t_out) {
+  const shape s = gather_batch(d, idx, x_out, y_out);
+  t_out.clear();
+  if (d.target_size != 0) {
+    if (d.targets.size() != d.size() * d.target_size) {
+      throw shape_error("selmask::io::gather_batch: " + std::to_string(d.targets.size()) +
+                        " target values for " + std::to_string(d.size()) + " samples of " +
+                        std::to_string(d.target_size));
+    }
+    t_out.resize(idx.size() * d.target_size);
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+      const auto t = std::span<const float>(d.targets).subspan(idx[j] * d.target_size, d.target_size);
+      std::copy(t.begin(), t.end(), t_out.begin() + static_cast<std::ptrdiff_t>(j * d.target_size));
+    }
+  }
+  return s;
 }
 
 } // namespace selmask::io

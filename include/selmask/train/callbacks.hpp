@@ -18,8 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "../error.hpp"
+#include "../shape.hpp"
 #include "front.hpp"
 #include "schedule.hpp"
 
@@ -60,6 +62,8 @@ struct epoch_info {
   double test_accuracy = NAN;
   double seconds = 0.0;
   bool front_improved = false;
+  std::vector<std::vector<float>> masks; ///< the hard mask of every mask stage after the epoch (host values)
+  std::vector<shape> mask_shapes;        ///< their shapes, in pipeline order
 };
 
 /// One line per `every` batches on stderr (overwritten in place on a terminal, one line each in a

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -66,7 +67,7 @@ public:
   /// Points, in increasing Q, whose validation accuracy beats every point of lower Q.
   [[nodiscard]] std::vector<front_point> pareto() const {
     std::vector<front_point> v;
-    double best = -1.0;
+    double best = -std::numeric_limits<double>::infinity(); // scores may be negative (−MSE)
     for (const auto& p : points()) {
       if (p.val_accuracy > best) {
         v.push_back(p);
