@@ -14,6 +14,7 @@
 #include <selmask/cost/measured.hpp>
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/io/plot.hpp>
+#include <selmask/model/adapters.hpp>
 #include <selmask/nn/lenet.hpp>
 #include <selmask/ops/jpeg.hpp>
 #include <selmask/ops/versions.hpp>
@@ -34,14 +35,6 @@ using B = selmask::cpu;
 using ladder = selmask::jpeg_ladder<90, 70, 50, 30, 10>;
 constexpr std::size_t V = ladder::versions;
 const char* const version_names[V] = {"raw", "jpeg90", "jpeg70", "jpeg50", "jpeg30", "jpeg10", "nothing"};
-
-/// A network used as it is: forward and backward (for ∂L/∂x), no step, so it stays frozen.
-template <class Net>
-struct frozen {
-  Net* net;
-  const B::tensor& forward(const B::tensor& x) { return net->forward(x); }
-  const B::tensor& backward(const B::tensor& g) { return net->backward(g); }
-};
 
 /// Bytes on the wire of every test image: per image, version and block (block stream), and per
 /// image and version as one whole-image abbreviated JPEG (`jpeg_image_bytes`).
@@ -147,7 +140,7 @@ int main(int argc, char** argv) try {
       net.save(weights);
     }
   }
-  frozen<nn::lenet<B>> fixed{&net};
+  selmask::frozen<nn::lenet<B>> fixed(net);
 
   // 2. costs per block and version, measured on training images
   const ladder op;

@@ -30,6 +30,7 @@
 #include <selmask/io/csv.hpp>
 #include <selmask/io/plot.hpp>
 #include <selmask/io/synthetic.hpp>
+#include <selmask/model/adapters.hpp>
 #include <selmask/nn/nn.hpp>
 #include <selmask/ops/jpeg.hpp>
 #include <selmask/ops/versions.hpp>
@@ -64,39 +65,6 @@ std::size_t to_unit_range(selmask::io::dataset& d) {
   }
   return clamped;
 }
-
-/// A network behind a fixed per-band affine map (x − mean_c) · scale_c: the masks and the JPEG
-/// stage see the data in [0, 1], the network centred inputs.
-template <class Net>
-struct standardised {
-  Net net;
-  std::vector<float> mean, inv_std; // per band: centre and scale
-  std::size_t plane = 1;            // H·W
-  B::tensor z_, gx_;
-
-  void transform(std::vector<float>& v, bool shift) const {
-    const std::size_t bands = mean.size();
-    for (std::size_t k = 0; k < v.size(); ++k) {
-      const std::size_t c = (k / plane) % bands;
-      v[k] = shift ? (v[k] - mean[c]) * inv_std[c] : v[k] * inv_std[c];
-    }
-  }
-  const B::tensor& forward(const B::tensor& x) {
-    auto h = B::to_host(x);
-    transform(h, true);
-    z_ = B::from_host(B::shape_of(x), h);
-    return net.forward(z_);
-  }
-  const B::tensor& backward(const B::tensor& g) {
-    const B::tensor& gz = net.backward(g);
-    auto h = B::to_host(gz);
-    transform(h, false);
-    gx_ = B::from_host(B::shape_of(gz), h);
-    return gx_;
-  }
-  void step() { net.step(); }
-  void zero_grad() { net.zero_grad(); }
-};
 
 /// Per-band mean and 1/std of a data set's values.
 void band_statistics(const selmask::io::dataset& d, std::vector<float>& mean, std::vector<float>& inv) {
@@ -251,19 +219,16 @@ int main(int argc, char** argv) {
     pipe::on<B> masks(train.data.sample, /*seed=*/7 + seed, stage{cached}, {}, {}, {});
 
     using network = nn::sequential<B, nn::flatten<B>, nn::dense<B>, nn::relu<B>, nn::dense<B>>;
-    standardised<network> model{
-      network(nn::sequential_options{3 + seed, {3e-3f, 0.5f, 0.999f, 1e-8f, 1e-4f, true}}, nn::flatten<B>{},
-              nn::dense<B>(train.data.sample.size(), 32), nn::relu<B>{}, nn::dense<B>(32, scene.classes)),
-      {},
-      {},
-      scene.height * scene.width,
-      {},
-      {}};
-    band_statistics(train.data, model.mean, model.inv_std);
+    std::vector<float> mean, inv_std;
+    band_statistics(train.data, mean, inv_std);
     // centre per band but scale all bands by one fixed factor: with per-band standard deviations a
     // band switched to "nothing" (0) lands 3-5 deviations away and killed the network in a test run
-    std::fill(model.inv_std.begin(), model.inv_std.end(), 4.0f);
-    static_assert(selmask::trainable_model<standardised<network>, B>);
+    std::fill(inv_std.begin(), inv_std.end(), 4.0f);
+    selmask::standardised<B, network> model(
+      network(nn::sequential_options{3 + seed, {3e-3f, 0.5f, 0.999f, 1e-8f, 1e-4f, true}}, nn::flatten<B>{},
+              nn::dense<B>(train.data.sample.size(), 32), nn::relu<B>{}, nn::dense<B>(32, scene.classes)),
+      mean, inv_std);
+    static_assert(selmask::trainable_model<selmask::standardised<B, network>, B>);
 
     selmask::trainer_options opt;
     opt.lambda = 0.1f;

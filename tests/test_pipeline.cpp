@@ -111,3 +111,73 @@ TEST_CASE("pipeline: stage and mask counts are compile-time facts", "[pipeline]"
     REQUIRE(yv[i] == Approx(xv[i]));
   }
 }
+
+// ---- stages of the user's own, and the empty pipeline ----------------------------------------------
+#include "../examples/channel_affine.hpp"
+
+TEST_CASE("pipeline<>: the identity, with Q = 1", "[pipeline]") {
+  pipeline<>::on<cpu> p(shape{2, 2, 2});
+  STATIC_REQUIRE(pipeline<>::mask_count == 0);
+  const auto x = random_tensor(shape{3, 2, 2, 2});
+  const auto r = p.forward(x);
+  CHECK(r.q == 1.0);
+  CHECK(cpu::to_host(r.output) == cpu::to_host(x));
+  const auto g = random_tensor(shape{3, 2, 2, 2});
+  CHECK(cpu::to_host(p.backward(g, 0.5f)) == cpu::to_host(g));
+}
+
+TEST_CASE("pipeline: a user's transform stage between masks (hand-computed, finite differences)",
+          "[pipeline]") {
+  using user_pipe = pipeline<any_mask<channel>, user::channel_affine, any_mask<pixel>>;
+  STATIC_REQUIRE(user_pipe::mask_count == 2);
+  STATIC_REQUIRE(pipeline_stage<user::channel_affine, cpu>);
+  STATIC_REQUIRE_FALSE(is_mask_stage<user::channel_affine>);
+  STATIC_REQUIRE(mask_stage<any_mask<pixel>, cpu>);
+  any_mask<channel> cm;
+  cm.mode = mask_mode::soft;
+  any_mask<pixel> pm;
+  pm.mode = mask_mode::soft;
+  user_pipe::on<cpu> p(shape{2, 1, 2}, 1, cm, user::channel_affine{{2.0f, -1.0f}, {0.5f, 3.0f}}, pm);
+  std::size_t masks = 0;
+  p.for_each_mask([&](auto&) { ++masks; });
+  CHECK(masks == 2);
+
+  SECTION("hard masks: channel 1 and pixel 0 dropped") {
+    p.set_mode(mask_mode::hard);
+    p.stage<0>().set_logits(cpu::from_host(shape{1, 2, 1, 1}, std::vector<float>{3, -3}));
+    p.stage<2>().set_logits(cpu::from_host(shape{1, 1, 1, 2}, std::vector<float>{-3, 3}));
+    const auto x = cpu::from_host(shape{1, 2, 1, 2}, std::vector<float>{1, 2, 3, 4});
+    const auto r = p.forward(x);
+    // channel 0: 1·2+0.5, 2·2+0.5; channel 1 dropped → 0·(−1)+3; then pixel 0 dropped
+    CHECK(cpu::to_host(r.output) == std::vector<float>{0.0f, 4.5f, 0.0f, 3.0f});
+    CHECK(r.q == Approx(0.25)); // one of two channels × one of two pixels
+  }
+  SECTION("∂L/∂x through the stage matches finite differences (L = Σ c ⊙ y)") {
+    const shape xs{2, 2, 1, 2};
+    const auto base = random_values(xs.size());
+    const auto c = random_values(xs.size());
+    const auto loss = [&](const std::vector<float>& xv) {
+      const auto r = p.forward(cpu::from_host(xs, xv));
+      const auto y = cpu::to_host(r.output);
+      double s = 0.0;
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        s += static_cast<double>(c[i]) * y[i];
+      }
+      return s;
+    };
+    p.forward(cpu::from_host(xs, base));
+    p.zero_grad();
+    const auto gx = cpu::to_host(p.backward(cpu::from_host(xs, c), 0.0f));
+    const float h = 1e-2f;
+    for (std::size_t i = 0; i < base.size(); ++i) {
+      auto up = base, down = base;
+      up[i] += h;
+      down[i] -= h;
+      CHECK(gx[i] == Approx((loss(up) - loss(down)) / (2 * h)).margin(1e-3));
+    }
+  }
+  SECTION("a bad configuration is named") {
+    CHECK_THROWS_WITH(user_pipe::on<cpu>(shape{2, 1, 2}, 1, cm, user::channel_affine{{1.0f}, {0.0f}}, pm),
+                      Catch::Contains("1 scales and 1 shifts for 2 channels"));
+  }
+}

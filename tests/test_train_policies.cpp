@@ -300,3 +300,38 @@ TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; m
     CHECK(res.epochs_run == 6);
   }
 }
+
+// ---- model adapters ------------------------------------------------------------------------------
+#include <selmask/model/adapters.hpp>
+
+TEST_CASE("model adapters: frozen is not trainable; standardised maps per channel, and so does its gradient",
+          "[train][model]") {
+  STATIC_REQUIRE(differentiable_model<frozen<net_t>, B>);
+  STATIC_REQUIRE_FALSE(trainable_model<frozen<net_t>, B>);
+  STATIC_REQUIRE(trainable_model<standardised<B, net_t>, B>);
+  STATIC_REQUIRE(checkpointable_model<standardised<B, net_t>>);
+
+  // standardised over an identity-like probe: the net is a dense layer; compare with the same
+  // dense layer fed (x − mean_c)·inv_c by hand
+  auto net_a = make_net(2 * 2 * 1, 3, 11);
+  auto net_b = make_net(2 * 2 * 1, 3, 11);
+  standardised<B, net_t> s(std::move(net_a), {1.0f, -2.0f}, {0.5f, 4.0f});
+  const std::vector<float> x{3, 5, 0, 1, 1, 1, -2, -1}; // N=2, C=2, H=1, W=2
+  const std::vector<float> z{1, 2, 8, 12, 0, 0, 0, 4};  // worked out by hand
+  const shape xs{2, 2, 1, 2};
+  const auto ya = B::to_host(s.forward(B::from_host(xs, x)));
+  const auto yb = B::to_host(net_b.forward(B::from_host(xs, z)));
+  REQUIRE(ya.size() == yb.size());
+  for (std::size_t i = 0; i < ya.size(); ++i) {
+    CHECK(ya[i] == Approx(yb[i]));
+  }
+  const auto g = random_tensor(shape{2, 3});
+  const auto gx = B::to_host(s.backward(g));
+  const auto gz = B::to_host(net_b.backward(g));
+  for (std::size_t i = 0; i < gx.size(); ++i) {
+    const float inv = ((i / 2) % 2 == 0) ? 0.5f : 4.0f;
+    CHECK(gx[i] == Approx(gz[i] * inv));
+  }
+  CHECK_THROWS_WITH(s.forward(B::from_host(shape{1, 3, 1, 1}, std::vector<float>{1, 2, 3})),
+                    Contains("for 2 channels"));
+}

@@ -293,7 +293,6 @@ struct any_mask {
   template <tensor_backend B>
   class impl : public detail::basic_mask<B, G, S, Cost> {
   public:
-    static constexpr bool is_mask = true;
     impl(const any_mask& cfg, stage_context& ctx)
       : detail::basic_mask<B, G, S, Cost>({cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, cfg.upscale,
                                            cfg.check_finite, std::nullopt, "any_mask"},
@@ -323,7 +322,6 @@ struct xor_mask {
   template <tensor_backend B>
   class impl : public detail::basic_mask<B, G, S, Cost> {
   public:
-    static constexpr bool is_mask = true;
     impl(const xor_mask& cfg, stage_context& ctx)
       : detail::basic_mask<B, G, S, Cost>({cfg.init_mean, cfg.init_std, cfg.tau, cfg.mode, false,
                                            cfg.check_finite, cfg.initial_version, "xor_mask"},

@@ -94,7 +94,6 @@ struct extend {
   template <tensor_backend B>
   class impl {
   public:
-    static constexpr bool is_mask = false;
     impl(const extend& cfg, stage_context& ctx) : op_(cfg.op) {
       if (ctx.has_versions) {
         throw shape_error("selmask::extend: the data already has versions (merge them first)");

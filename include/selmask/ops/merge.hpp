@@ -57,7 +57,6 @@ struct merge {
   template <tensor_backend B>
   class impl {
   public:
-    static constexpr bool is_mask = false;
     impl(const merge& cfg, stage_context& ctx) : op_(cfg.op) {
       if (!ctx.has_versions) {
         throw shape_error("selmask::merge: the data has no versions to merge (no extend before it)");

@@ -82,11 +82,6 @@ constexpr pipeline_problem check_roles() {
   return versions ? pipeline_problem::unmerged_versions : pipeline_problem::none;
 }
 
-template <class S>
-concept has_stage_role = requires {
-  { S::role } -> std::convertible_to<stage_role>;
-};
-
 } // namespace detail
 
 /// Result of `pipeline<...>::on<B>::forward`: the masked input and the mask loss Q.
@@ -98,9 +93,10 @@ struct forward_result {
 
 template <class... Stages>
 struct pipeline {
-  static_assert((detail::has_stage_role<Stages> && ...),
-                "selmask::pipeline<Stage...>: every stage must be a mask (selmask::any_mask, "
-                "selmask::xor_mask), selmask::extend or selmask::merge");
+  static_assert((stage_type<Stages> && ...),
+                "selmask::pipeline<Stage...>: every stage must be a stage type: a mask (selmask::any_mask, "
+                "selmask::xor_mask), selmask::extend, selmask::merge, or a user's stage with a "
+                "`static constexpr stage_role role` and an `impl<B>` (pipeline/stage.hpp)");
 
 private:
   static constexpr detail::pipeline_problem problem = detail::check_roles<Stages::role...>();
@@ -120,12 +116,22 @@ public:
                 "with selmask::merge<...> so that the network gets N x C x H x W");
 
   static constexpr std::size_t stage_count = sizeof...(Stages);
-  static constexpr std::size_t mask_count =
-    ((Stages::role == stage_role::mask_any || Stages::role == stage_role::mask_xor ? 1u : 0u) + ... + 0u);
+  static constexpr std::size_t mask_count = ((is_mask_stage<Stages> ? 1u : 0u) + ... + 0u);
 
   /// The pipeline on backend `B`: holds the logits of every mask and the workspaces.
+  /// `pipeline<>` (no stage) is the identity with Q = 1.
   template <tensor_backend B>
   class on {
+    static_assert(
+      (pipeline_stage<Stages, B> && ...),
+      "selmask::pipeline::on<B>: every stage's impl<B> must be constructible from (config, "
+      "stage_context&) and have forward(x) and backward(g) returning a tensor (pipeline/stage.hpp)");
+    static_assert(
+      ((!is_mask_stage<Stages> || mask_stage<Stages, B>)&&...),
+      "selmask::pipeline::on<B>: a stage whose role is mask_any or mask_xor must have every member "
+      "of selmask::mask_stage (cost_field, add_cost_grad, ..., pipeline/stage.hpp)");
+    static constexpr std::array<bool, stage_count> mask_flags{is_mask_stage<Stages>...};
+
   public:
     using tensor = tensor_t<B>;
     using backend = B;
@@ -134,16 +140,10 @@ public:
     using pipeline_type = pipeline;
 
     /// `sample`: the shape of one input sample, C×H×W. Every stage is default-configured.
-    explicit on(const shape& sample, std::uint64_t seed = 0) : on(sample, seed, Stages{}...) {}
+    explicit on(const shape& sample, std::uint64_t seed = 0) : on(configured{}, sample, seed, Stages{}...) {}
     /// As above, with one configuration value per stage, in order.
-    on(const shape& sample, std::uint64_t seed, const Stages&... configs)
-      : rng_(std::make_unique<std::mt19937_64>(seed)),
-        ctx_(initial_context(sample, rng_.get())), stages_{
-                                                     typename Stages::template impl<B>(configs, ctx_)...} {
-      sample_ = sample;
-      locations_ = sample.size();
-      ones_ = B::full(shape{1, 1, sample[0], sample[1], sample[2]}, 1.0f);
-    }
+    on(const shape& sample, std::uint64_t seed, const Stages&... configs) requires(sizeof...(Stages) > 0)
+      : on(configured{}, sample, seed, configs...) {}
 
     /// Masks (and extends/merges) applied to a batch `x` of shape N×C×H×W; Q of the current masks.
     forward_result<tensor> forward(const tensor& x) {
@@ -229,9 +229,11 @@ public:
     /// Calls `f(mask)` for every mask stage, in order.
     template <class F>
     void for_each_mask(F&& f) {
-      boost::hana::for_each(stages_, [&](auto& s) {
-        if constexpr (std::decay_t<decltype(s)>::is_mask) {
-          f(s);
+      constexpr auto indices =
+        boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<stage_count>);
+      boost::hana::for_each(indices, [&](auto i) {
+        if constexpr (mask_flags[decltype(i)::value]) {
+          f(boost::hana::at(stages_, i));
         }
       });
     }
@@ -244,6 +246,16 @@ public:
     [[nodiscard]] const shape& sample_shape() const { return sample_; }
 
   private:
+    struct configured {};
+    on(configured, const shape& sample, std::uint64_t seed, const Stages&... configs)
+      : rng_(std::make_unique<std::mt19937_64>(seed)),
+        ctx_(initial_context(sample, rng_.get())), stages_{
+                                                     typename Stages::template impl<B>(configs, ctx_)...} {
+      sample_ = sample;
+      locations_ = sample.size();
+      ones_ = B::full(shape{1, 1, sample[0], sample[1], sample[2]}, 1.0f);
+    }
+
     static stage_context initial_context(const shape& sample, std::mt19937_64* rng) {
       if (sample.rank() != 3 || sample.size() == 0) {
         throw shape_error("selmask::pipeline: the sample shape must be C x H x W with no zero "
@@ -259,7 +271,7 @@ public:
     }
     void collect_fields() {
       std::size_t i = 0;
-      for_each_mask([&](auto& m) { m.cost_field(fields_[i++]); });
+      for_each_mask([&](auto& m) { m.cost_field(fields_.at(i++)); });
     }
 
     std::unique_ptr<std::mt19937_64> rng_;
