@@ -4,8 +4,9 @@
 // average training image) to --out, and prints the front.
 //
 //   fashion_mnist_blocks [--quick] [--out DIR] [--mask-epochs N] [--lambda L] [--seed S]
+#include "plot.hpp"
+
 #include <selmask/io/fashion_mnist.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/nn/lenet.hpp>
 #include <selmask/selmask.hpp>
 #include <selmask/train/trainer.hpp>

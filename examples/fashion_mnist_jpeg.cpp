@@ -11,9 +11,10 @@
 //
 //   fashion_mnist_jpeg [--quick] [--dir DIR] [--out DIR] [--weights FILE] [--pretrain E]
 //                      [--epochs E] [--lambda L] [--seed S]
+#include "plot.hpp"
+
 #include <selmask/cost/measured.hpp>
 #include <selmask/io/fashion_mnist.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/model/adapters.hpp>
 #include <selmask/nn/lenet.hpp>
 #include <selmask/ops/jpeg.hpp>

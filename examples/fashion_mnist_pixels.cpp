@@ -16,8 +16,9 @@
 // chosen on it, and the test accuracy of each chosen point is reported.
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
+#include "plot.hpp"
+
 #include <selmask/io/fashion_mnist.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/nn/lenet.hpp>
 #if !defined(SELMASK_EXAMPLE_CUDA)
 #include <selmask/selmask.hpp>

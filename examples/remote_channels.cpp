@@ -13,8 +13,9 @@
 //     --quick: a reduced budget of a few seconds, as run by ctest
 //     --seed:  initialisation and batch order of mask and network (the scene stays the same)
 // Exit status 1 only when no front point sends <= 20 % of the bands or its test accuracy is < 0.8.
+#include "plot.hpp"
+
 #include <selmask/io/csv.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/io/synthetic.hpp>
 #include <selmask/nn/nn.hpp>
 #include <selmask/selmask.hpp>

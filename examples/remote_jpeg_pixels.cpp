@@ -26,9 +26,10 @@
 //     --quick: a reduced budget of a few seconds, as run by ctest
 //     --seed:  initialisation and batch order of masks and network (the scene stays the same)
 // Exit status 1 only when the front is empty or its best test accuracy is below 0.5.
+#include "plot.hpp"
+
 #include <selmask/cost/measured.hpp>
 #include <selmask/io/csv.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/io/synthetic.hpp>
 #include <selmask/model/adapters.hpp>
 #include <selmask/nn/nn.hpp>

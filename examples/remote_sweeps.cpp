@@ -12,8 +12,9 @@
 //
 //   remote_sweeps [--quick] [--seed N] [--lambda X] [--mask-lr X] [--out DIR]
 //     --quick: 2 settings each on a tiny budget (a few seconds, as run by ctest; λ 0.1, rate 0.05)
+#include "plot.hpp"
+
 #include <selmask/io/csv.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/io/synthetic.hpp>
 #include <selmask/nn/nn.hpp>
 #include <selmask/selmask.hpp>

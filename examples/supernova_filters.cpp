@@ -10,8 +10,9 @@
 //   supernova_filters [--quick] [--noise X] [--seed N] [--out DIR]
 //     --quick: a reduced budget of a few seconds, as run by ctest
 // Exit status 1 only when training fails or the chosen point's test accuracy is below 0.7.
+#include "plot.hpp"
+
 #include <selmask/io/csv.hpp>
-#include <selmask/io/plot.hpp>
 #include <selmask/io/supernovae.hpp>
 #include <selmask/nn/nn.hpp>
 #include <selmask/selmask.hpp>

@@ -1,4 +1,5 @@
 // selmask::io: IDX files, data sets, Fashion-MNIST, atomic writes, PNG, plots and CSV.
+#include "../examples/plot.hpp" // the examples' plotter (support code, not the library)
 #include "support.hpp"
 
 #include <selmask/io/io.hpp>

@@ -82,11 +82,17 @@ public:
 
   /// "[8,1,28,28]"
   [[nodiscard]] std::string str() const {
+    // appended piece by piece: `"," + std::to_string(...)` makes GCC 12 warn -Wrestrict in every
+    // user translation unit built with -Wall in Release (a false positive, GCC bug 105651)
     std::string s = "[";
     for (std::size_t i = 0; i < rank_; ++i) {
-      s += (i ? "," : "") + std::to_string(d_[i]);
+      if (i != 0) {
+        s += ',';
+      }
+      s += std::to_string(d_[i]);
     }
-    return s + "]";
+    s += ']';
+    return s;
   }
 
 private:

@@ -5,7 +5,7 @@
 /// operator with one version per compile-time quality, and the codec helpers it is built on.
 ///
 /// ```cpp
-/// using pipe = selmask::pipeline<selmask::extend<selmask::jpeg_versions<90, 70, 50, 30, 10>>,
+/// using jpeg_channels = selmask::pipeline<selmask::extend<selmask::jpeg_versions<90, 70, 50, 30, 10>>,
 ///                                selmask::xor_mask<selmask::channel>, selmask::merge<selmask::sum>>;
 /// // raw data first and "send nothing" last:
 /// using ladder = selmask::jpeg_ladder<90, 50, 10>; // versions_of<raw_version, jpeg_versions<...>,

@@ -4,9 +4,9 @@
 /// reads like the paper:
 ///
 /// ```cpp
-/// using pipe = selmask::pipeline<selmask::extend<my_versions>, selmask::xor_mask<selmask::channel>,
+/// using version_masks = selmask::pipeline<selmask::extend<my_versions>, selmask::xor_mask<selmask::channel>,
 ///                                selmask::merge<selmask::sum>, selmask::any_mask<selmask::pixel>>;
-/// pipe::on<selmask::cpu> p(selmask::shape{3, 32, 32});         // all stages default-configured
+/// version_masks::on<selmask::cpu> p(selmask::shape{3, 32, 32});         // all stages default-configured
 /// auto [y, q] = p.forward(x);        // masked input for the network, and the mask loss Q
 /// p.backward(dL_dy, lambda);         // logit gradients of L + λ·Q in every unfrozen mask
 /// ```

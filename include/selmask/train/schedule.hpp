@@ -1,6 +1,6 @@
 #pragma once
 /// \file train/schedule.hpp
-/// λ and τ schedules of Algorithm 1 (DESIGN.md): policies the trainer asks, after each epoch,
+/// λ and τ schedules of Algorithm 1 (METHOD.md, "Algorithm 1"): policies the trainer asks, after each epoch,
 /// which phase comes next and whether λ grows.
 ///
 /// A λ schedule models `lambda_schedule`: `phase_of(k)` gives the phase of the k-th epoch after

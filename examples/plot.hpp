@@ -1,5 +1,8 @@
 #pragma once
-/// \file io/plot.hpp
+/// \file examples/plot.hpp
+/// Support code of the examples (and their tests), not part of the installed library: the pictures
+/// of masks and fronts that the examples draw.
+///
 /// A tiny raster plotter that writes PNGs with no outside tool: `canvas` (an RGB raster with
 /// lines, filled circles, markers, rectangles and text in a built-in 5×7 bitmap font),
 /// `plot_xy` (line/scatter plots with axes, ticks, title, axis labels and a legend — e.g. test
@@ -28,8 +31,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../error.hpp"
-#include "png.hpp"
+#include <selmask/error.hpp>
+#include <selmask/io/png.hpp>
 
 namespace selmask::io {
 
