@@ -140,7 +140,8 @@ public:
     using pipeline_type = pipeline;
 
     /// `sample`: the shape of one input sample, C×H×W. Every stage is default-configured.
-    explicit on(const shape& sample, std::uint64_t seed = 0) : on(configured{}, sample, seed, Stages{}...) {}
+    explicit on(const shape& sample, std::uint64_t seed = 0)
+      : on(configured{}, sample, seed, default_config<Stages>()...) {}
     /// As above, with one configuration value per stage, in order.
     on(const shape& sample, std::uint64_t seed, const Stages&... configs) requires(sizeof...(Stages) > 0)
       : on(configured{}, sample, seed, configs...) {}
@@ -247,6 +248,14 @@ public:
 
   private:
     struct configured {};
+    // default-configured stages come from one value-initialised object per type, not from
+    // temporaries: GCC 12 reported the (empty) cost members of such temporaries as possibly
+    // uninitialised once these constructors were inlined
+    template <class S>
+    static const S& default_config() {
+      static const S config{};
+      return config;
+    }
     on(configured, const shape& sample, std::uint64_t seed, const Stages&... configs)
       : rng_(std::make_unique<std::mt19937_64>(seed)),
         ctx_(initial_context(sample, rng_.get())), stages_{
