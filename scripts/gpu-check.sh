@@ -44,7 +44,7 @@ if ! configure ON; then
   bench=0
   configure OFF || { cat "$dir/configure.log" >&2; exit 1; }
 fi
-targets=(test_cuda)
+targets=(test_cuda test_cuda_emulated)
 [ "$bench" = 1 ] && targets+=(bench_gpu)
 cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
 echo "gpu-check: built in $(( $(date +%s) - start )) s"

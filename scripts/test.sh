@@ -11,7 +11,8 @@ source scripts/blas-env.sh
 jobs=${SELMASK_JOBS:-2}
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
-  # CUDA code is checked by the release build (and the host emulator); the sanitizer build is CPU only
+  # no nvcc here (ASan and the CUDA runtime do not mix); the CUDA backend's kernels and operations
+  # still run, on the host emulator (test_cuda_emulated, plain C++)
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSELMASK_SANITIZE=ON -DSELMASK_WARNINGS_AS_ERRORS=ON \
     -DSELMASK_ENABLE_CUDA=OFF
   cmake --build "$dir" -j "$jobs"

@@ -2,7 +2,7 @@
 /// \file backend/cuda/device.cuh
 /// Where the CUDA backend's work runs: the device context (device, stream, cuBLAS handle, memory
 /// pool) and `cuda_device`, the executor that allocates device memory, copies, launches the kernel
-/// bodies of backend/cuda/kernels.cuh and calls cuBLAS.
+/// bodies of backend/cuda/kernels.hpp and calls cuBLAS.
 ///
 /// The context is created at the first use of the backend (the first allocation, launch or copy),
 /// on the device that is current then (`cudaSetDevice` before the first use to pick another).
@@ -108,7 +108,7 @@ private:
   cublasHandle_t blas_{};
 };
 
-/// Runs a kernel body `f` (backend/cuda/kernels.cuh) for every `i < n`, grid-stride.
+/// Runs a kernel body `f` (backend/cuda/kernels.hpp) for every `i < n`, grid-stride.
 template <class F>
 __global__ void for_each_kernel(std::size_t n, F f) {
   const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
@@ -118,7 +118,7 @@ __global__ void for_each_kernel(std::size_t n, F f) {
 }
 
 /// The executor of `selmask::cuda`: device memory, copies, kernel launches and cuBLAS on the
-/// context's stream. (backend/cuda/cuda.cuh lists what an executor provides.)
+/// context's stream. (backend/cuda/operations.hpp lists what an executor provides.)
 struct cuda_device {
   static constexpr std::string_view name = "cuda";
 
