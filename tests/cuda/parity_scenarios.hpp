@@ -5,8 +5,9 @@
 // as host values with the tolerance they must meet against the CPU backend.
 //
 // This header includes neither xtensor nor CUDA: parity_cpu.cpp instantiates it for
-// selmask::cpu (g++), parity_emulated.cu for selmask::cuda_host_emulation and parity_device.cu
-// for selmask::cuda (nvcc). The tests compare the results as host vectors (test_cuda.cpp).
+// selmask::cpu and parity_emulated.cpp for selmask::cuda_host_emulation (host compiler),
+// parity_device.cu for selmask::cuda (nvcc). The tests compare the results as host vectors
+// (test_cuda_emulated.cpp, test_cuda.cpp).
 
 #include <selmask/backend/backend.hpp>
 #include <selmask/backend/nn_backend.hpp>
@@ -813,7 +814,7 @@ outputs run(const std::string& name, std::uint64_t seed) {
   throw std::out_of_range("selmask_parity: no scenario named " + name);
 }
 
-// What each translation unit defines (parity_cpu.cpp, parity_emulated.cu, parity_device.cu).
+// What each translation unit defines (parity_cpu.cpp, parity_emulated.cpp, parity_device.cu).
 std::vector<std::string> scenario_names();
 outputs run_cpu(const std::string& name, std::uint64_t seed);
 outputs run_emulated(const std::string& name, std::uint64_t seed);

@@ -1,6 +1,5 @@
-// Tests of the CUDA backend.
-//  [emulated]   the CUDA backend's code on the host emulator against the CPU backend, every
-//               scenario of parity_scenarios.hpp (no GPU needed; runs everywhere)
+// Tests of the CUDA backend that need nvcc (the emulated parity test, which does not, is
+// test_cuda_emulated.cpp).
 //  [first_use]  the first use: cuda_error "no CUDA device found" without a device, a working
 //               allocation with one (no GPU needed; runs everywhere)
 //  [cuda]       the CUDA backend on the GPU against the CPU backend, every scenario (needs a
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "first_use.hpp"
+#include "parity_check.hpp"
 #include "parity_scenarios.hpp"
 
 using namespace selmask_parity;
@@ -20,27 +20,7 @@ namespace {
 
 std::uint64_t seed() { return Catch::rngSeed(); }
 
-void check_parity(const outputs& expected, const outputs& actual) {
-  REQUIRE(expected.size() == actual.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const output& e = expected[i];
-    const output& a = actual[i];
-    INFO("output " << e.name);
-    REQUIRE(e.name == a.name);
-    CHECK(e.dims.str() == a.dims.str());
-    const auto report = selmask::testing::compare_values(e.values, a.values, e.tolerance);
-    INFO(report.message);
-    CHECK(report.ok);
-  }
-}
-
 } // namespace
-
-TEST_CASE("cuda backend on the host emulator matches the cpu backend", "[emulated]") {
-  for (const std::string& name : scenario_names()) {
-    DYNAMIC_SECTION(name) { check_parity(run_cpu(name, seed()), run_emulated(name, seed())); }
-  }
-}
 
 TEST_CASE("cuda backend on the GPU matches the cpu backend", "[cuda]") {
   REQUIRE(selmask_first_use::device_count() > 0); // never pass without a device

@@ -3,10 +3,9 @@
 /// What the CPU backend needs to know about the BLAS it was linked with.
 ///
 /// OpenBLAS built with DYNAMIC_ARCH (Debian's) chooses its kernels when it is loaded, from the CPU
-/// model. A CPU that its table does not know gets the generic "Prescott" (SSE3) kernels: on the
-/// machines we develop on (Xeon with AVX-512, OpenBLAS 0.3.21 from Debian 12) that is about 5×
-/// slower for `sgemm` than the SkylakeX kernels the same library carries (27 vs 146 GFLOP/s on one
-/// core, measured with a 1024³ `cblas_sgemm`). The choice can only be overridden before the
+/// model. A CPU that its table does not know gets the generic "Prescott" (SSE3) kernels: on an
+/// AVX-512 Xeon with Debian 12's OpenBLAS 0.3.21 their `sgemm` is about 5× slower than the
+/// SkylakeX kernels the same library carries. The choice can only be overridden before the
 /// library loads, through the environment variable `OPENBLAS_CORETYPE` (OpenBLAS's
 /// documentation); selmask's scripts set it. From inside a program selmask can only notice:
 /// `blas::check_kernels()` prints one warning on stderr naming the variable to set, and the CPU

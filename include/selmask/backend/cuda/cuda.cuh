@@ -10,10 +10,10 @@
 /// selmask::nn::lenet<B> net(/*seed=*/1);
 /// ```
 ///
-/// Tensors (`selmask::cuda::tensor`, backend/cuda/tensor.cuh) live in device memory; data enter
+/// Tensors (`selmask::cuda::tensor`, backend/cuda/tensor.hpp) live in device memory; data enter
 /// with `from_host` and leave with `to_host`. Elementwise maps take the same SELMASK_HOST_DEVICE
 /// functors as the CPU backend (surrogate/formulas.hpp). GEMMs go through cuBLAS; every other
-/// operation is a kernel of backend/cuda/kernels.cuh. Reductions are deterministic, so a seed
+/// operation is a kernel of backend/cuda/kernels.hpp. Reductions are deterministic, so a seed
 /// gives the same hard masks on every run, and the same ones as the CPU backend up to float
 /// rounding (the parity tests, label `cuda`, check that).
 ///
@@ -37,8 +37,8 @@
 #include "check.cuh"
 #include "device.cuh"
 #include "error.hpp"
-#include "operations.cuh"
-#include "tensor.cuh"
+#include "operations.hpp"
+#include "tensor.hpp"
 
 namespace selmask {
 

@@ -2,7 +2,7 @@
 /// \file backend/cuda/device.cuh
 /// Where the CUDA backend's work runs: the device context (device, stream, cuBLAS handle, memory
 /// pool) and `cuda_device`, the executor that allocates device memory, copies, launches the kernel
-/// bodies of backend/cuda/kernels.cuh and calls cuBLAS.
+/// bodies of backend/cuda/kernels.hpp and calls cuBLAS.
 ///
 /// The context is created at the first use of the backend (the first allocation, launch or copy),
 /// on the device that is current then (`cudaSetDevice` before the first use to pick another).
@@ -15,6 +15,10 @@
 /// comes from CUDA's stream-ordered allocator (`cudaMallocAsync`) with the pool kept warm, so the
 /// workspaces of a training loop cost no `cudaMalloc` per batch. The context lives until the
 /// process ends (it is never destroyed, so tensors that outlive `main` can still free memory).
+///
+/// A launch on a device whose architecture was not compiled in (see CMAKE_CUDA_ARCHITECTURES)
+/// throws `cuda_error` naming the device's architecture and the compiled ones. With
+/// SELMASK_CUDA_SYNC_CHECK (below) every launch and cuBLAS call also waits and checks.
 
 #if !defined(__CUDACC__)
 #error "selmask/backend/cuda/device.cuh needs nvcc: CUDA code compiles from .cu files only"
@@ -31,6 +35,14 @@
 
 #include "check.cuh"
 #include "error.hpp"
+
+/// SELMASK_CUDA_SYNC_CHECK=1 (CMake option SELMASK_CUDA_SYNC_CHECK, or define it before including
+/// selmask): synchronise after every kernel launch and cuBLAS call and check, so that an error
+/// inside a kernel is reported by the launch that caused it (naming the kernel) instead of by a
+/// later call. For debugging: it serialises the host with the GPU.
+#if !defined(SELMASK_CUDA_SYNC_CHECK)
+#define SELMASK_CUDA_SYNC_CHECK 0
+#endif
 
 namespace selmask::detail {
 
@@ -108,7 +120,25 @@ private:
   cublasHandle_t blas_{};
 };
 
-/// Runs a kernel body `f` (backend/cuda/kernels.cuh) for every `i < n`, grid-stride.
+/// "the kernel selmask::detail::kernels::relu_forward_fn" (for SELMASK_CUDA_SYNC_CHECK's messages).
+template <class F>
+std::string kernel_name() {
+  const std::string_view signature = __PRETTY_FUNCTION__; // "... [with F = <type>; ...]" or "[with F=<type>]"
+  std::string_view::size_type from = signature.find("F = ");
+  std::size_t skip = 4;
+  if (from == std::string_view::npos) {
+    from = signature.find("F=");
+    skip = 2;
+  }
+  if (from == std::string_view::npos) {
+    return "the kernel " + std::string(signature);
+  }
+  from += skip;
+  const std::string_view::size_type to = signature.find_first_of(";]", from);
+  return "the kernel " + std::string(signature.substr(from, to == std::string_view::npos ? to : to - from));
+}
+
+/// Runs a kernel body `f` (backend/cuda/kernels.hpp) for every `i < n`, grid-stride.
 template <class F>
 __global__ void for_each_kernel(std::size_t n, F f) {
   const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
@@ -118,7 +148,7 @@ __global__ void for_each_kernel(std::size_t n, F f) {
 }
 
 /// The executor of `selmask::cuda`: device memory, copies, kernel launches and cuBLAS on the
-/// context's stream. (backend/cuda/cuda.cuh lists what an executor provides.)
+/// context's stream. (backend/cuda/operations.hpp lists what an executor provides.)
 struct cuda_device {
   static constexpr std::string_view name = "cuda";
 
@@ -190,7 +220,11 @@ struct cuda_device {
     const std::size_t wanted = (n + threads - 1) / threads;
     const auto blocks = static_cast<unsigned>(std::min<std::size_t>(wanted, ctx.max_blocks()));
     for_each_kernel<F><<<blocks, threads, 0, ctx.stream()>>>(n, f);
-    SELMASK_CUDA_CHECK(cudaGetLastError());
+    cuda_check_launch(cudaGetLastError(), compiled_cuda_architectures(), "for_each_kernel<<<...>>>", __FILE__,
+                      __LINE__);
+#if SELMASK_CUDA_SYNC_CHECK
+    cuda_check(cudaStreamSynchronize(ctx.stream()), kernel_name<F>().c_str(), __FILE__, __LINE__);
+#endif
   }
 
   /// Column-major `C = α·op(A)·op(B) + β·C` (BLAS `sgemm` semantics), through cuBLAS.
@@ -200,6 +234,9 @@ struct cuda_device {
     SELMASK_CUDA_CHECK(cublasSgemm(ctx.blas(), trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                                    trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a, lda, b, ldb,
                                    &beta, c, ldc));
+#if SELMASK_CUDA_SYNC_CHECK
+    SELMASK_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
+#endif
   }
 };
 

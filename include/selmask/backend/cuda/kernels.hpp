@@ -1,11 +1,11 @@
 #pragma once
-/// \file backend/cuda/kernels.cuh
+/// \file backend/cuda/kernels.hpp
 /// The bodies of the CUDA backend's kernels, one small functor per operation.
 ///
 /// Every kernel of selmask's CUDA backend is "one logical thread per output value": a functor
 /// with `SELMASK_HOST_DEVICE void operator()(std::size_t i) const` that computes output `i` from
 /// raw device pointers, launched by an executor's `for_each(n, f)` (backend/cuda/device.cuh runs
-/// it as a grid-stride CUDA kernel, backend/cuda/host_emulator.cuh as a host loop). No thread
+/// it as a grid-stride CUDA kernel, backend/cuda/host_emulator.hpp as a host loop). No thread
 /// depends on another, so results never depend on the launch configuration or on scheduling:
 ///
 ///  - reductions are *segmented* and two-pass: thread `(s, c)` sums the members
@@ -17,10 +17,10 @@
 ///    value sums the inputs that reach it in the CPU backend's order.
 ///
 /// The functors hold plain pointers and sizes only (trivially copyable kernel parameters).
-
-#if !defined(__CUDACC__)
-#error "selmask/backend/cuda/kernels.cuh needs nvcc: CUDA code compiles from .cu files only"
-#endif
+///
+/// Plain C++ behind SELMASK_HOST_DEVICE (detail/config.hpp): nvcc compiles the bodies for host
+/// and device, a host compiler as ordinary inline functions (for the host emulator). Nothing here
+/// touches the CUDA runtime; that is backend/cuda/device.cuh.
 
 #include <cmath>
 #include <cstddef>

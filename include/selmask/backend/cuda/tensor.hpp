@@ -1,5 +1,5 @@
 #pragma once
-/// \file backend/cuda/tensor.cuh
+/// \file backend/cuda/tensor.hpp
 /// `basic_device_tensor<Exec>`: the tensor type of the CUDA backend (`selmask::cuda::tensor`, also
 /// called `selmask::cuda_tensor`): a float32 buffer in device memory, owned (RAII), with a
 /// `selmask::shape`. Values are row-major, like every selmask tensor.
@@ -13,11 +13,8 @@
 ///    workspace reused across batches of equal or smaller size allocates nothing.
 ///
 /// `Exec` is the executor that owns the memory (`detail::cuda_device` for the GPU,
-/// `detail::host_emulator` for the host emulation used in tests).
-
-#if !defined(__CUDACC__)
-#error "selmask/backend/cuda/tensor.cuh needs nvcc: CUDA code compiles from .cu files only"
-#endif
+/// `detail::host_emulator` for the host emulation used in tests). Plain C++: all device access
+/// goes through `Exec`.
 
 #include <cstddef>
 #include <utility>

@@ -1,15 +1,15 @@
 #pragma once
-/// \file backend/cuda/operations.cuh
+/// \file backend/cuda/operations.hpp
 /// `detail::cuda_backend<Exec>`: every operation of `tensor_backend` and `nn_backend`
 /// (backend/backend.hpp, backend/nn_backend.hpp) for the CUDA backend, written once over an
 /// *executor* `Exec` that owns memory and runs kernel bodies. `selmask::cuda` (backend/cuda/cuda.cuh)
 /// is this template over the GPU executor; `selmask::cuda_host_emulation`
-/// (backend/cuda/host_emulator.cuh) over a host executor, for tests without a GPU.
+/// (backend/cuda/host_emulator.hpp) over a host executor, for tests without a GPU.
 ///
 /// The semantics are those of `selmask::cpu` (backend/cpu/cpu.hpp), including the argument checks
 /// and their messages ("selmask::cuda::<op>: ..."); results agree with the CPU's up to float
 /// rounding (other summation orders in GEMM and reductions, fused multiply-adds, the device's
-/// `exp`). Every reduction is deterministic (backend/cuda/kernels.cuh), so the same inputs give
+/// `exp`). Every reduction is deterministic (backend/cuda/kernels.hpp), so the same inputs give
 /// the same bits on every run — the same seed gives the same hard masks.
 ///
 /// An executor provides (all static):
@@ -23,10 +23,9 @@
 /// | `for_each(n, f)`                         | runs the kernel body `f(i)` for every `i < n`        |
 /// | `gemm_column_major(ta, tb, m, n, k, α, a, lda, b, ldb, β, c, ldc)` | BLAS `sgemm`, column-major |
 /// | `synchronize()`                          | waits for all queued work                            |
-
-#if !defined(__CUDACC__)
-#error "selmask/backend/cuda/operations.cuh needs nvcc: CUDA code compiles from .cu files only"
-#endif
+///
+/// Plain C++ (no CUDA header): what needs the CUDA runtime is the executor's business, so this
+/// header compiles with a host compiler as well as with nvcc.
 
 #include <algorithm>
 #include <cmath>
@@ -43,8 +42,8 @@
 #include "../../shape.hpp"
 #include "../backend.hpp"
 #include "../nn_backend.hpp"
-#include "kernels.cuh"
-#include "tensor.cuh"
+#include "kernels.hpp"
+#include "tensor.hpp"
 
 namespace selmask::detail {
 
