@@ -11,3 +11,4 @@
 #include "plan.hpp"
 #include "plan_file.hpp"
 #include "storage.hpp"
+#include "wire.hpp"

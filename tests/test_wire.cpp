@@ -1,0 +1,307 @@
+// Bytes on the wire against a real nginx on 127.0.0.1 (transfer/wire.hpp, transfer/http.hpp):
+// for every layout and granularity the library plans, with both strategies and the coalescing
+// policies off / auto / a hole limit,
+//  - the fetched payload equals `pack` of the stored bytes in memory (and the unpacked tensor of
+//    a coalesced fetch equals that of a plain one);
+//  - the bytes the transport model predicts (its constants measured by the client's probe) are
+//    within 1 % of what the client counts from the requests and responses;
+//  - with coalescing on, a fetch never costs more bytes than one plain GET of the whole file,
+//    measured by downloading it.
+// Needs the Debian package nginx (scripts/install-deps.sh), as test_transfer_nginx.
+#include "support.hpp"
+
+#include <selmask/testing/nginx_server.hpp>
+#include <selmask/transfer/http.hpp>
+#include <selmask/transfer/transfer.hpp>
+#include <selmask/transfer/wire.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace selmask;
+using namespace selmask_test;
+namespace tr = selmask::transfer;
+
+namespace {
+
+struct wire_case {
+  std::string name;
+  tr::storage s;
+  cell_geometry geometry;
+  unsigned keep_one_in; ///< each cell kept with probability 1/keep_one_in (seeded)
+};
+
+std::vector<float> random_keep(std::size_t cells, unsigned one_in, std::uint64_t seed) {
+  std::mt19937_64 r(seed);
+  std::vector<float> v(cells, 0.0f);
+  for (auto& x : v) {
+    x = r() % one_in == 0 ? 1.0f : 0.0f;
+  }
+  v[cells / 2] = 1.0f; // never empty
+  return v;
+}
+
+/// One-hot version choice per cell for an xOr-mask over `versions` versions.
+std::vector<float> random_choice(const cell_geometry& g, std::uint64_t seed) {
+  std::mt19937_64 r(seed);
+  const std::size_t k_n = g.grid[1] * g.grid[2] * g.grid[3];
+  std::vector<float> v(g.cells(), 0.0f);
+  for (std::size_t k = 0; k < k_n; ++k) {
+    v[(r() % g.grid[0]) * k_n + k] = 1.0f;
+  }
+  return v;
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 r(seed);
+  std::vector<std::byte> b(n);
+  for (auto& x : b) {
+    x = static_cast<std::byte>(r() & 0xff);
+  }
+  return b;
+}
+
+void write_bytes(const std::filesystem::path& p, const std::vector<std::byte>& b) {
+  io::write_file_atomically(p, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                    std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+}
+
+tr::storage store(shape sample, std::size_t n, tr::dtype t, tr::storage_layout l, std::size_t versions = 1) {
+  return tr::storage{sample, n, t, l, versions};
+}
+
+std::vector<wire_case> all_cases() {
+  using L = tr::storage_layout;
+  const auto bs = L::band_sequential();
+  const auto pi = L::pixel_interleaved();
+  std::vector<wire_case> c;
+  // the three rows
+  c.push_back({"channel, band-sequential 48x64x64 uint16", store({48, 64, 64}, 3, tr::dtype::uint16, bs),
+               make_geometry<channel>(1, 48, 64, 64, true), 8});
+  c.push_back({"pixel, pixel-interleaved 8x32x32 uint16", store({8, 32, 32}, 5, tr::dtype::uint16, pi),
+               make_geometry<pixel>(1, 8, 32, 32, true), 7});
+  c.push_back({"pixel, 1x28x28 uint8 (the main job)", store({1, 28, 28}, 100, tr::dtype::uint8, bs),
+               make_geometry<pixel>(1, 1, 28, 28, true), 20});
+  // the other layouts and granularities
+  c.push_back({"pixel, band-sequential 4x16x16 uint16", store({4, 16, 16}, 3, tr::dtype::uint16, bs),
+               make_geometry<pixel>(1, 4, 16, 16, true), 3});
+  c.push_back({"channel, pixel-interleaved 8x16x16 uint16", store({8, 16, 16}, 3, tr::dtype::uint16, pi),
+               make_geometry<channel>(1, 8, 16, 16, true), 3});
+  c.push_back({"subpixel, pixel-interleaved 4x16x16 uint16", store({4, 16, 16}, 2, tr::dtype::uint16, pi),
+               make_geometry<subpixel>(1, 4, 16, 16, true), 5});
+  c.push_back({"block 4x4, tiled(4x4) 3x16x16 float32",
+               store({3, 16, 16}, 2, tr::dtype::float32, L::tiled(4, 4)),
+               make_geometry<block<4, 4>>(1, 3, 16, 16, true), 3});
+  c.push_back({"block 4x4 all channels, band-sequential 3x16x16 uint8",
+               store({3, 16, 16}, 4, tr::dtype::uint8, bs),
+               make_geometry<block<4, 4, all_channels>>(1, 3, 16, 16, true), 2});
+  c.push_back({"pixel, tiled(8x8) 2x20x20 uint16 (edge tiles)",
+               store({2, 20, 20}, 3, tr::dtype::uint16, L::tiled(8, 8)),
+               make_geometry<pixel>(1, 2, 20, 20, true), 4});
+  c.push_back({"block 2x2, tiled(5x3) 3x10x9 int16", store({3, 10, 9}, 2, tr::dtype::int16, L::tiled(5, 3)),
+               make_geometry<block<2, 2>>(1, 3, 10, 9, true), 2});
+  return c;
+}
+
+bool within_one_percent(std::size_t predicted, std::size_t counted) {
+  const double diff = std::fabs(static_cast<double>(predicted) - static_cast<double>(counted));
+  return diff <= 0.01 * static_cast<double>(counted);
+}
+
+std::string describe(const tr::wire_stats& w) {
+  return "requests " + std::to_string(w.requests) + ", request " + std::to_string(w.request_bytes) +
+         ", headers " + std::to_string(w.header_bytes) + ", body " + std::to_string(w.body_bytes) +
+         ", read " + std::to_string(w.read_bytes) + ", discarded " + std::to_string(w.discarded_bytes);
+}
+
+/// Predicted against counted, component by component.
+void check_prediction(const tr::wire_stats& predicted, const tr::wire_stats& counted) {
+  INFO("predicted: " << describe(predicted));
+  INFO("counted:   " << describe(counted));
+  CHECK(predicted.requests == counted.requests);
+  CHECK(within_one_percent(predicted.total(), counted.total()));
+  CHECK(within_one_percent(predicted.body_bytes, counted.body_bytes));
+  CHECK(within_one_percent(predicted.header_bytes, counted.header_bytes));
+  CHECK(within_one_percent(predicted.request_bytes, counted.request_bytes));
+  CHECK(predicted.range_bytes == counted.range_bytes);
+  CHECK(predicted.read_bytes == counted.read_bytes);
+  CHECK(predicted.discarded_bytes == counted.discarded_bytes);
+}
+
+} // namespace
+
+TEST_CASE("wire: predicted bytes match the counted ones, coalescing keeps the payload and never costs more "
+          "than a full download",
+          "[wire][nginx]") {
+  temp_dir dir;
+  testing::nginx_server server(dir.path);
+  std::uint64_t seed = 11;
+  for (const wire_case& c : all_cases()) {
+    INFO(c.name);
+    const tr::plan plan =
+      tr::plan::from_masks({{c.geometry, random_keep(c.geometry.cells(), c.keep_one_in, ++seed)}}, c.s);
+    const std::vector<std::byte> stored = random_bytes(c.s.stream_bytes(), ++seed);
+    const std::string file = "case" + std::to_string(seed) + ".bin";
+    write_bytes(dir / file, stored);
+    const std::string url = server.url("/" + file);
+    const std::vector<std::byte> expected = tr::pack(plan, stored);
+
+    tr::http_client measure;
+    const auto full = measure.download_whole(url);
+    REQUIRE(full.payload == stored);
+    const tr::transport_model model = measure.probe(url);
+    CHECK(model.resource_bytes == stored.size());
+    check_prediction(model.full_download(), full.wire);
+    std::vector<float> plain_tensor;
+
+    for (auto strategy : {tr::range_strategy::multi_range, tr::range_strategy::per_range}) {
+      for (const tr::coalescing policy :
+           {tr::coalescing::off(), tr::coalescing::automatic(), tr::coalescing::holes_up_to(64)}) {
+        INFO((strategy == tr::range_strategy::multi_range ? "multi-range" : "per-range")
+             << ", coalescing " << policy.str());
+        tr::http_client client({.strategy = strategy, .merge = policy});
+        const tr::wire_stats predicted = client.predict(plan, url);
+        const auto got = client.fetch<cpu>(plan, url);
+        const auto payload = client.fetch_payload(plan, url);
+        CHECK(payload.payload == expected);
+        const auto x = cpu::to_host(got.x);
+        if (plain_tensor.empty()) {
+          plain_tensor = x;
+        } else {
+          CHECK(x == plain_tensor);
+        }
+        check_prediction(predicted, got.wire);
+        // the stand-alone model (from another client's probe) predicts the same
+        const tr::transport_model models[1] = {model};
+        const tr::wire_stats again =
+          tr::predict_fetch(plan, models, strategy, client.options().max_range_header_bytes, policy);
+        CHECK(again.total() == predicted.total());
+        CHECK(got.wire.range_bytes == plan.payload_bytes());
+        CHECK(got.wire.read_bytes == got.wire.range_bytes + got.wire.discarded_bytes);
+        if (policy == tr::coalescing::off()) {
+          CHECK(got.wire.discarded_bytes == 0);
+          CHECK(got.wire.requests ==
+                (strategy == tr::range_strategy::per_range ? plan.file_ranges(0).size() : got.wire.requests));
+        } else {
+          CHECK(got.wire.total() <= full.wire.total());
+        }
+        CHECK(client.probe_wire().requests == 3); // predict probed the URL once, the fetches did not again
+      }
+    }
+  }
+}
+
+TEST_CASE("wire: a two-stream (xOr) plan, each stream its own URL and model", "[wire][nginx]") {
+  temp_dir dir;
+  testing::nginx_server server(dir.path);
+  const tr::storage s = store({3, 16, 16}, 4, tr::dtype::uint16, tr::storage_layout::pixel_interleaved(), 2);
+  const cell_geometry g = make_geometry<pixel>(2, 3, 16, 16, false);
+  const tr::plan plan = tr::plan::from_masks({{g, random_choice(g, 5)}}, s);
+  const std::vector<std::byte> a = random_bytes(s.stream_bytes(), 6), b = random_bytes(s.stream_bytes(), 7);
+  write_bytes(dir / "v0.bin", a);
+  write_bytes(dir / "v1.bin", b);
+  const std::vector<std::string> urls{server.url("/v0.bin"), server.url("/v1.bin")};
+  const std::span<const std::byte> streams[2] = {a, b};
+  const auto expected = tr::pack(plan, std::span<const std::span<const std::byte>>(streams));
+  for (const tr::coalescing policy : {tr::coalescing::off(), tr::coalescing::automatic()}) {
+    tr::http_client client({.merge = policy});
+    const tr::wire_stats predicted = client.predict(plan, urls);
+    const auto got = client.fetch_payload(plan, urls);
+    CHECK(got.payload == expected);
+    check_prediction(predicted, got.wire);
+  }
+}
+
+TEST_CASE("wire: the main job's shape at Q = 0.05 — plain ranges cost more than the file, coalesced not",
+          "[wire][nginx]") {
+  temp_dir dir;
+  testing::nginx_server server(dir.path);
+  const tr::storage s = store({1, 28, 28}, 100, tr::dtype::uint8, tr::storage_layout::band_sequential());
+  std::vector<float> keep(784, 0.0f);
+  std::mt19937_64 r(3);
+  for (std::size_t k = 0; k < 39;) { // 39 distinct pixels
+    const std::size_t i = r() % 784;
+    if (keep[i] == 0.0f) {
+      keep[i] = 1.0f;
+      ++k;
+    }
+  }
+  const tr::plan plan = tr::plan::from_masks({{make_geometry<pixel>(1, 1, 28, 28, true), keep}}, s);
+  REQUIRE(plan.payload_bytes() == 3900);
+  const auto stored = random_bytes(s.stream_bytes(), 9);
+  write_bytes(dir / "images.u8", stored);
+  const std::string url = server.url("/images.u8");
+  tr::http_client plain;
+  tr::http_client merged({.merge = tr::coalescing::automatic()});
+  const auto p = plain.fetch_payload(plan, url);
+  const auto m = merged.fetch_payload(plan, url);
+  const auto full = plain.download_whole(url);
+  CHECK(p.payload == m.payload);
+  CHECK(p.wire.total() > 2 * full.wire.total()); // the finding, still true without coalescing
+  CHECK(m.wire.total() <= full.wire.total());
+  CHECK(m.wire.discarded_bytes == m.wire.read_bytes - plan.payload_bytes());
+}
+
+TEST_CASE("wire: bad policies, mismatched models and servers that cannot be modelled are named errors",
+          "[wire][nginx][errors]") {
+  CHECK_THROWS_AS(tr::coalescing::holes_up_to(-1), value_error);
+  CHECK_THROWS_WITH(tr::coalescing::holes_up_to(-1), Catch::Contains("at least 0") && Catch::Contains("-1"));
+  CHECK(tr::parse_coalescing("auto") == tr::coalescing::automatic());
+  CHECK(tr::parse_coalescing("off") == tr::coalescing::off());
+  CHECK(tr::parse_coalescing("4096") == tr::coalescing::holes_up_to(4096));
+  CHECK_THROWS_WITH(tr::parse_coalescing("-5"), Catch::Contains("-5"));
+  CHECK_THROWS_WITH(tr::parse_coalescing("4k"),
+                    Catch::Contains("'4k'") && Catch::Contains("not a coalescing"));
+  CHECK_THROWS_AS(tr::parse_coalescing(""), value_error);
+
+  const tr::storage s = store({2, 8, 8}, 2, tr::dtype::uint8, tr::storage_layout::band_sequential());
+  const tr::plan plan =
+    tr::plan::from_masks({{make_geometry<pixel>(1, 2, 8, 8, true), random_keep(64, 3, 1)}}, s);
+  const auto ranges = plan.file_ranges(0);
+  // coalescing without a model, a model of another resource, ranges that do not fit the resource
+  CHECK_THROWS_WITH(tr::schedule_requests(ranges, s.stream_bytes(), tr::range_strategy::multi_range, 4000,
+                                          tr::coalescing::automatic(), nullptr),
+                    Catch::Contains("needs the resource's transport model"));
+  tr::transport_model other;
+  other.resource_bytes = 7;
+  CHECK_THROWS_WITH(tr::schedule_requests(ranges, s.stream_bytes(), tr::range_strategy::multi_range, 4000,
+                                          tr::coalescing::automatic(), &other),
+                    Catch::Contains("7 bytes") && Catch::Contains(std::to_string(s.stream_bytes())));
+  CHECK_THROWS_WITH(
+    tr::schedule_requests(ranges, 10, tr::range_strategy::multi_range, 4000, tr::coalescing::off(), nullptr),
+    Catch::Contains("past the resource's 10 bytes"));
+  const std::vector<tr::byte_range> unordered{{10, 2}, {5, 2}};
+  CHECK_THROWS_WITH(tr::schedule_requests(unordered, 100, tr::range_strategy::multi_range, 4000,
+                                          tr::coalescing::off(), nullptr),
+                    Catch::Contains("range 1") && Catch::Contains("out of order"));
+  const tr::transport_model two[2] = {other, other};
+  CHECK_THROWS_WITH(
+    tr::predict_fetch(plan, two, tr::range_strategy::multi_range, 4000, tr::coalescing::off()),
+    Catch::Contains("2 transport models") && Catch::Contains("1 streams"));
+
+  temp_dir dir;
+  write_bytes(dir / "data.bin", random_bytes(s.stream_bytes(), 2));
+  write_bytes(dir / "short.bin", random_bytes(s.stream_bytes() - 5, 2));
+  testing::nginx_server server(dir.path, "    location /norange/ { max_ranges 0; alias " + dir.path.string() +
+                                           "/; }\n" + "    location /onerange/ { max_ranges 1; alias " +
+                                           dir.path.string() + "/; }");
+  tr::http_client client({.merge = tr::coalescing::automatic()});
+  // a plan for other data: the probe finds the resource's size
+  CHECK_THROWS_WITH(client.fetch_payload(plan, server.url("/short.bin")),
+                    Catch::Contains("has " + std::to_string(s.stream_bytes() - 5) + " bytes") &&
+                      Catch::Contains("plan expects " + std::to_string(s.stream_bytes())));
+  CHECK_THROWS_WITH(client.fetch_payload(plan, server.url("/missing.bin")),
+                    Catch::Contains("HTTP 404") && Catch::Contains("/missing.bin"));
+  // no ranges at all, or only one range per request: the model cannot be measured
+  CHECK_THROWS_WITH(client.probe(server.url("/norange/data.bin")),
+                    Catch::Contains("ignored the Range request"));
+  CHECK_THROWS_WITH(client.probe(server.url("/onerange/data.bin")),
+                    Catch::Contains("multipart/byteranges") || Catch::Contains("ignored the Range request"));
+  // the good file still works after the errors
+  CHECK(client.fetch_payload(plan, server.url("/data.bin")).payload ==
+        tr::pack(plan, random_bytes(s.stream_bytes(), 2)));
+}
