@@ -18,8 +18,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace selmask;
 using namespace selmask_test;
@@ -132,7 +138,71 @@ void check_prediction(const tr::wire_stats& predicted, const tr::wire_stats& cou
   CHECK(predicted.discarded_bytes == counted.discarded_bytes);
 }
 
+/// The response bytes (status line and headers, body) of one GET with `range` (none when empty),
+/// counted on a raw socket — no libcurl — reading the headers up to the blank line and then
+/// Content-Length body bytes.
+std::pair<std::size_t, std::size_t> raw_response_bytes(std::uint16_t port, const std::string& path,
+                                                       const std::string& range) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" +
+                          (range.empty() ? std::string() : "Range: " + range + "\r\n") + "\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+  std::string got;
+  std::optional<std::size_t> header_end, content_length;
+  char buf[65536];
+  while (!header_end || got.size() < *header_end + *content_length) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    REQUIRE(n > 0);
+    got.append(buf, static_cast<std::size_t>(n));
+    if (!header_end) {
+      if (const std::size_t e = got.find("\r\n\r\n"); e != std::string::npos) {
+        header_end = e + 4;
+        const std::size_t cl = got.find("Content-Length: ");
+        REQUIRE(cl < e);
+        content_length = std::stoul(got.substr(cl + 16, got.find("\r\n", cl) - cl - 16));
+      }
+    }
+  }
+  ::close(fd);
+  REQUIRE(got.size() == *header_end + *content_length); // nothing more than the one response
+  return {*header_end, *content_length};
+}
+
 } // namespace
+
+TEST_CASE("wire: the model's response bytes equal those counted on a raw socket, without libcurl",
+          "[wire][nginx]") {
+  temp_dir dir;
+  const auto stored = random_bytes(1234567, 4); // 7-digit offsets
+  write_bytes(dir / "big.bin", stored);
+  testing::nginx_server server(dir.path);
+  tr::http_client client;
+  const tr::transport_model m = client.probe(server.url("/big.bin"));
+  const std::vector<std::vector<tr::byte_range>> cases{
+    {{0, 1}},
+    {{999999, 3}},
+    {{5, 10}, {1000, 1}},
+    {{0, 1}, {9, 1}, {99, 1}, {99999, 10}, {1234000, 567}},
+  };
+  for (const auto& ranges : cases) {
+    const std::string value = tr::range_header_value(ranges);
+    INFO(value);
+    const tr::wire_stats predicted = m.range_request(ranges);
+    const auto [header, body] = raw_response_bytes(server.port(), "/big.bin", value);
+    CHECK(predicted.header_bytes == header);
+    CHECK(predicted.body_bytes == body);
+  }
+  const auto [header, body] = raw_response_bytes(server.port(), "/big.bin", "");
+  CHECK(m.full_download().header_bytes == header);
+  CHECK(m.full_download().body_bytes == body);
+  CHECK(body == stored.size());
+}
 
 TEST_CASE("wire: predicted bytes match the counted ones, coalescing keeps the payload and never costs more "
           "than a full download",
