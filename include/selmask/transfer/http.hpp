@@ -115,28 +115,58 @@ public:
     wire_stats wire;
     for (std::size_t v = 0; v < p.streams(); ++v) {
       const std::vector<byte_range> ranges = p.file_ranges(v);
-      const transport_model* m =
-        opt_.merge.kind == coalescing::mode::off ? nullptr : &model(urls[v], expected);
-      const std::vector<planned_request> schedule =
-        schedule_requests(ranges, expected, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, m);
-      std::byte* dst = payload.data() + p.payload_offset(v);
-      for (const planned_request& q : schedule) {
-        const std::span<const byte_range> wanted(ranges.data() + q.first_wanted, q.wanted_count);
-        if (q.whole) {
-          fetch_whole(urls[v], expected, wanted, dst, wire);
-        } else {
-          fetch_ranges(urls[v], q.asked, wanted, expected, dst, wire);
-        }
-        for (const byte_range& r : wanted) {
-          dst += r.length;
-        }
-      }
+      wire += fetch_ranges_into(urls[v], ranges, expected,
+                                payload.subspan(p.payload_offset(v), p.stream_payload_bytes(v)));
     }
     if (wire.range_bytes != p.payload_bytes()) {
       throw io_error(where + "received " + std::to_string(wire.range_bytes) +
                      " bytes of range data, the plan's payload is " + std::to_string(p.payload_bytes()));
     }
     return wire;
+  }
+
+  /// Fetches `ranges` (ascending, disjoint, non-empty) of the resource at `url`, which must hold
+  /// `resource_bytes` bytes, into `out` (their bytes one after another, exactly the sum of their
+  /// lengths), with this client's strategy, header limit and coalescing. The building block of
+  /// `fetch_into`, for data whose ranges come from elsewhere (e.g. a `chunked_plan`).
+  wire_stats fetch_ranges_into(const std::string& url, std::span<const byte_range> ranges,
+                               std::size_t resource_bytes, std::span<std::byte> out) {
+    std::size_t total = 0;
+    for (const byte_range& r : ranges) {
+      total += r.length;
+    }
+    if (out.size() != total) {
+      throw shape_error("selmask::transfer::http_client::fetch_ranges_into: output of " +
+                        std::to_string(out.size()) + " bytes for ranges of " + std::to_string(total));
+    }
+    const transport_model* m =
+      opt_.merge.kind == coalescing::mode::off ? nullptr : &model(url, resource_bytes);
+    const std::vector<planned_request> schedule =
+      schedule_requests(ranges, resource_bytes, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, m);
+    wire_stats wire;
+    std::byte* dst = out.data();
+    for (const planned_request& q : schedule) {
+      const std::span<const byte_range> wanted(ranges.data() + q.first_wanted, q.wanted_count);
+      if (q.whole) {
+        fetch_whole(url, resource_bytes, wanted, dst, wire);
+      } else {
+        fetch_ranges(url, q.asked, wanted, resource_bytes, dst, wire);
+      }
+      for (const byte_range& r : wanted) {
+        dst += r.length;
+      }
+    }
+    return wire;
+  }
+
+  /// The predicted bytes of `fetch_ranges_into(url, ranges, resource_bytes, …)` (probing `url`
+  /// when it is not yet measured).
+  wire_stats predict_ranges(const std::string& url, std::span<const byte_range> ranges,
+                            std::size_t resource_bytes) {
+    const transport_model& m = model(url, resource_bytes);
+    return transfer::predict(
+      schedule_requests(ranges, resource_bytes, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, &m),
+      ranges, m);
   }
 
   /// The transport model of `url` (transfer/wire.hpp), measured by `probe` on first use and kept
