@@ -7,10 +7,13 @@
 //    within 1 % of what the client counts from the requests and responses;
 //  - with coalescing on, a fetch never costs more bytes than one plain GET of the whole file,
 //    measured by downloading it.
+// And the chunked layout (transfer/chunked.hpp): every value where the definition puts it, plans
+// over it read the plan's payload, and over nginx the same tensor for far fewer bytes.
 // Needs the Debian package nginx (scripts/install-deps.sh), as test_transfer_nginx.
 #include "support.hpp"
 
 #include <selmask/testing/nginx_server.hpp>
+#include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>
 #include <selmask/transfer/wire.hpp>
@@ -374,4 +377,161 @@ TEST_CASE("wire: bad policies, mismatched models and servers that cannot be mode
   // the good file still works after the errors
   CHECK(client.fetch_payload(plan, server.url("/data.bin")).payload ==
         tr::pack(plan, random_bytes(s.stream_bytes(), 2)));
+}
+
+// ---- the chunked layout ------------------------------------------------------------------------
+
+namespace {
+
+/// The chunked file offset (in values) of value (n, c, h, w), computed from the definition
+/// cell by cell, independently of for_each_chunked_value.
+std::size_t chunked_offset(const shape& sample, std::size_t samples, const tr::chunk_shape& ch, std::size_t n,
+                           std::size_t c, std::size_t h, std::size_t w) {
+  const std::size_t per = sample.size();
+  const std::size_t j = n / ch.samples;
+  const std::size_t in_chunk = std::min(ch.samples, samples - j * ch.samples);
+  std::size_t off = j * ch.samples * per;
+  const auto extent = [&](std::size_t a, std::size_t start) {
+    return std::min(ch.cell[a], sample[a] - start);
+  };
+  for (std::size_t c0 = 0; c0 < sample[0]; c0 += ch.cell[0]) {
+    for (std::size_t h0 = 0; h0 < sample[1]; h0 += ch.cell[1]) {
+      for (std::size_t w0 = 0; w0 < sample[2]; w0 += ch.cell[2]) {
+        const std::size_t ec = extent(0, c0), eh = extent(1, h0), ew = extent(2, w0);
+        const std::size_t cell_values = ec * eh * ew;
+        if (c >= c0 && c < c0 + ec && h >= h0 && h < h0 + eh && w >= w0 && w < w0 + ew) {
+          return off + (n - j * ch.samples) * cell_values + ((c - c0) * eh + (h - h0)) * ew + (w - w0);
+        }
+        off += in_chunk * cell_values;
+      }
+    }
+  }
+  FAIL("value outside the sample");
+  return 0;
+}
+
+} // namespace
+
+TEST_CASE("chunked: to_chunked puts every value where the definition says, plans read exactly the plan's "
+          "payload",
+          "[wire][chunked]") {
+  const tr::storage s = store({3, 5, 7}, 10, tr::dtype::uint16, tr::storage_layout::pixel_interleaved());
+  const tr::chunk_shape ch{4, {2, 2, 3}}; // edge chunks (4, 4, 2 samples) and edge cells
+  const auto data = random_bytes(s.stream_bytes(), 21);
+  const auto out = tr::to_chunked(s, data, ch);
+  REQUIRE(out.size() == data.size());
+  for (std::size_t n = 0; n < s.samples; ++n) {
+    for (std::size_t c = 0; c < 3; ++c) {
+      for (std::size_t h = 0; h < 5; ++h) {
+        for (std::size_t w = 0; w < 7; ++w) {
+          const std::size_t stored = n * s.sample_values() + (h * 7 + w) * 3 + c; // pixel-interleaved
+          const std::size_t at = chunked_offset(s.sample, s.samples, ch, n, c, h, w);
+          REQUIRE(std::memcmp(out.data() + at * 2, data.data() + stored * 2, 2) == 0);
+        }
+      }
+    }
+  }
+  // plans of several granularities: the ranges read from the chunked bytes give pack's payload
+  const std::vector<cell_geometry> geometries{
+    make_geometry<pixel>(1, 3, 5, 7, true), make_geometry<subpixel>(1, 3, 5, 7, true),
+    make_geometry<channel>(1, 3, 5, 7, true), make_geometry<block<2, 3>>(1, 3, 5, 7, true)};
+  std::uint64_t seed = 30;
+  for (const cell_geometry& g : geometries) {
+    const tr::plan p = tr::plan::from_masks({{g, random_keep(g.cells(), 2, ++seed)}}, s);
+    const tr::chunked_plan cp(p, ch);
+    std::vector<std::byte> read;
+    for (const tr::byte_range& r : cp.file_ranges()) {
+      read.insert(read.end(), out.begin() + static_cast<std::ptrdiff_t>(r.offset),
+                  out.begin() + static_cast<std::ptrdiff_t>(r.offset + r.length));
+    }
+    CHECK(read.size() == p.payload_bytes());
+    CHECK(cp.to_plan_payload(read) == tr::pack(p, data));
+  }
+}
+
+TEST_CASE(
+  "chunked: a static pixel mask over 1024-sample chunks of pixels is one range per kept cell per chunk",
+  "[wire][chunked]") {
+  const tr::storage s = store({1, 28, 28}, 2500, tr::dtype::uint8, tr::storage_layout::band_sequential());
+  std::vector<float> keep(784, 0.0f);
+  for (std::size_t k = 0; k < 784; k += 20) { // 40 pixels, no two neighbours
+    keep[k] = 1.0f;
+  }
+  const tr::plan p = tr::plan::from_masks({{make_geometry<pixel>(1, 1, 28, 28, true), keep}}, s);
+  const tr::chunked_plan cp(p, {1024, {1, 1, 1}});
+  CHECK(cp.file_ranges().size() == 40 * 3); // 3 chunks (1024, 1024, 452 samples)
+  CHECK(cp.file_ranges()[0].length == 1024);
+  CHECK(cp.file_ranges().back().length == 452);
+  CHECK(p.file_ranges(0).size() == 40 * 2500); // the sample-major file: one range per pixel per sample
+}
+
+TEST_CASE("chunked: bad chunks, plans and files are named errors", "[wire][chunked][errors]") {
+  const tr::storage s = store({2, 4, 4}, 3, tr::dtype::uint8, tr::storage_layout::band_sequential());
+  const auto data = random_bytes(s.stream_bytes(), 1);
+  CHECK_THROWS_WITH(tr::to_chunked(s, data, {0, {1, 1, 1}}), Catch::Contains("chunk of 0 samples"));
+  CHECK_THROWS_WITH(tr::to_chunked(s, data, {8, {3, 1, 1}}),
+                    Catch::Contains("chunk cell 8x[3,1,1]") && Catch::Contains("[2,4,4]"));
+  CHECK_THROWS_WITH(tr::to_chunked(s, std::span(data).first(10), {8, {1, 1, 1}}),
+                    Catch::Contains("10 bytes given") && Catch::Contains("holds 96"));
+  const tr::storage two = store({2, 4, 4}, 3, tr::dtype::uint8, tr::storage_layout::band_sequential(), 2);
+  const cell_geometry g = make_geometry<pixel>(2, 2, 4, 4, false);
+  CHECK_THROWS_WITH(tr::chunked_plan(tr::plan::from_masks({{g, random_choice(g, 2)}}, two), {8, {1, 1, 1}}),
+                    Catch::Contains("reads 2 streams"));
+  const tr::plan p =
+    tr::plan::from_masks({{make_geometry<pixel>(1, 2, 4, 4, true), random_keep(16, 2, 3)}}, s);
+  const tr::chunked_plan cp(p, {2, {1, 1, 1}});
+  std::vector<std::byte> wrong(cp.payload_bytes() + 1);
+  CHECK_THROWS_AS(cp.to_plan_payload(wrong), shape_error);
+  temp_dir dir;
+  write_bytes(dir / "raw.bin", std::vector<std::byte>(data.begin(), data.end() - 1));
+  CHECK_THROWS_WITH(tr::rechunk_file(dir / "raw.bin", dir / "out.bin", {2, {1, 1, 1}}, &s),
+                    Catch::Contains("raw.bin") && Catch::Contains("holds 95 bytes"));
+  CHECK_THROWS_AS(tr::rechunk_file(dir / "missing.idx", dir / "out.bin", {2, {1, 1, 1}}), io_error);
+}
+
+TEST_CASE(
+  "chunked over nginx: the same tensor as from the sample-major file, predicted bytes within 1 %, far "
+  "fewer bytes on the wire",
+  "[wire][chunked][nginx]") {
+  temp_dir dir;
+  // an IDX file of 2100 images of 28x28, rewritten by rechunk_file
+  const std::size_t n = 2100;
+  const auto pixels = random_bytes(n * 784, 40);
+  std::vector<std::uint8_t> values(pixels.size());
+  std::memcpy(values.data(), pixels.data(), pixels.size());
+  io::write_idx(dir / "images.idx", shape{n, 28, 28}, values);
+  const tr::storage s = tr::rechunk_file(dir / "images.idx", dir / "images.chunked", {1024, {1, 1, 1}});
+  REQUIRE(s == store({1, 28, 28}, n, tr::dtype::uint8, tr::storage_layout::band_sequential()));
+  write_bytes(dir / "images.raw", pixels);
+  const std::string read_back = io::read_file(dir / "images.chunked");
+  REQUIRE(read_back.size() == pixels.size());
+  CHECK(std::memcmp(read_back.data(), tr::to_chunked(s, pixels, {1024, {1, 1, 1}}).data(), pixels.size()) ==
+        0);
+
+  std::vector<float> keep(784, 0.0f);
+  std::mt19937_64 r(8);
+  for (std::size_t k = 0; k < 39;) {
+    const std::size_t i = r() % 784;
+    if (keep[i] == 0.0f) {
+      keep[i] = 1.0f;
+      ++k;
+    }
+  }
+  const tr::plan p = tr::plan::from_masks({{make_geometry<pixel>(1, 1, 28, 28, true), keep}}, s);
+  const tr::chunked_plan cp(p, {1024, {1, 1, 1}});
+  CHECK(cp.file_ranges().size() <= 39 * 3);
+  testing::nginx_server server(dir.path);
+  for (const tr::coalescing policy : {tr::coalescing::off(), tr::coalescing::automatic()}) {
+    INFO("coalescing " << policy.str());
+    tr::http_client client({.merge = policy});
+    const auto sample_major = client.fetch<cpu>(p, server.url("/images.raw"), {.scale = 1.0f / 255});
+    const tr::wire_stats predicted = client.predict(cp, server.url("/images.chunked"));
+    const auto chunked = client.fetch<cpu>(cp, server.url("/images.chunked"), {.scale = 1.0f / 255});
+    CHECK(cpu::to_host(chunked.x) == cpu::to_host(sample_major.x));
+    check_prediction(predicted, chunked.wire);
+    CHECK(chunked.wire.range_bytes == p.payload_bytes());
+    CHECK(chunked.wire.total() * 5 < sample_major.wire.total());
+    // ranges of 1024 or 52 bytes: framing and headers within 25 % of the payload
+    CHECK(chunked.wire.total() < p.payload_bytes() * 5 / 4);
+  }
 }

@@ -53,6 +53,7 @@
 #include "../backend/backend.hpp"
 #include "../error.hpp"
 #include "byteranges.hpp"
+#include "chunked.hpp"
 #include "pack.hpp"
 #include "plan.hpp"
 #include "wire.hpp"
@@ -167,6 +168,28 @@ public:
     return transfer::predict(
       schedule_requests(ranges, resource_bytes, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, &m),
       ranges, m);
+  }
+
+  /// The canonical payload of `cp.logical()` fetched from the chunked file at `url` (made by
+  /// `to_chunked` / `rechunk_file` from the plan's data): the same bytes as `fetch_payload` of the
+  /// plan from the original file.
+  fetched_payload fetch_payload(const chunked_plan& cp, const std::string& url) {
+    std::vector<std::byte> read(cp.payload_bytes());
+    fetched_payload out;
+    out.wire = fetch_ranges_into(url, cp.file_ranges(), cp.file_bytes(), read);
+    out.payload = cp.to_plan_payload(read);
+    return out;
+  }
+  /// Fetches from the chunked file and unpacks: the dense N×C×H×W tensor on backend `B`.
+  template <tensor_backend B>
+  fetched_tensor<tensor_t<B>> fetch(const chunked_plan& cp, const std::string& url,
+                                    const unpack_options& opt = {}) {
+    fetched_payload f = fetch_payload(cp, url);
+    return {unpack_tensor<B>(cp.logical(), f.payload, opt), f.wire};
+  }
+  /// The predicted bytes of fetching `cp` from the chunked file at `url`.
+  wire_stats predict(const chunked_plan& cp, const std::string& url) {
+    return predict_ranges(url, cp.file_ranges(), cp.file_bytes());
   }
 
   /// The transport model of `url` (transfer/wire.hpp), measured by `probe` on first use and kept
