@@ -243,7 +243,7 @@ inline storage rechunk_file(const std::filesystem::path& in, const std::filesyst
     if (text.size() != st.stream_bytes()) {
       throw io_error("selmask::transfer::rechunk_file: '" + in.string() + "' holds " +
                      std::to_string(text.size()) + " bytes, the storage (" + std::to_string(st.samples) +
-                     " samples of " + st.sample.str() + " " + dtype_name(st.type) + ") " +
+                     " samples of " + st.sample.str() + " " + dtype_name(st.type) + ") holds " +
                      std::to_string(st.stream_bytes()));
     }
     data.resize(text.size());
