@@ -9,13 +9,19 @@
 //  - pixel(any), each pixel kept with probability 1/7, 8x32x32 uint16, pixel-interleaved, 5 samples;
 //  - pixel(any), 39 of 784 pixels (Q = 0.05), 1x28x28 uint8 (the main job's shape), 100 samples.
 //
-//   transfer_wire [--coalesce off|auto|BYTES] [--per-range] [--seed N]
+//   transfer_wire [--coalesce off|auto|BYTES] [--per-range] [--seed N] [--images IDX] [--chunk-samples S]
+//
+// With --images (e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz, the main job's
+// 10,000 test images), a second table: a seeded random pixel(any) mask of 39 of 784 pixels
+// (Q = 0.05) over those images, fetched from the sample-major file with plain and coalesced ranges,
+// from the chunked file (rechunk_file: chunks of S images x one pixel, default 1024), and whole.
 //
 // Needs the Debian package nginx (scripts/install-deps.sh).
 #include "command_line.hpp"
 
 #include <selmask/selmask.hpp>
 #include <selmask/testing/nginx_server.hpp>
+#include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>
 
@@ -23,6 +29,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tr = selmask::transfer;
@@ -76,10 +83,14 @@ int main(int argc, char** argv) {
   std::string coalesce = "auto";
   bool per_range = false;
   std::uint64_t seed = 1;
+  std::filesystem::path images;
+  std::size_t chunk_samples = 1024;
   example::command_line cl("transfer_wire");
   cl.option("--coalesce", "off|auto|BYTES", coalesce)
     .flag("--per-range", per_range)
-    .option("--seed", "N", seed);
+    .option("--seed", "N", seed)
+    .option("--images", "IDX", images)
+    .option("--chunk-samples", "S", chunk_samples);
   if (!cl.parse(argc, argv)) {
     return 2;
   }
@@ -145,6 +156,67 @@ int main(int argc, char** argv) {
       if (policy.kind != tr::coalescing::mode::off && c.coalesced.total() > c.full.total()) {
         ok = false;
       }
+    }
+    if (!images.empty()) {
+      const tr::chunk_shape chunk{chunk_samples, {1, 1, 1}};
+      const tr::storage s = tr::rechunk_file(images, dir / "images.chunked", chunk);
+      const selmask::io::idx_array a = selmask::io::read_idx(images);
+      selmask::io::write_file_atomically(
+        dir / "images.raw",
+        std::string_view(reinterpret_cast<const char*>(a.values.data()), a.values.size()));
+      for (const char* f : {"images.raw", "images.chunked"}) {
+        std::filesystem::permissions(dir / f, std::filesystem::perms::others_read,
+                                     std::filesystem::perm_options::add);
+      }
+      const tr::plan plan =
+        tr::plan::from_masks({{selmask::make_geometry<selmask::pixel>(1, 1, s.height(), s.width(), true),
+                               keep_exactly(s.height() * s.width(), 39, r)}},
+                             s);
+      const tr::chunked_plan cp(plan, chunk);
+      tr::http_options opt;
+      opt.strategy = per_range ? tr::range_strategy::per_range : tr::range_strategy::multi_range;
+      const tr::wire_comparison c = tr::compare_wire(plan, server.url("/images.raw"), opt, policy);
+      tr::http_client chunked_plain(opt);
+      const tr::wire_stats cpp = chunked_plain.predict(cp, server.url("/images.chunked"));
+      const auto cf = chunked_plain.fetch_payload(cp, server.url("/images.chunked"));
+      opt.merge = policy;
+      tr::http_client chunked_merged(opt);
+      const tr::wire_stats cmp = chunked_merged.predict(cp, server.url("/images.chunked"));
+      const auto cm = chunked_merged.fetch_payload(cp, server.url("/images.chunked"));
+      tr::http_client check;
+      if (cf.payload != check.fetch_payload(plan, server.url("/images.raw")).payload ||
+          cm.payload != cf.payload) {
+        throw selmask::io_error("the chunked fetch gave another payload than the sample-major one");
+      }
+      const tr::transport_model m = check.probe(server.url("/images.chunked"));
+      const std::size_t headers =
+        cf.payload.size() + cf.wire.requests * (m.range_request_fixed +
+                                                (per_range ? m.single_header_fixed : m.multi_header_fixed));
+      std::printf("\n%s: %zu images of %s, pixel(any) 39 of %zu pixels (seeded random), payload %s bytes; "
+                  "wire = request + header + body bytes\n\n",
+                  images.string().c_str(), s.samples, s.sample.str().c_str(), s.height() * s.width(),
+                  with_commas(plan.payload_bytes()).c_str());
+      std::printf(
+        "| transport | requests | wire bytes | per image | read | discarded | predicted - counted |\n");
+      std::printf("|---|---|---|---|---|---|---|\n");
+      const auto line = [&](const char* name, const tr::wire_stats& w, const tr::wire_stats& pr) {
+        std::printf(
+          "| %s | %zu | %s | %.1f | %s | %s | %+.2f %% |\n", name, w.requests, with_commas(w.total()).c_str(),
+          static_cast<double>(w.total()) / static_cast<double>(s.samples), with_commas(w.read_bytes).c_str(),
+          with_commas(w.discarded_bytes).c_str(), relative_error(pr.total(), w.total()));
+      };
+      line("sample-major file, plain ranges", c.plain, c.plain_predicted);
+      line(("sample-major file, coalesced (" + policy.str() + ")").c_str(), c.coalesced,
+           c.coalesced_predicted);
+      line(("chunked file (" + std::to_string(chunk_samples) + " images x 1 pixel), plain ranges").c_str(),
+           cf.wire, cpp);
+      line(("chunked file, coalesced (" + policy.str() + ")").c_str(), cm.wire, cmp);
+      line("full download (one plain GET)", c.full, c.full_predicted);
+      std::printf(
+        "\npayload + one header block per request (chunked, plain): %s bytes; chunked plain is %.1f %% "
+        "above it\n",
+        with_commas(headers).c_str(),
+        100.0 * (static_cast<double>(cf.wire.total()) / static_cast<double>(headers) - 1.0));
     }
     server.stop();
     std::filesystem::remove_all(dir);
