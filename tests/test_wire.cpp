@@ -535,3 +535,70 @@ TEST_CASE(
     CHECK(chunked.wire.total() < p.payload_bytes() * 5 / 4);
   }
 }
+
+TEST_CASE("wire: schedules and predictions by hand, with a model of made-up constants", "[wire]") {
+  tr::transport_model m;
+  m.resource_bytes = 10000;
+  m.range_request_fixed = 50;
+  m.single_header_fixed = 200;
+  m.multi_header_fixed = 180;
+  m.part_fixed = 80;
+  m.closing = 24;
+  m.plain_request = 60;
+  m.full_header = 220;
+  const std::vector<tr::byte_range> wanted{{0, 10}, {20, 10}, {1000, 10}};
+  const auto multi = tr::range_strategy::multi_range;
+  // auto, multi-range: the 10-byte hole is cheaper than a part (80 + digits + its Range entry), 970 is not
+  auto q = tr::schedule_requests(wanted, 10000, multi, 4000, tr::coalescing::automatic(), &m);
+  REQUIRE(q.size() == 1);
+  CHECK_FALSE(q[0].whole);
+  CHECK(q[0].asked == std::vector<tr::byte_range>{{0, 30}, {1000, 10}});
+  CHECK(q[0].wanted_count == 3);
+  tr::wire_stats w = tr::predict(q, wanted, m);
+  CHECK(w.request_bytes == 50 + std::string("bytes=0-29,1000-1009").size());
+  CHECK(w.body_bytes == 24 + (80 + 1 + 2 + 30) + (80 + 4 + 4 + 10));
+  CHECK(w.header_bytes == 180 + 3);
+  CHECK(w.read_bytes == 40);
+  CHECK(w.range_bytes == 30);
+  CHECK(w.discarded_bytes == 10);
+  // a hole limit of 5: nothing merged; of 10: the first hole
+  CHECK(
+    tr::schedule_requests(wanted, 10000, multi, 4000, tr::coalescing::holes_up_to(5), &m)[0].asked.size() ==
+    3);
+  CHECK(
+    tr::schedule_requests(wanted, 10000, multi, 4000, tr::coalescing::holes_up_to(10), &m)[0].asked.size() ==
+    2);
+  // per-range: a merge saves a whole request (50 + 6 + 200 bytes), so the 10-byte hole is read over
+  q = tr::schedule_requests(wanted, 10000, tr::range_strategy::per_range, 4000, tr::coalescing::automatic(),
+                            &m);
+  REQUIRE(q.size() == 2);
+  w = tr::predict(q, wanted, m);
+  CHECK(w.header_bytes == (200 + 1 + 2 + 2) + (200 + 4 + 4 + 2));
+  CHECK(w.body_bytes == 40);
+  // one range: a one-part 206
+  const std::vector<tr::byte_range> one{{5000, 123}};
+  w = m.range_request(one);
+  CHECK(w.header_bytes == 200 + 4 + 4 + 3);
+  CHECK(w.body_bytes == 123);
+  // the Range header limit splits a multi-range request: "bytes=0-9" + ",20-29" fits 20, ",1000-1009" not
+  q = tr::schedule_requests(wanted, 10000, multi, 20, tr::coalescing::off(), nullptr);
+  REQUIRE(q.size() == 2);
+  CHECK(q[0].asked.size() == 2);
+  CHECK(q[1].first_wanted == 2);
+  // dearer than the whole resource: read it whole (3 ranges cost 539 bytes, a plain GET of 250 bytes 530)
+  m.resource_bytes = 250;
+  const std::vector<tr::byte_range> sparse{{0, 1}, {100, 1}, {200, 1}};
+  CHECK(
+    tr::predict(tr::schedule_requests(sparse, 250, multi, 4000, tr::coalescing::off(), nullptr), sparse, m)
+      .total() == 539);
+  q = tr::schedule_requests(sparse, 250, multi, 4000, tr::coalescing::holes_up_to(0), &m);
+  REQUIRE(q.size() == 1);
+  CHECK(q[0].whole);
+  w = tr::predict(q, sparse, m);
+  CHECK(w.total() == 530);
+  CHECK(w.read_bytes == 250);
+  CHECK(w.discarded_bytes == 247);
+  // one byte more for the file and the ranges win again
+  m.resource_bytes = 260;
+  CHECK_FALSE(tr::schedule_requests(sparse, 260, multi, 4000, tr::coalescing::holes_up_to(0), &m)[0].whole);
+}
