@@ -446,6 +446,16 @@ TEST_CASE("chunked: to_chunked puts every value where the definition says, plans
     }
     CHECK(read.size() == p.payload_bytes());
     CHECK(cp.to_plan_payload(read) == tr::pack(p, data));
+    // a batch across a chunk boundary: samples 3..7 of chunks 0 (0..3) and 1 (4..7)
+    const tr::chunked_plan batch(p, ch, 3, 5);
+    read.clear();
+    for (const tr::byte_range& r : batch.file_ranges()) {
+      read.insert(read.end(), out.begin() + static_cast<std::ptrdiff_t>(r.offset),
+                  out.begin() + static_cast<std::ptrdiff_t>(r.offset + r.length));
+    }
+    CHECK(batch.logical() == p.with_samples(5));
+    CHECK(batch.to_plan_payload(read) ==
+          tr::pack(batch.logical(), std::span(data).subspan(3 * s.sample_bytes(), 5 * s.sample_bytes())));
   }
 }
 
@@ -463,6 +473,11 @@ TEST_CASE(
   CHECK(cp.file_ranges()[0].length == 1024);
   CHECK(cp.file_ranges().back().length == 452);
   CHECK(p.file_ranges(0).size() == 40 * 2500); // the sample-major file: one range per pixel per sample
+  // batches: one range per kept pixel per chunk touched, whatever the batch's size
+  CHECK(tr::chunked_plan(p, {1024, {1, 1, 1}}, 1024, 64).file_ranges().size() == 40);
+  CHECK(tr::chunked_plan(p, {1024, {1, 1, 1}}, 1024, 64).file_ranges()[0].length == 64);
+  CHECK(tr::chunked_plan(p, {1024, {1, 1, 1}}, 1000, 100).file_ranges().size() == 80);
+  CHECK(tr::chunked_plan(p, {1024, {1, 1, 1}}, 2499, 1).file_ranges().size() == 40);
 }
 
 TEST_CASE("chunked: bad chunks, plans and files are named errors", "[wire][chunked][errors]") {
@@ -480,6 +495,9 @@ TEST_CASE("chunked: bad chunks, plans and files are named errors", "[wire][chunk
   const tr::plan p =
     tr::plan::from_masks({{make_geometry<pixel>(1, 2, 4, 4, true), random_keep(16, 2, 3)}}, s);
   const tr::chunked_plan cp(p, {2, {1, 1, 1}});
+  CHECK_THROWS_WITH(tr::chunked_plan(p, {2, {1, 1, 1}}, 1, 0), Catch::Contains("samples 1 + 0"));
+  CHECK_THROWS_WITH(tr::chunked_plan(p, {2, {1, 1, 1}}, 2, 2),
+                    Catch::Contains("samples 2 + 2") && Catch::Contains("file's 3"));
   std::vector<std::byte> wrong(cp.payload_bytes() + 1);
   CHECK_THROWS_AS(cp.to_plan_payload(wrong), shape_error);
   temp_dir dir;
@@ -533,6 +551,12 @@ TEST_CASE(
     CHECK(chunked.wire.total() * 5 < sample_major.wire.total());
     // ranges of 1024 or 52 bytes: framing and headers within 25 % of the payload
     CHECK(chunked.wire.total() < p.payload_bytes() * 5 / 4);
+    // a batch of 100 images inside the second chunk: the same values as the whole fetch's
+    const tr::chunked_plan batch(p, {1024, {1, 1, 1}}, 1500, 100);
+    const auto part = client.fetch<cpu>(batch, server.url("/images.chunked"), {.scale = 1.0f / 255});
+    const auto all = cpu::to_host(chunked.x);
+    CHECK(cpu::to_host(part.x) == std::vector<float>(all.begin() + 1500 * 784, all.begin() + 1600 * 784));
+    CHECK(part.wire.range_bytes == 39 * 100);
   }
 }
 

@@ -19,9 +19,10 @@
 ///
 /// - `to_chunked(storage, data, chunk)`: rewrites a sample-major array (any `storage_layout`, one
 ///   stream) into the chunked order; `rechunk_file` does it for a raw or IDX file on disk.
-/// - `chunked_plan(plan, chunk)`: the byte ranges of a plan's selection in the chunked file of the
-///   plan's data, and `to_plan_payload`, which turns the bytes read (ranges one after another)
-///   into the plan's canonical payload, so `unpack` gives the same tensor as from the original file.
+/// - `chunked_plan(plan, chunk[, first, count])`: the byte ranges of a plan's selection in the
+///   chunked file of the plan's data (all samples, or a batch), and `to_plan_payload`, which turns
+///   the bytes read (ranges one after another) into the canonical payload of `logical()`, so
+///   `unpack` gives the same tensor as from the original file.
 
 #include <algorithm>
 #include <array>
@@ -67,28 +68,41 @@ struct chunk_shape {
   friend constexpr bool operator==(const chunk_shape&, const chunk_shape&) = default;
 };
 
-/// Calls `f(n, location)` for every value of `samples` samples of shape `sample` in chunked file
-/// order, `location` being the value's index in C×H×W order. `chunk` must be valid.
+/// Calls `f(n, location, at)` for every value of samples `first .. last − 1` (of `samples` samples
+/// of shape `sample`) in chunked file order: `location` is the value's index in C×H×W order, `at`
+/// its index in the chunked file (in values, from the file's start). `chunk` must be valid and
+/// `first <= last <= samples`.
 template <class F>
-void for_each_chunked_value(const shape& sample, std::size_t samples, const chunk_shape& chunk, F&& f) {
+void for_each_chunked_value(const shape& sample, std::size_t samples, const chunk_shape& chunk, F&& f,
+                            std::size_t first = 0, std::size_t last = static_cast<std::size_t>(-1)) {
+  last = std::min(last, samples);
+  if (first >= last) {
+    return;
+  }
   const std::size_t c_n = sample[0], h_n = sample[1], w_n = sample[2];
   const std::size_t bc = chunk.cell[0], bh = chunk.cell[1], bw = chunk.cell[2];
-  for (std::size_t n0 = 0; n0 < samples; n0 += chunk.samples) {
+  const std::size_t per = sample.size();
+  for (std::size_t n0 = first / chunk.samples * chunk.samples; n0 < last; n0 += chunk.samples) {
     const std::size_t n1 = std::min(n0 + chunk.samples, samples);
+    const std::size_t nb = std::max(n0, first), ne = std::min(n1, last);
+    std::size_t base = n0 * per; // the first value of the current cell block
     for (std::size_t c0 = 0; c0 < c_n; c0 += bc) {
       for (std::size_t h0 = 0; h0 < h_n; h0 += bh) {
         for (std::size_t w0 = 0; w0 < w_n; w0 += bw) {
           const std::size_t c1 = std::min(c0 + bc, c_n), h1 = std::min(h0 + bh, h_n),
                             w1 = std::min(w0 + bw, w_n);
-          for (std::size_t n = n0; n < n1; ++n) {
+          const std::size_t cell_values = (c1 - c0) * (h1 - h0) * (w1 - w0);
+          std::size_t at = base + (nb - n0) * cell_values;
+          for (std::size_t n = nb; n < ne; ++n) {
             for (std::size_t c = c0; c < c1; ++c) {
               for (std::size_t h = h0; h < h1; ++h) {
                 for (std::size_t w = w0; w < w1; ++w) {
-                  f(n, (c * h_n + h) * w_n + w);
+                  f(n, (c * h_n + h) * w_n + w, at++);
                 }
               }
             }
           }
+          base += (n1 - n0) * cell_values;
         }
       }
     }
@@ -129,54 +143,75 @@ inline std::vector<std::byte> to_chunked(const storage& s, std::span<const std::
   const std::size_t ds = dtype_size(s.type), sb = s.sample_bytes();
   std::vector<std::byte> out(data.size());
   std::byte* o = out.data();
-  for_each_chunked_value(s.sample, s.samples, chunk, [&](std::size_t n, std::size_t l) {
+  for_each_chunked_value(s.sample, s.samples, chunk, [&](std::size_t n, std::size_t l, std::size_t) {
     std::memcpy(o, data.data() + n * sb + pos[l] * ds, ds);
     o += ds;
   });
   return out;
 }
 
-/// A plan's selection in the chunked file of its data (see the top of this file).
+/// A plan's selection in the chunked file of its data (see the top of this file), for all its
+/// samples or a batch of them (samples `first .. first + count − 1`): in each chunk the batch
+/// touches, a kept cell is still one range, whatever the batch's size.
 class chunked_plan {
 public:
-  /// Throws `shape_error` for a plan with several streams, `value_error` for a chunk that does
-  /// not fit the plan's samples.
-  chunked_plan(plan p, chunk_shape chunk) : plan_(std::move(p)), chunk_(chunk) {
+  /// All samples of `p`. Throws `shape_error` for a plan with several streams, `value_error` for a
+  /// chunk that does not fit the plan's samples.
+  chunked_plan(const plan& p, chunk_shape chunk) : chunked_plan(p, chunk, 0, p.source().samples) {}
+
+  /// Samples `first .. first + count − 1` of the data `p` describes (`p.source().samples` in the
+  /// file); `logical()` is then `p.with_samples(count)`. Also throws `value_error` for an empty
+  /// batch or one that reaches past the file's samples.
+  chunked_plan(const plan& p, chunk_shape chunk, std::size_t first, std::size_t count)
+    : plan_(p), chunk_(chunk), first_(first) {
     const char* where = "selmask::transfer::chunked_plan";
-    const storage& s = plan_.source();
+    const storage& s = p.source();
     chunk_.validate(s.sample, where);
-    if (plan_.streams() != 1) {
-      throw shape_error(std::string(where) + ": the plan reads " + std::to_string(plan_.streams()) +
+    if (p.streams() != 1) {
+      throw shape_error(std::string(where) + ": the plan reads " + std::to_string(p.streams()) +
                         " streams; a chunked plan reads one (chunk each version's array separately)");
     }
+    if (count == 0 || first > s.samples || count > s.samples - first) {
+      throw value_error(std::string(where) + ": a batch of samples " + std::to_string(first) + " + " +
+                        std::to_string(count) + " (expected 1 or more samples within the file's " +
+                        std::to_string(s.samples) + ")");
+    }
+    file_bytes_ = s.stream_bytes();
+    if (count != s.samples) {
+      plan_ = p.with_samples(count);
+    }
     const std::size_t ds = dtype_size(s.type);
-    const auto choice = plan_.choices();
-    std::size_t off = 0;
-    for_each_chunked_value(s.sample, s.samples, chunk_, [&](std::size_t, std::size_t l) {
-      if (choice[l] >= 0) {
-        if (!ranges_.empty() && ranges_.back().offset + ranges_.back().length == off) {
-          ranges_.back().length += ds;
-        } else {
-          ranges_.push_back({off, ds});
+    const auto choice = p.choices();
+    for_each_chunked_value(
+      s.sample, s.samples, chunk_,
+      [&](std::size_t, std::size_t l, std::size_t at) {
+        if (choice[l] >= 0) {
+          const std::size_t off = at * ds;
+          if (!ranges_.empty() && ranges_.back().offset + ranges_.back().length == off) {
+            ranges_.back().length += ds;
+          } else {
+            ranges_.push_back({off, ds});
+          }
         }
-      }
-      off += ds;
-    });
+      },
+      first, first + count);
   }
 
-  /// The plan this selection comes from (its storage describes the original, sample-major data).
+  /// The plan of the samples read (its storage describes the original, sample-major data of the
+  /// batch); `unpack(logical(), payload)` gives their tensor.
   [[nodiscard]] const plan& logical() const noexcept { return plan_; }
   [[nodiscard]] const chunk_shape& chunk() const noexcept { return chunk_; }
+  /// The first sample read.
+  [[nodiscard]] std::size_t first_sample() const noexcept { return first_; }
   /// Byte ranges of the chunked file, ascending and coalesced.
   [[nodiscard]] std::span<const byte_range> file_ranges() const noexcept { return ranges_; }
-  /// Size of the chunked file (that of the original array).
-  [[nodiscard]] std::size_t file_bytes() const noexcept { return plan_.source().stream_bytes(); }
-  /// Bytes the ranges hold: the plan's payload.
+  /// Size of the chunked file (that of the original array of all samples).
+  [[nodiscard]] std::size_t file_bytes() const noexcept { return file_bytes_; }
+  /// Bytes the ranges hold: the payload of `logical()`.
   [[nodiscard]] std::size_t payload_bytes() const noexcept { return plan_.payload_bytes(); }
 
-  /// Writes the plan's canonical payload (`logical().payload_bytes()` bytes; `unpack(logical(), …)`
-  /// reads it) from `read`, the bytes of `file_ranges()` one after another. Throws `shape_error`
-  /// naming a wrong buffer size.
+  /// Writes the canonical payload of `logical()` (`payload_bytes()` bytes) from `read`, the bytes
+  /// of `file_ranges()` one after another. Throws `shape_error` naming a wrong buffer size.
   void to_plan_payload(std::span<const std::byte> read, std::span<std::byte> payload) const {
     const std::string where = "selmask::transfer::chunked_plan::to_plan_payload: ";
     if (read.size() != payload_bytes() || payload.size() != payload_bytes()) {
@@ -197,12 +232,15 @@ public:
     });
     const std::size_t per = plan_.sample_payload_bytes(0);
     const std::byte* in = read.data();
-    for_each_chunked_value(s.sample, s.samples, chunk_, [&](std::size_t n, std::size_t l) {
-      if (choice[l] >= 0) {
-        std::memcpy(payload.data() + n * per + rank[l] * ds, in, ds);
-        in += ds;
-      }
-    });
+    for_each_chunked_value(
+      s.sample, file_bytes_ / s.sample_bytes(), chunk_,
+      [&](std::size_t n, std::size_t l, std::size_t) {
+        if (choice[l] >= 0) {
+          std::memcpy(payload.data() + (n - first_) * per + rank[l] * ds, in, ds);
+          in += ds;
+        }
+      },
+      first_, first_ + s.samples);
   }
   [[nodiscard]] std::vector<std::byte> to_plan_payload(std::span<const std::byte> read) const {
     std::vector<std::byte> out(payload_bytes());
@@ -211,8 +249,10 @@ public:
   }
 
 private:
-  plan plan_;
+  plan plan_; ///< of the samples read
   chunk_shape chunk_;
+  std::size_t first_ = 0;
+  std::size_t file_bytes_ = 0;
   std::vector<byte_range> ranges_;
 };
 
