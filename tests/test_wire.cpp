@@ -544,6 +544,12 @@ TEST_CASE(
     tr::http_client client({.merge = policy});
     const auto sample_major = client.fetch<cpu>(p, server.url("/images.raw"), {.scale = 1.0f / 255});
     const tr::wire_stats predicted = client.predict(cp, server.url("/images.chunked"));
+    const tr::transport_model cm = client.probe(server.url("/images.chunked"));
+    CHECK(tr::predict_fetch(cp, cm, tr::range_strategy::multi_range, 4000, policy).total() ==
+          predicted.total());
+    CHECK_THROWS_WITH(
+      tr::predict_fetch(cp, tr::transport_model{}, tr::range_strategy::multi_range, 4000, policy),
+      Catch::Contains("resource of 0 bytes"));
     const auto chunked = client.fetch<cpu>(cp, server.url("/images.chunked"), {.scale = 1.0f / 255});
     CHECK(cpu::to_host(chunked.x) == cpu::to_host(sample_major.x));
     check_prediction(predicted, chunked.wire);

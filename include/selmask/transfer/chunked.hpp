@@ -38,6 +38,7 @@
 #include "../io/idx.hpp"
 #include "plan.hpp"
 #include "storage.hpp"
+#include "wire.hpp"
 
 namespace selmask::transfer {
 
@@ -255,6 +256,22 @@ private:
   std::size_t file_bytes_ = 0;
   std::vector<byte_range> ranges_;
 };
+
+/// The predicted bytes of fetching `cp` from its chunked file, whose measured model is `model`
+/// (`http_client::probe` of the chunked file's URL), with the given strategy, Range header limit
+/// and coalescing — what `http_client::fetch(cp, url)` with those options will count. Throws
+/// `value_error` when the model is of a resource of another size.
+inline wire_stats predict_fetch(const chunked_plan& cp, const transport_model& model, range_strategy strategy,
+                                std::size_t max_range_header_bytes, const coalescing& policy) {
+  if (model.resource_bytes != cp.file_bytes()) {
+    throw value_error("selmask::transfer::predict_fetch: the transport model is of a resource of " +
+                      std::to_string(model.resource_bytes) + " bytes, the chunked file has " +
+                      std::to_string(cp.file_bytes()));
+  }
+  return predict(
+    schedule_requests(cp.file_ranges(), cp.file_bytes(), strategy, max_range_header_bytes, policy, &model),
+    cp.file_ranges(), model);
+}
 
 /// Rewrites the array in `in` into the chunked order of `chunk`, written atomically to `out`:
 /// an IDX file of unsigned bytes (`s` empty: N×H×W images become samples of 1×H×W uint8,
