@@ -65,8 +65,8 @@ struct http_options {
   std::size_t max_range_header_bytes = 4000; ///< longest `Range` value of a multi-range request
   long connect_timeout_ms = 10000;
   long timeout_ms = 120000; ///< per request
-  coalescing merge =
-    coalescing::off(); ///< range coalescing (transfer/wire.hpp); not off: probes each URL once
+  /// Range coalescing (transfer/wire.hpp); when not off, each URL is probed once for its model.
+  coalescing merge = coalescing::off();
 };
 
 struct fetched_payload {
@@ -100,6 +100,7 @@ public:
 
   [[nodiscard]] const http_options& options() const noexcept { return opt_; }
   void set_strategy(range_strategy s) noexcept { opt_.strategy = s; }
+  void set_coalescing(coalescing c) noexcept { opt_.merge = c; }
 
   /// Fetches the payload of `p` from `urls` (one per stream, in version order) into `payload`
   /// (exactly `p.payload_bytes()` bytes; reuse it across fetches to avoid fresh pages). On an
