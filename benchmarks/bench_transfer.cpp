@@ -4,7 +4,8 @@
 //    channel plan (the case that should run at memcpy speed) and, for contrast, a pixel plan on
 //    pixel-interleaved data and a subpixel plan;
 //  - a real HTTP fetch from a private nginx on 127.0.0.1 with one multi-range request versus one
-//    request per range (skipped, with a message, when nginx is not installed).
+//    request per range, and multi-range with range coalescing (counters: bytes on the wire, hole
+//    bytes discarded), skipped, with a message, when nginx is not installed.
 //
 // Data: 128 bands of 128x128, 8 samples (32 MiB of uint16 per stream); the channel plan keeps a
 // seeded random quarter of the bands (runs of various lengths).
@@ -194,14 +195,15 @@ http_fixture& http() {
   return f;
 }
 
-void bm_http(benchmark::State& st, const std::string& kind, tr::range_strategy strategy) {
+void bm_http(benchmark::State& st, const std::string& kind, tr::range_strategy strategy,
+             tr::coalescing merge = tr::coalescing::off()) {
   auto& f = http();
   if (!f.server) {
     st.SkipWithError(f.error.c_str());
     return;
   }
   auto& w = cached(kind, u16);
-  tr::http_client client({.strategy = strategy});
+  tr::http_client client({.strategy = strategy, .merge = merge});
   const std::string url = f.server->url("/" + kind + ".u16");
   tr::wire_stats wire;
   std::vector<std::byte> payload(w.plan.payload_bytes());
@@ -213,6 +215,8 @@ void bm_http(benchmark::State& st, const std::string& kind, tr::range_strategy s
   st.counters["requests"] = static_cast<double>(wire.requests);
   st.counters["body_MB"] = static_cast<double>(wire.body_bytes) / 1e6;
   st.counters["header_KB"] = static_cast<double>(wire.header_bytes) / 1e3;
+  st.counters["wire_MB"] = static_cast<double>(wire.total()) / 1e6; // requests + headers + bodies
+  st.counters["discarded_MB"] = static_cast<double>(wire.discarded_bytes) / 1e6;
 }
 
 BENCHMARK_CAPTURE(bm_http, channel_multi_range, std::string("channel"), tr::range_strategy::multi_range)
@@ -224,6 +228,10 @@ BENCHMARK_CAPTURE(bm_http, pixel_multi_range, std::string("pixel"), tr::range_st
 BENCHMARK_CAPTURE(bm_http, pixel_per_range, std::string("pixel"), tr::range_strategy::per_range)
   ->Unit(benchmark::kMillisecond)
   ->Iterations(2); // tens of thousands of requests per fetch
+// range coalescing (transfer/wire.hpp): the pixel plan's holes are read over where cheaper
+BENCHMARK_CAPTURE(bm_http, pixel_multi_range_coalesced, std::string("pixel"), tr::range_strategy::multi_range,
+                  tr::coalescing::automatic())
+  ->Unit(benchmark::kMillisecond);
 
 } // namespace
 

@@ -22,13 +22,26 @@
 /// expects (the plan was made for other data, or the file is truncated), a part whose range or
 /// length differs from the request, truncated bodies and connections closed early.
 ///
-/// `wire_stats` counts what the responses carried: `body_bytes` (response bodies as received:
-/// range data plus multipart framing), `header_bytes` (status lines and header fields),
-/// separately; `range_bytes` (the range data found in the bodies, which equals
-/// `plan.payload_bytes()` after a successful fetch), `request_bytes` and `requests`.
+/// `wire_stats` (transfer/wire.hpp) counts what crossed the wire, as libcurl sent and received
+/// it: `body_bytes` (response bodies as received by the write callback, range data plus multipart
+/// framing, also the bytes of a refused body), `header_bytes` (status lines and header fields, as
+/// received by the header callback), `request_bytes` (CURLINFO_REQUEST_SIZE) and `requests`;
+/// `range_bytes` (the plan's bytes found in the bodies, which equals `plan.payload_bytes()` after
+/// a successful fetch), `read_bytes` and `discarded_bytes` (hole bytes read over and dropped).
+///
+/// Coalescing (`http_options::merge`, transfer/wire.hpp): off by default (exactly the plan's
+/// ranges). Otherwise the client measures each URL's `transport_model` once (`probe`, three small
+/// requests whose cost is kept apart in `probe_wire()`), merges ranges across holes by the
+/// policy, and reads the resource whole with one plain GET when that costs no more bytes; the
+/// result is the same payload. `predict` gives the bytes a fetch will cost before it is made;
+/// `download_whole` is the full download to compare with.
 
 #include <cstddef>
+#include <cstring>
+#include <limits>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,39 +53,20 @@
 #include "../backend/backend.hpp"
 #include "../error.hpp"
 #include "byteranges.hpp"
+#include "chunked.hpp"
 #include "pack.hpp"
 #include "plan.hpp"
+#include "wire.hpp"
 
 namespace selmask::transfer {
-
-enum class range_strategy {
-  multi_range, ///< one request with many ranges (multipart/byteranges response)
-  per_range,   ///< one request per range
-};
 
 struct http_options {
   range_strategy strategy = range_strategy::multi_range;
   std::size_t max_range_header_bytes = 4000; ///< longest `Range` value of a multi-range request
   long connect_timeout_ms = 10000;
   long timeout_ms = 120000; ///< per request
-};
-
-/// Bytes that crossed the wire during a fetch, counted from the HTTP responses.
-struct wire_stats {
-  std::size_t body_bytes = 0;    ///< response body bytes received (range data + multipart framing)
-  std::size_t header_bytes = 0;  ///< response header bytes (status lines and fields)
-  std::size_t range_bytes = 0;   ///< range data extracted from the bodies
-  std::size_t request_bytes = 0; ///< bytes of the requests sent
-  std::size_t requests = 0;      ///< number of HTTP requests
-
-  wire_stats& operator+=(const wire_stats& o) noexcept {
-    body_bytes += o.body_bytes;
-    header_bytes += o.header_bytes;
-    range_bytes += o.range_bytes;
-    request_bytes += o.request_bytes;
-    requests += o.requests;
-    return *this;
-  }
+  /// Range coalescing (transfer/wire.hpp); when not off, each URL is probed once for its model.
+  coalescing merge = coalescing::off();
 };
 
 struct fetched_payload {
@@ -106,57 +100,216 @@ public:
 
   [[nodiscard]] const http_options& options() const noexcept { return opt_; }
   void set_strategy(range_strategy s) noexcept { opt_.strategy = s; }
+  void set_coalescing(coalescing c) noexcept { opt_.merge = c; }
 
   /// Fetches the payload of `p` from `urls` (one per stream, in version order) into `payload`
   /// (exactly `p.payload_bytes()` bytes; reuse it across fetches to avoid fresh pages). On an
-  /// exception `payload` holds partial data and must not be used.
+  /// exception `payload` holds partial data and must not be used. With coalescing on, each URL is
+  /// probed once (`model`); the probe's bytes are in `probe_wire()`, not in the result.
   wire_stats fetch_into(const plan& p, std::span<const std::string> urls, std::span<std::byte> payload) {
     const std::string where = "selmask::transfer::http_client::fetch: ";
-    if (urls.size() != p.streams()) {
-      throw shape_error(where + std::to_string(urls.size()) + " URLs given, the plan reads " +
-                        std::to_string(p.streams()) + " streams (one URL per version)");
-    }
+    check_urls(p, urls, where);
     if (payload.size() != p.payload_bytes()) {
       throw shape_error(where + "payload buffer of " + std::to_string(payload.size()) +
                         " bytes, the plan's payload is " + std::to_string(p.payload_bytes()));
     }
+    const std::size_t expected = p.source().stream_bytes();
     wire_stats wire;
     for (std::size_t v = 0; v < p.streams(); ++v) {
       const std::vector<byte_range> ranges = p.file_ranges(v);
-      std::byte* dst = payload.data() + p.payload_offset(v);
-      if (opt_.strategy == range_strategy::per_range) {
-        for (const byte_range& r : ranges) {
-          fetch_ranges(urls[v], std::span<const byte_range>(&r, 1), p.source().stream_bytes(), dst, wire);
-          dst += r.length;
-        }
-      } else {
-        std::size_t i = 0;
-        while (i < ranges.size()) {
-          std::size_t j = i + 1;
-          std::size_t header = range_header_value(std::span<const byte_range>(&ranges[i], 1)).size();
-          while (j < ranges.size()) {
-            const std::size_t more =
-              range_header_value(std::span<const byte_range>(&ranges[j], 1)).size() - 6 + 1;
-            if (header + more > opt_.max_range_header_bytes) {
-              break;
-            }
-            header += more;
-            ++j;
-          }
-          const std::span<const byte_range> batch(ranges.data() + i, j - i);
-          fetch_ranges(urls[v], batch, p.source().stream_bytes(), dst, wire);
-          for (const byte_range& r : batch) {
-            dst += r.length;
-          }
-          i = j;
-        }
-      }
+      wire += fetch_ranges_into(urls[v], ranges, expected,
+                                payload.subspan(p.payload_offset(v), p.stream_payload_bytes(v)));
     }
     if (wire.range_bytes != p.payload_bytes()) {
       throw io_error(where + "received " + std::to_string(wire.range_bytes) +
                      " bytes of range data, the plan's payload is " + std::to_string(p.payload_bytes()));
     }
     return wire;
+  }
+
+  /// Fetches `ranges` (ascending, disjoint, non-empty) of the resource at `url`, which must hold
+  /// `resource_bytes` bytes, into `out` (their bytes one after another, exactly the sum of their
+  /// lengths), with this client's strategy, header limit and coalescing. The building block of
+  /// `fetch_into`, for data whose ranges come from elsewhere (e.g. a `chunked_plan`).
+  wire_stats fetch_ranges_into(const std::string& url, std::span<const byte_range> ranges,
+                               std::size_t resource_bytes, std::span<std::byte> out) {
+    std::size_t total = 0;
+    for (const byte_range& r : ranges) {
+      total += r.length;
+    }
+    if (out.size() != total) {
+      throw shape_error("selmask::transfer::http_client::fetch_ranges_into: output of " +
+                        std::to_string(out.size()) + " bytes for ranges of " + std::to_string(total));
+    }
+    const transport_model* m =
+      opt_.merge.kind == coalescing::mode::off ? nullptr : &model(url, resource_bytes);
+    const std::vector<planned_request> schedule =
+      schedule_requests(ranges, resource_bytes, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, m);
+    wire_stats wire;
+    std::byte* dst = out.data();
+    for (const planned_request& q : schedule) {
+      const std::span<const byte_range> wanted(ranges.data() + q.first_wanted, q.wanted_count);
+      if (q.whole) {
+        fetch_whole(url, resource_bytes, wanted, dst, wire);
+      } else {
+        fetch_ranges(url, q.asked, wanted, resource_bytes, dst, wire);
+      }
+      for (const byte_range& r : wanted) {
+        dst += r.length;
+      }
+    }
+    return wire;
+  }
+
+  /// The predicted bytes of `fetch_ranges_into(url, ranges, resource_bytes, …)` (probing `url`
+  /// when it is not yet measured).
+  wire_stats predict_ranges(const std::string& url, std::span<const byte_range> ranges,
+                            std::size_t resource_bytes) {
+    const transport_model& m = model(url, resource_bytes);
+    return transfer::predict(
+      schedule_requests(ranges, resource_bytes, opt_.strategy, opt_.max_range_header_bytes, opt_.merge, &m),
+      ranges, m);
+  }
+
+  /// The canonical payload of `cp.logical()` fetched from the chunked file at `url` (made by
+  /// `to_chunked` / `rechunk_file` from the plan's data): the same bytes as `fetch_payload` of the
+  /// plan from the original file.
+  fetched_payload fetch_payload(const chunked_plan& cp, const std::string& url) {
+    std::vector<std::byte> read(cp.payload_bytes());
+    fetched_payload out;
+    out.wire = fetch_ranges_into(url, cp.file_ranges(), cp.file_bytes(), read);
+    out.payload = cp.to_plan_payload(read);
+    return out;
+  }
+  /// Fetches from the chunked file and unpacks: the dense N×C×H×W tensor on backend `B`.
+  template <tensor_backend B>
+  fetched_tensor<tensor_t<B>> fetch(const chunked_plan& cp, const std::string& url,
+                                    const unpack_options& opt = {}) {
+    fetched_payload f = fetch_payload(cp, url);
+    return {unpack_tensor<B>(cp.logical(), f.payload, opt), f.wire};
+  }
+  /// The predicted bytes of fetching `cp` from the chunked file at `url`.
+  wire_stats predict(const chunked_plan& cp, const std::string& url) {
+    return predict_ranges(url, cp.file_ranges(), cp.file_bytes());
+  }
+
+  /// The transport model of `url` (transfer/wire.hpp), measured by `probe` on first use and kept
+  /// for the client's lifetime (`forget_models` drops them, e.g. after the files changed).
+  /// Throws `io_error` when the resource's size differs from `expected_size` (a plan for other
+  /// data, or a truncated file).
+  const transport_model& model(const std::string& url, std::size_t expected_size) {
+    auto it = models_.find(url);
+    if (it == models_.end()) {
+      it = models_.emplace(url, probe(url)).first;
+    }
+    if (it->second.resource_bytes != expected_size) {
+      throw io_error("selmask::transfer::http_client: GET " + url + ": the server's resource has " +
+                     std::to_string(it->second.resource_bytes) + " bytes, the plan expects " +
+                     std::to_string(expected_size) + " (truncated file, or a plan for other data)");
+    }
+    return it->second;
+  }
+  void forget_models() noexcept { models_.clear(); }
+  /// Bytes the probes of this client have cost so far.
+  [[nodiscard]] const wire_stats& probe_wire() const noexcept { return probe_wire_; }
+
+  /// Measures the transport model of `url` with three requests: bytes 0-0 (a one-part 206),
+  /// bytes 0-0,2-2 (a multipart 206; skipped for resources under 3 bytes, where no plan asks two
+  /// ranges) and a plain GET whose body is refused at its first byte (only its request and header
+  /// bytes are used). Throws `io_error` when the server does not answer as a range server must,
+  /// or frames its parts in a way the model cannot describe (then the predictions would be wrong).
+  transport_model probe(const std::string& url) {
+    const std::string what = "selmask::transfer::http_client::probe: GET " + url + ": ";
+    transport_model m;
+    // 1. one range
+    response r1;
+    perform(url, "0-0", r1, 1, 206, probe_wire_);
+    check_transfer(r1, what);
+    check_status(r1, what, 0, false);
+    if (r1.content_range.empty() || !r1.content_type_boundary.empty()) {
+      throw io_error(what + "a one-range request was not answered with a one-part 206 and a Content-Range");
+    }
+    const content_range c1 = parse_content_range(r1.content_range);
+    if (!c1.total) {
+      throw io_error(what + "the server did not give the resource's size (Content-Range total '*')");
+    }
+    m.resource_bytes = *c1.total;
+    m.range_request_fixed = r1.request_bytes - std::string_view("bytes=0-0").size();
+    m.single_header_fixed = r1.header_bytes - 3; // digits of 0, 0 and the length 1
+    // 2. two ranges
+    if (m.resource_bytes >= 3) {
+      response r2;
+      const std::size_t limit = 4096;
+      perform(url, "0-0,2-2", r2, limit, 206, probe_wire_);
+      check_transfer(r2, what);
+      check_status(r2, what, m.resource_bytes, false);
+      const auto boundary = multipart_boundary(r2.content_type);
+      if (!boundary) {
+        throw io_error(what +
+                       "a two-range request was not answered with multipart/byteranges (Content-Type '" +
+                       r2.content_type + "'): use range_strategy::per_range with this server");
+      }
+      const std::vector<byterange_part> parts = parse_multipart_byteranges(body_, *boundary);
+      if (parts.size() != 2 || parts[0].range.first != 0 || parts[1].range.first != 2) {
+        throw io_error(what + "the two-range request came back as " + std::to_string(parts.size()) +
+                       " parts, not bytes 0-0 and 2-2");
+      }
+      if (r2.request_bytes - std::string_view("bytes=0-0,2-2").size() != m.range_request_fixed) {
+        throw io_error(what + "the request sizes do not grow with the Range value alone (" +
+                       std::to_string(r1.request_bytes) + " and " + std::to_string(r2.request_bytes) +
+                       " bytes)");
+      }
+      m.part_fixed = parts[0].data_offset - 2;
+      if (parts[1].data_offset - (parts[0].data_offset + 1) - 2 != m.part_fixed) {
+        throw io_error(what + "the server's part framing differs between parts (not a fixed layout)");
+      }
+      m.closing = body_.size() - (parts[1].data_offset + 1);
+      m.multi_header_fixed = r2.header_bytes - decimal_digits(body_.size());
+    }
+    // 3. a plain GET: request and header bytes
+    response r3;
+    r3.headers_only = true;
+    perform(url, "", r3, 0, 200, probe_wire_);
+    check_transfer(r3, what);
+    if (r3.status != 200) {
+      throw io_error(what + "a plain GET was answered with HTTP " + std::to_string(r3.status) +
+                     " (expected 200)");
+    }
+    m.plain_request = r3.request_bytes;
+    m.full_header = r3.header_bytes;
+    return m;
+  }
+
+  /// The predicted bytes of `fetch_into(p, urls, …)` with this client's options (probing URLs
+  /// not yet measured).
+  wire_stats predict(const plan& p, std::span<const std::string> urls) {
+    check_urls(p, urls, "selmask::transfer::http_client::predict: ");
+    std::vector<transport_model> ms;
+    for (const std::string& u : urls) {
+      ms.push_back(model(u, p.source().stream_bytes()));
+    }
+    return predict_fetch(p, ms, opt_.strategy, opt_.max_range_header_bytes, opt_.merge);
+  }
+  wire_stats predict(const plan& p, const std::string& url) {
+    return predict(p, std::span<const std::string>(&url, 1));
+  }
+
+  /// The whole resource at `url` with one plain GET (the full download a plan is compared with);
+  /// `payload` is the resource, `wire` what it cost (`range_bytes` = `read_bytes` = its size).
+  fetched_payload download_whole(const std::string& url) {
+    const std::string what = "selmask::transfer::http_client::download_whole: GET " + url + ": ";
+    fetched_payload out;
+    response r;
+    perform(url, "", r, std::numeric_limits<std::size_t>::max(), 200, out.wire);
+    check_transfer(r, what);
+    if (r.status != 200) {
+      throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 200)");
+    }
+    out.payload.resize(body_.size());
+    std::memcpy(out.payload.data(), body_.data(), body_.size());
+    out.wire.read_bytes += body_.size();
+    out.wire.range_bytes += body_.size();
+    return out;
   }
 
   /// The payload of `p` fetched from `urls` (one per stream, in version order).
@@ -192,13 +345,19 @@ private:
   struct response {
     long status = 0;
     std::string content_type;
+    std::string content_type_boundary; ///< non-empty for a multipart content type
     std::string content_range;
     std::string* body = nullptr; ///< the client's reusable buffer
+    long accept = 206;           ///< the status whose body is wanted
+    bool headers_only = false;   ///< refuse the body at its first byte (a probe)
     std::size_t body_limit = 0;
     std::size_t body_bytes = 0;
     std::size_t header_bytes = 0;
-    bool refused = false;  ///< aborted: the status is not 206
+    std::size_t request_bytes = 0;
+    bool refused = false;  ///< aborted: the status is not the accepted one (or headers only)
     bool overflow = false; ///< aborted: the body exceeded its limit
+    CURLcode rc = CURLE_OK;
+    std::string error; ///< curl's message when rc is not CURLE_OK
   };
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
@@ -209,6 +368,7 @@ private:
     if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
       // a new response (also after 100 Continue or a redirect): reset what we know
       r->content_type.clear();
+      r->content_type_boundary.clear();
       r->content_range.clear();
       const std::size_t sp = line.find(' ');
       const auto code =
@@ -222,6 +382,11 @@ private:
       const std::string_view value = detail::trim(line.substr(colon + 1));
       if (detail::iequals(name, "content-type")) {
         r->content_type = value;
+        try {
+          r->content_type_boundary = multipart_boundary(value).value_or(std::string());
+        } catch (const io_error&) {
+          r->content_type_boundary.clear(); // reported when the body is parsed
+        }
       } else if (detail::iequals(name, "content-range")) {
         r->content_range = value;
       }
@@ -233,7 +398,7 @@ private:
     auto* r = static_cast<response*>(user);
     const std::size_t len = size * n;
     r->body_bytes += len;
-    if (r->status != 206) {
+    if (r->status != r->accept || r->headers_only) {
       r->refused = true;
       return 0; // abort: never download a whole file, nor an error page we do not need
     }
@@ -245,27 +410,29 @@ private:
     return len;
   }
 
-  /// GET `url` with `ranges`, checks the response and copies the ranges' bytes to `dst`.
-  void fetch_ranges(const std::string& url, std::span<const byte_range> ranges, std::size_t expected_size,
-                    std::byte* dst, wire_stats& wire) {
-    const std::string range = range_header_value(ranges);
-    const std::string what = "selmask::transfer::http_client: GET " + url +
-                             " (Range: " + (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
-    body_.clear();
-    response r;
-    r.body = &body_;
-    const std::size_t span_bytes = ranges.back().offset + ranges.back().length - ranges.front().offset;
-    r.body_limit = ranges.size() == 1 ? span_bytes : span_bytes + 1024 + ranges.size() * 256;
-    std::size_t wanted = 0;
-    for (const byte_range& br : ranges) {
-      wanted += br.length;
+  static void check_urls(const plan& p, std::span<const std::string> urls, const std::string& where) {
+    if (urls.size() != p.streams()) {
+      throw shape_error(where + std::to_string(urls.size()) + " URLs given, the plan reads " +
+                        std::to_string(p.streams()) + " streams (one URL per version)");
     }
-    r.body->reserve(ranges.size() == 1 ? wanted : wanted + 256 + ranges.size() * 160);
+  }
+
+  /// One GET of `url` (with `Range: bytes=<range>` unless `range` is empty) into `body_`, a body
+  /// of at most `body_limit` bytes wanted when the status is `accept`. Counts the request,
+  /// header and body bytes as sent and received into `r` and `wire`; no check of the outcome.
+  void perform(const std::string& url, const std::string& range, response& r, std::size_t body_limit,
+               long accept, wire_stats& wire) {
+    body_.clear();
+    r.body = &body_;
+    r.body_limit = body_limit;
+    r.accept = accept;
     char errbuf[CURL_ERROR_SIZE] = {};
     CURL* c = curl_.get();
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_RANGE, range.substr(6).c_str());
+    if (!range.empty()) {
+      curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+    }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, opt_.connect_timeout_ms);
@@ -275,32 +442,94 @@ private:
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http_client::on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    const CURLcode rc = curl_easy_perform(c);
+    r.rc = curl_easy_perform(c);
+    if (r.rc != CURLE_OK) {
+      r.error = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(r.rc));
+    }
     long request_size = 0;
     curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_size);
+    r.request_bytes = static_cast<std::size_t>(request_size > 0 ? request_size : 0);
     wire.requests += 1;
-    wire.request_bytes += static_cast<std::size_t>(request_size > 0 ? request_size : 0);
+    wire.request_bytes += r.request_bytes;
     wire.body_bytes += r.body_bytes;
     wire.header_bytes += r.header_bytes;
-
-    if (r.overflow) {
-      throw io_error(what + "the response body is longer than the " + std::to_string(r.body_limit) +
-                     " bytes the ranges can take");
-    }
-    if (rc != CURLE_OK && !r.refused) {
-      const std::string msg = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
-      if (rc == CURLE_PARTIAL_FILE) {
-        throw io_error(what + "the response body ended early (short body: " + std::to_string(r.body_bytes) +
-                       " bytes received): " + msg);
-      }
-      throw io_error(what + "transfer failed: " + msg);
-    }
-    check_status(r, what, expected_size);
-    copy_response(r, what, ranges, expected_size, dst);
-    wire.range_bytes += wanted;
   }
 
-  static void check_status(const response& r, const std::string& what, std::size_t expected_size) {
+  static void check_transfer(const response& r, const std::string& what) {
+    if (r.overflow) {
+      throw io_error(what + "the response body is longer than the " + std::to_string(r.body_limit) +
+                     " bytes the request can take");
+    }
+    if (r.rc != CURLE_OK && !r.refused) {
+      if (r.rc == CURLE_PARTIAL_FILE) {
+        throw io_error(what + "the response body ended early (short body: " + std::to_string(r.body_bytes) +
+                       " bytes received): " + r.error);
+      }
+      throw io_error(what + "transfer failed: " + r.error);
+    }
+  }
+
+  /// GET `url` with the ranges `asked` and copies the bytes of `wanted` (each inside one asked
+  /// range) to `dst`.
+  void fetch_ranges(const std::string& url, std::span<const byte_range> asked,
+                    std::span<const byte_range> wanted, std::size_t expected_size, std::byte* dst,
+                    wire_stats& wire) {
+    const std::string range = range_header_value(asked);
+    const std::string what = "selmask::transfer::http_client: GET " + url +
+                             " (Range: " + (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
+    const std::size_t span_bytes = asked.back().offset + asked.back().length - asked.front().offset;
+    std::size_t read = 0;
+    for (const byte_range& br : asked) {
+      read += br.length;
+    }
+    body_.reserve(asked.size() == 1 ? read : read + 256 + asked.size() * 160);
+    response r;
+    perform(url, range.substr(6), r, asked.size() == 1 ? span_bytes : span_bytes + 1024 + asked.size() * 256,
+            206, wire);
+    check_transfer(r, what);
+    check_status(r, what, expected_size, true);
+    copy_response(r, what, wanted, expected_size, dst);
+    std::size_t got = 0;
+    for (const byte_range& br : wanted) {
+      got += br.length;
+    }
+    wire.read_bytes += read;
+    wire.range_bytes += got;
+    wire.discarded_bytes += read - got;
+  }
+
+  /// GET `url` whole (a plain GET answered 200 with exactly `expected_size` bytes) and copies the
+  /// bytes of `wanted` to `dst`.
+  void fetch_whole(const std::string& url, std::size_t expected_size, std::span<const byte_range> wanted,
+                   std::byte* dst, wire_stats& wire) {
+    const std::string what = "selmask::transfer::http_client: GET " + url + " (whole resource): ";
+    body_.reserve(expected_size);
+    response r;
+    perform(url, "", r, expected_size, 200, wire);
+    check_transfer(r, what);
+    if (r.status != 200) {
+      check_status(r, what, expected_size, true);
+      throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 200)");
+    }
+    if (body_.size() != expected_size) {
+      throw io_error(what + "the server's resource has " + std::to_string(body_.size()) +
+                     " bytes, the plan expects " + std::to_string(expected_size) +
+                     " (truncated file, or a plan for other data)");
+    }
+    const byterange_part whole{{0, expected_size - 1, expected_size}, 0};
+    copy_wanted_ranges(std::span<const byterange_part>(&whole, 1), body_, wanted, dst);
+    std::size_t got = 0;
+    for (const byte_range& br : wanted) {
+      got += br.length;
+    }
+    wire.read_bytes += expected_size;
+    wire.range_bytes += got;
+    wire.discarded_bytes += expected_size - got;
+  }
+
+  /// Throws unless `r` is a 206 (`partial`) or a usable answer to a probe.
+  static void check_status(const response& r, const std::string& what, std::size_t expected_size,
+                           bool know_size) {
     if (r.status == 206) {
       return;
     }
@@ -314,9 +543,13 @@ private:
       if (const std::size_t slash = cr.find('/'); slash != std::string_view::npos) {
         size = std::string(cr.substr(slash + 1));
       }
-      throw io_error(what + "HTTP 416 Range Not Satisfiable: the server's resource has " + size +
-                     " bytes, the plan expects " + std::to_string(expected_size) +
-                     " (truncated file, or a plan for other data)");
+      throw io_error(what + "HTTP 416 Range Not Satisfiable: the server's resource has " + size + " bytes" +
+                     (know_size ? ", the plan expects " + std::to_string(expected_size) +
+                                    " (truncated file, or a plan for other data)"
+                                : std::string()));
+    }
+    if (r.rc != CURLE_OK && !r.refused) {
+      throw io_error(what + "transfer failed: " + r.error);
     }
     throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 206 Partial Content)");
   }
@@ -363,7 +596,61 @@ private:
 
   http_options opt_;
   std::unique_ptr<CURL, curl_deleter> curl_;
+  std::map<std::string, transport_model> models_; ///< per URL, measured by probe
+  wire_stats probe_wire_;
   std::string body_; ///< response body buffer, reused across requests
 };
+
+/// A plan's bytes on the wire over one server, measured and predicted side by side: plain ranges
+/// (coalescing off), coalesced ranges (`merged`, default auto) and the full download (one plain
+/// GET per stream), each counted by the client and predicted by the measured transport model.
+/// What a report (a front, a README table) puts beside the payload.
+struct wire_comparison {
+  std::size_t samples = 0;       ///< samples the plan reads
+  std::size_t payload_bytes = 0; ///< the plan's payload (all samples)
+  wire_stats plain, plain_predicted;
+  wire_stats coalesced, coalesced_predicted;
+  wire_stats full, full_predicted;
+  coalescing merged;
+
+  /// Bytes per sample of a total (e.g. `per_sample(coalesced.total())`).
+  [[nodiscard]] double per_sample(std::size_t bytes) const noexcept {
+    return samples == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(samples);
+  }
+};
+
+/// Fetches `p` from `urls` plain and coalesced (`merged`, with `base`'s strategy and limits) and
+/// downloads every stream whole, checks that both fetches gave the same payload (`io_error`
+/// otherwise), and returns the counted and predicted bytes of the three.
+inline wire_comparison compare_wire(const plan& p, std::span<const std::string> urls, http_options base = {},
+                                    coalescing merged = coalescing::automatic()) {
+  wire_comparison out;
+  out.samples = p.source().samples;
+  out.payload_bytes = p.payload_bytes();
+  out.merged = merged;
+  base.merge = coalescing::off();
+  http_client plain(base);
+  base.merge = merged;
+  http_client coalesced(base);
+  out.plain_predicted = plain.predict(p, urls);
+  out.coalesced_predicted = coalesced.predict(p, urls);
+  const fetched_payload a = plain.fetch_payload(p, urls);
+  const fetched_payload b = coalesced.fetch_payload(p, urls);
+  if (a.payload != b.payload) {
+    throw io_error(
+      "selmask::transfer::compare_wire: the coalesced fetch gave another payload than the plain one");
+  }
+  out.plain = a.wire;
+  out.coalesced = b.wire;
+  for (const std::string& u : urls) {
+    out.full += plain.download_whole(u).wire;
+    out.full_predicted += plain.model(u, p.source().stream_bytes()).full_download();
+  }
+  return out;
+}
+inline wire_comparison compare_wire(const plan& p, const std::string& url, http_options base = {},
+                                    coalescing merged = coalescing::automatic()) {
+  return compare_wire(p, std::span<const std::string>(&url, 1), base, merged);
+}
 
 } // namespace selmask::transfer

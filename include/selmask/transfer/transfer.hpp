@@ -1,7 +1,8 @@
 #pragma once
 /// \file transfer/transfer.hpp
-/// Umbrella header of selmask's transfer part (DESIGN.md, "Inference / transfer"): storage
-/// descriptions, selection plans, their JSON files, pack/unpack, and the HTTP range vocabulary.
+/// Umbrella header of selmask's transfer part (inference: fetching only what the masks select):
+/// storage descriptions, selection plans, their JSON files, pack/unpack, the HTTP range
+/// vocabulary, and the transport model with range coalescing (bytes on the wire, wire.hpp).
 ///
 /// The HTTP client (`transfer/http.hpp`) is not included here because it needs libcurl: include
 /// it and link the `selmask::http` CMake target where you fetch over HTTP.
@@ -11,3 +12,4 @@
 #include "plan.hpp"
 #include "plan_file.hpp"
 #include "storage.hpp"
+#include "wire.hpp"
