@@ -1,6 +1,6 @@
 #pragma once
 /// \file granularity/granularity.hpp
-/// Granularities: what one mask cell covers (DESIGN.md, "The method").
+/// Granularities: what one mask cell covers.
 ///
 /// | tag                          | logits (cells)       | one cell covers                     |
 /// |------------------------------|----------------------|-------------------------------------|

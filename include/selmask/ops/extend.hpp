@@ -1,6 +1,6 @@
 #pragma once
 /// \file ops/extend.hpp
-/// `extend<Op>`: one input `N×C×H×W` → V versions `N×V×C×H×W` (DESIGN.md, "Operators").
+/// `extend<Op>`: one input `N×C×H×W` → V versions `N×V×C×H×W`.
 ///
 /// An extend operator `Op` models `selmask::extend_operator`:
 ///  - `Op::versions` (compile-time V, ≥ 1);

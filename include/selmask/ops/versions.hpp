@@ -1,6 +1,6 @@
 #pragma once
 /// \file ops/versions.hpp
-/// Host-side extend operators (DESIGN.md, "Operators"): versions of a sample computed on the host
+/// Host-side extend operators: versions of a sample computed on the host
 /// per batch, usable as `selmask::extend<Op>`:
 ///
 /// | operator | versions | default cost of each version |
