@@ -43,10 +43,13 @@ selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, fl
 // ---- the backends every `backends` test runs on ---------------------------------------------
 //
 // Hook for more backends: a translation unit that defines SELMASK_TEST_EXTRA_BACKENDS before
-// including this file, e.g. `#define SELMASK_TEST_EXTRA_BACKENDS , selmask::cuda_emulated` in a
-// .cu test built by nvcc (the CUDA backend's host emulator), runs the same test bodies on those
-// backends too; give such a backend a `tolerance` specialisation below if its float results
-// differ from the CPU's by more than the default.
+// including this file (`#define SELMASK_TEST_EXTRA_BACKENDS , my_backend`) runs the same test
+// bodies on those backends too. The CUDA backend's host emulator
+// (`selmask::cuda_host_emulation`, backend/cuda/host_emulator.cuh) is the one meant for it. It
+// needs nvcc, and .cu files must not see xtensor, which this file includes (selmask.hpp, for
+// the CPU backend); adding it takes a .cu test source that includes these test bodies with the
+// CPU part of this file left out, not written yet. Give such a backend a `tolerance`
+// specialisation below if its float results differ from the CPU's by more than the default.
 #ifndef SELMASK_TEST_EXTRA_BACKENDS
 #define SELMASK_TEST_EXTRA_BACKENDS
 #endif
