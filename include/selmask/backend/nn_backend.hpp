@@ -51,8 +51,6 @@ struct adamw_hyper {
   bool amsgrad = true;
 };
 
-/// What `B::softmax_cross_entropy` reports for a batch: the summed (not averaged) loss and the
-/// number of samples whose largest logit is their label.
 namespace detail {
 
 /// The sizes of `c = op(a)·op(b)` as every backend's `gemm` reads its row-major operands: a tensor
@@ -99,6 +97,8 @@ inline gemm_sizes check_gemm(const std::string& who, const shape& a, const shape
 
 } // namespace detail
 
+/// What `bk::softmax_cross_entropy` reports for a batch: the summed (not averaged) loss and the
+/// number of samples whose largest logit is their label.
 struct cross_entropy_result {
   double loss_sum = 0.0;
   std::size_t correct = 0;
