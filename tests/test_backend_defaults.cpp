@@ -337,3 +337,39 @@ TEST_CASE("nn::lenet: a training step on the reference equals the CPU's", "[back
   };
   check_parity(run, 1e-3);
 }
+
+namespace {
+/// The reference backend plus its own `softmax_groups` and `relu_forward`, which count their calls.
+struct counting : reference {
+  static inline int softmax_calls = 0;
+  static inline int relu_calls = 0;
+  static void softmax_groups(const tensor& w, std::size_t groups, float inv_tau, tensor& t) {
+    ++softmax_calls;
+    bk::softmax_groups<reference>(w, groups, inv_tau, t);
+  }
+  static void relu_forward(const tensor& x, tensor& y) {
+    ++relu_calls;
+    bk::relu_forward<reference>(x, y);
+  }
+};
+} // namespace
+
+TEST_CASE("a backend's own member overrides the default, the others stay defaults", "[backend][reference]") {
+  STATIC_REQUIRE(nn_backend<counting>);
+  STATIC_REQUIRE(has_softmax_groups<counting>);
+  STATIC_REQUIRE_FALSE(has_argmax_one_hot_groups<counting>);
+  const auto w = counting::from_host(shape{2, 3}, std::vector<float>{0, 1, 2, 3, 4, 5});
+  tensor_t<counting> s, h, y;
+  bk::softmax_groups<counting>(w, 2, 1.0f, s);
+  bk::argmax_one_hot_groups<counting>(s, 2, h); // the default
+  bk::relu_forward<counting>(w, y);
+  CHECK(counting::softmax_calls == 1);
+  CHECK(counting::relu_calls == 1);
+  CHECK(counting::to_host(h) == std::vector<float>{0, 0, 0, 1, 1, 1});
+  // the library reaches the override too: an xOr mask's forward calls softmax_groups
+  using pipe = pipeline<extend<identity_versions<2>>, xor_mask<pixel>, merge<sum>>;
+  pipe::on<counting> p(shape{1, 2, 2}, 3);
+  const int before = counting::softmax_calls;
+  p.forward(counting::zeros(shape{1, 1, 2, 2}));
+  CHECK(counting::softmax_calls > before);
+}
