@@ -45,10 +45,12 @@ struct fill_with {
   float x;
   SELMASK_HOST_DEVICE float operator()(float) const { return x; }
 };
+/// The largest finite float, as a constexpr scalar (usable in device code as well).
+inline constexpr float largest_float = std::numeric_limits<float>::max();
 /// 1 for NaN and ±infinity, 0 for a finite value (comparisons only, so it runs on any device).
 struct not_finite {
   SELMASK_HOST_DEVICE float operator()(float v) const {
-    return v >= -std::numeric_limits<float>::max() && v <= std::numeric_limits<float>::max() ? 0.0f : 1.0f;
+    return v >= -largest_float && v <= largest_float ? 0.0f : 1.0f;
   }
 };
 
