@@ -1,7 +1,7 @@
 #pragma once
 /// \file io/supernovae.hpp
-/// Synthetic supernova light curves, a stand-in for survey data that cannot be had here
-/// (DESIGN.md, "Data that can be had on these machines"): brightness in a few filters over time,
+/// Synthetic supernova light curves, a stand-in for survey data that cannot be had here:
+/// brightness in a few filters over time,
 /// where the class shows in the shape of the curve and in its colours.
 ///
 /// `make_supernovae(n, options, sample_seed)` draws `n` samples of shape `filters × 1 × times`

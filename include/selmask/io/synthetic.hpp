@@ -2,7 +2,7 @@
 /// \file io/synthetic.hpp
 /// Synthetic multi-spectral ("remote sensing") data with the properties the paper relies on:
 /// many strongly correlated spectral bands, of which only a few carry the class signal, and a
-/// generator that knows which ones (DESIGN.md, "Data that can be had on these machines").
+/// generator that knows which ones.
 ///
 /// `make_remote(n, options)` draws `n` patches of `bands × height × width` values:
 ///  1. *Material spectra* (`options.materials`, drawn once from `options.seed`): smooth curves over

@@ -1,7 +1,7 @@
 #pragma once
 /// \file mask/mask.hpp
 /// Selection masks: `any_mask<G, S, Cost>` (keep or drop each cell) and `xor_mask<G, S, Cost>`
-/// (pick exactly one of the V versions of each cell), DESIGN.md "Mask kinds".
+/// (pick exactly one of the V versions of each cell).
 ///
 /// Both are configuration structs (the run-time numbers a user tunes: initialisation, τ, mode,
 /// input-drop upscaling, cost table) whose `impl<B>` holds the logits on backend `B`. The

@@ -1,7 +1,7 @@
 #pragma once
 /// \file surrogate/straight_through.hpp
 /// The paper's surrogates: straight-through sigmoid (any-masks) and straight-through softmax
-/// (xOr-masks), with temperature τ (DESIGN.md, "Mask kinds").
+/// (xOr-masks), with temperature τ.
 ///
 /// A surrogate models `selmask::surrogate`: a policy with
 ///  - `kind`: `surrogate_kind::binary` (keep/drop per cell) or `surrogate_kind::categorical`

@@ -1,7 +1,7 @@
 #pragma once
 /// \file transfer/plan.hpp
 /// `transfer::plan`: a selection plan — what a trained pipeline's hard masks select, and where
-/// those values lie in the server's stored data (DESIGN.md, "Inference / transfer").
+/// those values lie in the server's stored data.
 ///
 /// A plan is built from hard masks (`make_plan(pipeline, storage)` from a pipeline on any
 /// backend, or `plan::from_masks(masks, storage)` from host data: a 0/1 vector per mask plus its

@@ -1,6 +1,6 @@
 #pragma once
 /// \file transfer/transfer.hpp
-/// Umbrella header of selmask's transfer part (DESIGN.md, "Inference / transfer"): storage
+/// Umbrella header of selmask's transfer part (inference on a remote server's data): storage
 /// descriptions, selection plans, their JSON files, pack/unpack, and the HTTP range vocabulary.
 ///
 /// The HTTP client (`transfer/http.hpp`) is not included here because it needs libcurl: include
