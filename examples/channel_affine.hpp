@@ -3,9 +3,10 @@
 // `channel_affine` maps every value of channel c to x·scale[c] + shift[c] — a fixed per-channel
 // normalisation, so that a pipeline takes the data as stored and its masks and the network see it
 // centred and scaled. It has no parameters to learn and does not change the layout: its role is
-// `stage_role::transform`. It uses only the core of the backend concept (full, from_host,
-// shape_of, scale_cells, axpy), so it runs on every backend.
+// `stage_role::transform`. It uses the core of the backend concept (from_host, shape_of,
+// scale_cells, axpy) and bk::full, a default written on it, so it runs on every backend.
 #include <selmask/backend/backend.hpp>
+#include <selmask/backend/ops.hpp>
 #include <selmask/error.hpp>
 #include <selmask/granularity/geometry.hpp>
 #include <selmask/pipeline/stage.hpp>
@@ -46,7 +47,7 @@ struct channel_affine {
     const tensor& forward(const tensor& x) {
       const selmask::shape s = B::shape_of(x);
       if (!(B::shape_of(ones_) == s)) {
-        ones_ = B::full(s, 1.0f);
+        ones_ = selmask::bk::full<B>(s, 1.0f);
       }
       B::scale_cells(x, scale_, geometry_, y_);
       B::scale_cells(ones_, shift_, geometry_, tmp_);

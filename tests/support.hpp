@@ -1,7 +1,9 @@
 #pragma once
-// Helpers shared by the test translation units: seeded random data and naive reference versions
-// of the cell primitives, written independently of the backend (nested loops over v, c, h, w).
+// Helpers shared by the test translation units: seeded random data, naive versions of the cell
+// primitives written independently of any backend (nested loops over v, c, h, w), and the list
+// of backends that the tests labelled `backends` run every test body on.
 
+#include <selmask/backend/reference/reference.hpp>
 #include <selmask/selmask.hpp>
 
 #include <catch2/catch.hpp>
@@ -10,6 +12,8 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -30,9 +34,57 @@ inline std::vector<float> random_values(std::size_t n, float lo = -1.0f, float h
   return v;
 }
 
-inline selmask::cpu::tensor random_tensor(const selmask::shape& s, float lo = -1.0f, float hi = 1.0f) {
-  return selmask::cpu::from_host(s, random_values(s.size(), lo, hi));
+/// A tensor of backend `B` (the CPU by default) with uniform random values in [lo, hi).
+template <class B = selmask::cpu>
+selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, float hi = 1.0f) {
+  return B::from_host(s, random_values(s.size(), lo, hi));
 }
+
+// ---- the backends every `backends` test runs on ---------------------------------------------
+//
+// Hook for more backends: a translation unit that defines SELMASK_TEST_EXTRA_BACKENDS before
+// including this file (`#define SELMASK_TEST_EXTRA_BACKENDS , my_backend`) runs the same test
+// bodies on those backends too. The CUDA backend's host emulator
+// (`selmask::cuda_host_emulation`, backend/cuda/host_emulator.cuh) is the one meant for it. It
+// needs nvcc, and .cu files must not see xtensor, which this file includes (selmask.hpp, for
+// the CPU backend); adding it takes a .cu test source that includes these test bodies with the
+// CPU part of this file left out, not written yet. Give such a backend a `tolerance`
+// specialisation below if its float results differ from the CPU's by more than the default.
+#ifndef SELMASK_TEST_EXTRA_BACKENDS
+#define SELMASK_TEST_EXTRA_BACKENDS
+#endif
+using backends = std::tuple<selmask::cpu, selmask::reference SELMASK_TEST_EXTRA_BACKENDS>;
+
+/// The relative tolerance of backend `B`'s float results against an independent truth computed
+/// in double (hand-computed values, naive loops). Both backends here sum in float in the same
+/// order or in double, so one value serves both.
+template <class B>
+struct tolerance {
+  static constexpr double rel = 1e-5;
+};
+
+/// One test case's backend and its second parameter (a granularity, a layer, ...).
+template <class B, class P>
+struct on_backend {
+  using backend = B;
+  using param = P;
+};
+
+namespace detail {
+template <class Backends, class... P>
+struct product;
+template <class... B, class... P>
+struct product<std::tuple<B...>, P...> {
+  template <class Bk>
+  using row = std::tuple<on_backend<Bk, P>...>;
+  using type = decltype(std::tuple_cat(std::declval<row<B>>()...));
+};
+} // namespace detail
+
+/// `std::tuple<on_backend<B, P>...>` for every backend `B` of `backends` and every `P`: the type
+/// list of a TEMPLATE_LIST_TEST_CASE over backends × parameters.
+template <class... P>
+using over_backends = typename detail::product<backends, P...>::type;
 
 /// A fresh directory under the system's temporary directory, removed with its content at the end
 /// of the scope. The name holds the process id: test programs run in parallel by ctest share the

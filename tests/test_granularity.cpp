@@ -2,43 +2,47 @@
 #include "support.hpp"
 
 using namespace selmask;
+using namespace selmask_test;
 
 namespace {
-template <class Mask>
+template <class B, class Mask>
 shape logits_shape(const shape& sample) {
-  typename pipeline<Mask>::template on<cpu> p(sample);
-  return cpu::shape_of(p.template stage<0>().logits());
+  typename pipeline<Mask>::template on<B> p(sample);
+  return B::shape_of(p.template stage<0>().logits());
 }
-template <class G>
+template <class B, class G>
 shape xor_logits_shape(const shape& sample) {
   using pipe = pipeline<extend<identity_versions<4>>, xor_mask<G>, merge<sum>>;
-  typename pipe::template on<cpu> p(sample);
-  return cpu::shape_of(p.template stage<1>().logits());
+  typename pipe::template on<B> p(sample);
+  return B::shape_of(p.template stage<1>().logits());
 }
 } // namespace
 
-TEST_CASE("granularity: any-mask logits have the shape of the cell grid", "[granularity]") {
+TEMPLATE_LIST_TEST_CASE("granularity: any-mask logits have the shape of the cell grid", "[granularity]",
+                        backends) {
+  using B = TestType;
   const shape s{3, 5, 7};
-  CHECK(logits_shape<any_mask<channel>>(s) == shape{1, 3, 1, 1});
-  CHECK(logits_shape<any_mask<pixel>>(s) == shape{1, 1, 5, 7});
-  CHECK(logits_shape<any_mask<subpixel>>(s) == shape{1, 3, 5, 7});
-  CHECK(logits_shape<any_mask<block<2, 3>>>(s) == shape{1, 3, 3, 3});
-  CHECK(logits_shape<any_mask<block<2, 3, all_channels>>>(s) == shape{1, 1, 3, 3});
-  CHECK(logits_shape<any_mask<block<5, 7>>>(s) == shape{1, 3, 1, 1});
-  CHECK(logits_shape<any_mask<version>>(s) == shape{1, 1, 1, 1});
+  CHECK(logits_shape<B, any_mask<channel>>(s) == shape{1, 3, 1, 1});
+  CHECK(logits_shape<B, any_mask<pixel>>(s) == shape{1, 1, 5, 7});
+  CHECK(logits_shape<B, any_mask<subpixel>>(s) == shape{1, 3, 5, 7});
+  CHECK(logits_shape<B, any_mask<block<2, 3>>>(s) == shape{1, 3, 3, 3});
+  CHECK(logits_shape<B, any_mask<block<2, 3, all_channels>>>(s) == shape{1, 1, 3, 3});
+  CHECK(logits_shape<B, any_mask<block<5, 7>>>(s) == shape{1, 3, 1, 1});
+  CHECK(logits_shape<B, any_mask<version>>(s) == shape{1, 1, 1, 1});
   // non-square, blocks that do not divide
-  CHECK(logits_shape<any_mask<block<5, 6>>>(shape{1, 28, 20}) == shape{1, 1, 6, 4});
-  CHECK(logits_shape<any_mask<pixel>>(shape{1, 1, 1}) == shape{1, 1, 1, 1});
+  CHECK(logits_shape<B, any_mask<block<5, 6>>>(shape{1, 28, 20}) == shape{1, 1, 6, 4});
+  CHECK(logits_shape<B, any_mask<pixel>>(shape{1, 1, 1}) == shape{1, 1, 1, 1});
 }
 
-TEST_CASE("granularity: xOr-mask logits have one row per version", "[granularity]") {
+TEMPLATE_LIST_TEST_CASE("granularity: xOr-mask logits have one row per version", "[granularity]", backends) {
+  using B = TestType;
   const shape s{3, 5, 7};
-  CHECK(xor_logits_shape<channel>(s) == shape{4, 3, 1, 1});
-  CHECK(xor_logits_shape<pixel>(s) == shape{4, 1, 5, 7});
-  CHECK(xor_logits_shape<subpixel>(s) == shape{4, 3, 5, 7});
-  CHECK(xor_logits_shape<block<2, 3>>(s) == shape{4, 3, 3, 3});
-  CHECK(xor_logits_shape<block<4, 4, all_channels>>(s) == shape{4, 1, 2, 2});
-  CHECK(xor_logits_shape<version>(s) == shape{4, 1, 1, 1});
+  CHECK(xor_logits_shape<B, channel>(s) == shape{4, 3, 1, 1});
+  CHECK(xor_logits_shape<B, pixel>(s) == shape{4, 1, 5, 7});
+  CHECK(xor_logits_shape<B, subpixel>(s) == shape{4, 3, 5, 7});
+  CHECK(xor_logits_shape<B, block<2, 3>>(s) == shape{4, 3, 3, 3});
+  CHECK(xor_logits_shape<B, block<4, 4, all_channels>>(s) == shape{4, 1, 2, 2});
+  CHECK(xor_logits_shape<B, version>(s) == shape{4, 1, 1, 1});
 }
 
 TEST_CASE("granularity: every value of a sample belongs to exactly one cell", "[granularity]") {
@@ -61,8 +65,10 @@ TEST_CASE("granularity: every value of a sample belongs to exactly one cell", "[
   check(make_geometry<version>(1, 3, 5, 7, true));
 }
 
-TEST_CASE("granularity: a block larger than the input is rejected with its sizes", "[granularity]") {
+TEMPLATE_LIST_TEST_CASE("granularity: a block larger than the input is rejected with its sizes",
+                        "[granularity]", backends) {
+  using B = TestType;
   using pipe = pipeline<any_mask<block<8, 8>>>;
-  CHECK_THROWS_AS(pipe::on<cpu>(shape{3, 5, 7}), shape_error);
-  CHECK_THROWS_WITH(pipe::on<cpu>(shape{3, 5, 7}), Catch::Contains("8x8") && Catch::Contains("5x7"));
+  CHECK_THROWS_AS(pipe::on<B>(shape{3, 5, 7}), shape_error);
+  CHECK_THROWS_WITH(pipe::on<B>(shape{3, 5, 7}), Catch::Contains("8x8") && Catch::Contains("5x7"));
 }

@@ -81,20 +81,20 @@ std::vector<float> separated_values(std::size_t n, float gap) {
 
 /// Finite-difference checks of a layer's input gradient and of every parameter gradient for the
 /// scalar loss L = Σ y·r with a random r.
-template <class L>
+template <class B, class L>
 void check_layer(L& l, const shape& in, const std::vector<float>& xv, double eps) {
-  const auto x = cpu::from_host(in, xv);
+  const auto x = B::from_host(in, xv);
   const shape out = l.output_shape(in);
   const auto rv = random_values(out.size());
-  const auto r = cpu::from_host(out, rv);
-  const auto y = cpu::to_host(l.forward(x));
-  REQUIRE(cpu::shape_of(l.forward(x)) == out);
+  const auto r = B::from_host(out, rv);
+  const auto y = B::to_host(l.forward(x));
+  REQUIRE(B::shape_of(l.forward(x)) == out);
   REQUIRE(y.size() == out.size());
-  const auto gx = cpu::to_host(l.backward(r));
+  const auto gx = B::to_host(l.backward(r));
   REQUIRE(gx.size() == in.size());
 
   const auto loss_x = [&](const std::vector<float>& v) {
-    return dot(cpu::to_host(l.forward(cpu::from_host(in, v))), rv);
+    return dot(B::to_host(l.forward(B::from_host(in, v))), rv);
   };
   const auto cx = testing::check_gradient(loss_x, xv, gx, {.eps = eps});
   INFO(l.name() << " input gradient: " << cx.message);
@@ -104,15 +104,15 @@ void check_layer(L& l, const shape& in, const std::vector<float>& xv, double eps
   const auto gs = l.grads();
   REQUIRE(ps.size() == gs.size());
   for (std::size_t j = 0; j < ps.size(); ++j) {
-    const shape s = cpu::shape_of(*ps[j]);
-    const auto p0 = cpu::to_host(*ps[j]);
-    const auto gp = cpu::to_host(*gs[j]); // accumulated by the one backward above
+    const shape s = B::shape_of(*ps[j]);
+    const auto p0 = B::to_host(*ps[j]);
+    const auto gp = B::to_host(*gs[j]); // accumulated by the one backward above
     const auto loss_p = [&](const std::vector<float>& v) {
-      *ps[j] = cpu::from_host(s, v);
-      return dot(cpu::to_host(l.forward(x)), rv);
+      *ps[j] = B::from_host(s, v);
+      return dot(B::to_host(l.forward(x)), rv);
     };
     const auto cp = testing::check_gradient(loss_p, p0, gp, {.eps = eps});
-    *ps[j] = cpu::from_host(s, p0);
+    *ps[j] = B::from_host(s, p0);
     INFO(l.name() << " parameter " << j << " gradient: " << cp.message);
     CHECK(cp.ok);
   }
@@ -122,25 +122,27 @@ void check_layer(L& l, const shape& in, const std::vector<float>& xv, double eps
 
 // ---- primitives ----------------------------------------------------------------------------------
 
-TEST_CASE("cpu::gemm: all transpose combinations against a naive product", "[nn][backend]") {
+TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations against a naive product", "[nn][backend]",
+                        backends) {
+  using B = TestType;
   const std::size_t m = 5, k = 7, n = 3;
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
       DYNAMIC_SECTION("trans_a " << ta << " trans_b " << tb) {
         const auto av = random_values(m * k), bv = random_values(k * n), cv = random_values(m * n);
-        const auto a = cpu::from_host(ta ? shape{k, m} : shape{m, k}, av);
-        const auto b = cpu::from_host(tb ? shape{n, k} : shape{k, n}, bv);
+        const auto a = B::from_host(ta ? shape{k, m} : shape{m, k}, av);
+        const auto b = B::from_host(tb ? shape{n, k} : shape{k, n}, bv);
         const auto ref = naive_matmul(av, ta, bv, tb, m, k, n);
-        cpu::tensor c; // beta = 0: resized
-        cpu::gemm(ta, tb, 0.7f, a, b, 0.0f, c);
-        REQUIRE(cpu::shape_of(c) == shape{m, n});
-        auto got = cpu::to_host(c);
+        tensor_t<B> c; // beta = 0: resized
+        B::gemm(ta, tb, 0.7f, a, b, 0.0f, c);
+        REQUIRE(B::shape_of(c) == shape{m, n});
+        auto got = B::to_host(c);
         for (std::size_t i = 0; i < m * n; ++i) {
           REQUIRE(got[i] == Approx(0.7 * ref[i]).margin(1e-5));
         }
-        auto c2 = cpu::from_host(shape{m, n}, cv); // beta != 0: accumulates
-        cpu::gemm(ta, tb, 1.0f, a, b, 0.5f, c2);
-        got = cpu::to_host(c2);
+        auto c2 = B::from_host(shape{m, n}, cv); // beta != 0: accumulates
+        B::gemm(ta, tb, 1.0f, a, b, 0.5f, c2);
+        got = B::to_host(c2);
         for (std::size_t i = 0; i < m * n; ++i) {
           REQUIRE(got[i] == Approx(ref[i] + 0.5 * cv[i]).margin(1e-5));
         }
@@ -149,87 +151,91 @@ TEST_CASE("cpu::gemm: all transpose combinations against a naive product", "[nn]
   }
 }
 
-TEST_CASE("cpu::gemm: tensors are read as (first axis) × (the rest)", "[nn][backend]") {
+TEMPLATE_LIST_TEST_CASE("gemm: tensors are read as (first axis) × (the rest)", "[nn][backend]", backends) {
+  using B = TestType;
   // a 4-D weight OC×C×kh×kw is a OC × (C·kh·kw) matrix
   const auto av = random_values(2 * 3 * 2 * 2), bv = random_values(12 * 4);
-  const auto a = cpu::from_host(shape{2, 3, 2, 2}, av);
-  const auto b = cpu::from_host(shape{12, 4}, bv);
-  auto c = cpu::zeros(shape{2, 2, 2}); // already a 2 × 4 matrix: kept as is
-  cpu::gemm(false, false, 1.0f, a, b, 0.0f, c);
-  CHECK(cpu::shape_of(c) == shape{2, 2, 2});
+  const auto a = B::from_host(shape{2, 3, 2, 2}, av);
+  const auto b = B::from_host(shape{12, 4}, bv);
+  auto c = B::zeros(shape{2, 2, 2}); // already a 2 × 4 matrix: kept as is
+  B::gemm(false, false, 1.0f, a, b, 0.0f, c);
+  CHECK(B::shape_of(c) == shape{2, 2, 2});
   const auto ref = naive_matmul(av, false, bv, false, 2, 12, 4);
-  const auto got = cpu::to_host(c);
+  const auto got = B::to_host(c);
   for (std::size_t i = 0; i < ref.size(); ++i) {
     REQUIRE(got[i] == Approx(ref[i]).margin(1e-5));
   }
-  auto wrong = cpu::zeros(shape{3, 4});
-  CHECK_THROWS_AS(cpu::gemm(false, false, 1.0f, a, b, 1.0f, wrong), shape_error);
-  CHECK_THROWS_WITH(cpu::gemm(false, true, 1.0f, a, b, 0.0f, c), Contains("inner dimensions"));
+  auto wrong = B::zeros(shape{3, 4});
+  CHECK_THROWS_AS(B::gemm(false, false, 1.0f, a, b, 1.0f, wrong), shape_error);
+  CHECK_THROWS_WITH(B::gemm(false, true, 1.0f, a, b, 0.0f, c), Contains("inner dimensions"));
 }
 
-TEST_CASE("cpu::im2col and col2im: layout and adjointness", "[nn][backend]") {
+TEMPLATE_LIST_TEST_CASE("im2col and col2im: layout and adjointness", "[nn][backend]", backends) {
+  using B = TestType;
   SECTION("hand-computed columns of a 1×1×2×3 image, 2×2 kernel, no padding") {
-    const auto x = cpu::from_host(shape{1, 1, 2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
-    cpu::tensor col;
-    cpu::im2col(x, 2, 2, 0, col);
-    REQUIRE(cpu::shape_of(col) == shape{4, 2});
+    const auto x = B::from_host(shape{1, 1, 2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+    tensor_t<B> col;
+    bk::im2col<B>(x, 2, 2, 0, col);
+    REQUIRE(B::shape_of(col) == shape{4, 2});
     // rows (i, j) = (0,0) (0,1) (1,0) (1,1); columns = the 1×2 output positions
-    CHECK(cpu::to_host(col) == std::vector<float>{1, 2, 2, 3, 4, 5, 5, 6});
+    CHECK(B::to_host(col) == std::vector<float>{1, 2, 2, 3, 4, 5, 5, 6});
   }
   SECTION("padding reads zeros outside the image") {
-    const auto x = cpu::from_host(shape{1, 1, 1, 2}, std::vector<float>{1, 2});
-    cpu::tensor col;
-    cpu::im2col(x, 1, 3, 1, col); // 1×3 kernel, pad 1: output 3×2
-    REQUIRE(cpu::shape_of(col) == shape{3, 6});
+    const auto x = B::from_host(shape{1, 1, 1, 2}, std::vector<float>{1, 2});
+    tensor_t<B> col;
+    bk::im2col<B>(x, 1, 3, 1, col); // 1×3 kernel, pad 1: output 3×2
+    REQUIRE(B::shape_of(col) == shape{3, 6});
     // output row 0 and 2 lie in the padding; row 1 sees [0 1 2 0] through a 1×3 window
-    CHECK(cpu::to_host(col) == std::vector<float>{0, 0, 0, 1, 0, 0, //
-                                                  0, 0, 1, 2, 0, 0, //
-                                                  0, 0, 2, 0, 0, 0});
+    CHECK(B::to_host(col) == std::vector<float>{0, 0, 0, 1, 0, 0, //
+                                                0, 0, 1, 2, 0, 0, //
+                                                0, 0, 2, 0, 0, 0});
   }
   SECTION("<im2col(x), c> = <x, col2im(c)> for several shapes and paddings") {
     for (std::size_t pad : {0u, 1u, 2u}) {
       const shape xs{2, 3, 5, 6};
       const auto xv = random_values(xs.size());
-      cpu::tensor col;
-      cpu::im2col(cpu::from_host(xs, xv), 3, 2, pad, col);
+      tensor_t<B> col;
+      bk::im2col<B>(B::from_host(xs, xv), 3, 2, pad, col);
       const std::size_t oh = 5 + 2 * pad - 3 + 1, ow = 6 + 2 * pad - 2 + 1;
-      REQUIRE(cpu::shape_of(col) == shape{3 * 3 * 2, 2 * oh * ow});
-      const auto cv = random_values(col.size());
-      cpu::tensor back;
-      cpu::col2im(cpu::from_host(cpu::shape_of(col), cv), xs, 3, 2, pad, back);
-      REQUIRE(cpu::shape_of(back) == xs);
-      CHECK(dot(cpu::to_host(col), cv) == Approx(dot(xv, cpu::to_host(back))).epsilon(1e-5));
+      REQUIRE(B::shape_of(col) == shape{3 * 3 * 2, 2 * oh * ow});
+      const auto cv = random_values(B::shape_of(col).size());
+      tensor_t<B> back;
+      bk::col2im<B>(B::from_host(B::shape_of(col), cv), xs, 3, 2, pad, back);
+      REQUIRE(B::shape_of(back) == xs);
+      CHECK(dot(B::to_host(col), cv) == Approx(dot(xv, B::to_host(back))).epsilon(1e-5));
     }
   }
   SECTION("a kernel larger than the padded input is rejected") {
-    cpu::tensor col;
-    CHECK_THROWS_AS(cpu::im2col(cpu::zeros(shape{1, 1, 3, 3}), 6, 6, 1, col), shape_error);
-    CHECK_THROWS_AS(cpu::im2col(cpu::zeros(shape{3, 3}), 1, 1, 0, col), shape_error);
+    tensor_t<B> col;
+    CHECK_THROWS_AS(bk::im2col<B>(B::zeros(shape{1, 1, 3, 3}), 6, 6, 1, col), shape_error);
+    CHECK_THROWS_AS(bk::im2col<B>(B::zeros(shape{3, 3}), 1, 1, 0, col), shape_error);
   }
 }
 
-TEST_CASE("cpu::swap_leading_axes, add_bias and bias_grad on hand-computed cases", "[nn][backend]") {
-  const auto a = cpu::from_host(shape{2, 3, 2}, std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  cpu::tensor t;
-  cpu::swap_leading_axes(a, t);
-  CHECK(cpu::shape_of(t) == shape{3, 2, 2});
-  CHECK(cpu::to_host(t) == std::vector<float>{0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11});
+TEMPLATE_LIST_TEST_CASE("swap_leading_axes, add_bias and bias_grad on hand-computed cases", "[nn][backend]",
+                        backends) {
+  using B = TestType;
+  const auto a = B::from_host(shape{2, 3, 2}, std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  tensor_t<B> t;
+  bk::swap_leading_axes<B>(a, t);
+  CHECK(B::shape_of(t) == shape{3, 2, 2});
+  CHECK(B::to_host(t) == std::vector<float>{0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11});
 
-  auto y = cpu::zeros(shape{2, 3, 2});
-  cpu::add_bias(y, cpu::from_host(shape{3}, std::vector<float>{1, 2, 3}));
-  CHECK(cpu::to_host(y) == std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
-  auto y2 = cpu::zeros(shape{2, 3});
-  cpu::add_bias(y2, cpu::from_host(shape{3}, std::vector<float>{1, 2, 3}));
-  CHECK(cpu::to_host(y2) == std::vector<float>{1, 2, 3, 1, 2, 3});
-  CHECK_THROWS_AS(cpu::add_bias(y2, cpu::zeros(shape{2})), shape_error);
+  auto y = B::zeros(shape{2, 3, 2});
+  bk::add_bias<B>(y, B::from_host(shape{3}, std::vector<float>{1, 2, 3}));
+  CHECK(B::to_host(y) == std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
+  auto y2 = B::zeros(shape{2, 3});
+  bk::add_bias<B>(y2, B::from_host(shape{3}, std::vector<float>{1, 2, 3}));
+  CHECK(B::to_host(y2) == std::vector<float>{1, 2, 3, 1, 2, 3});
+  CHECK_THROWS_AS(bk::add_bias<B>(y2, B::zeros(shape{2})), shape_error);
 
-  auto db = cpu::from_host(shape{3}, std::vector<float>{100, 0, 0});
-  cpu::bias_grad(a, db); // channel c: Σ over n and the last axis; accumulates
-  CHECK(cpu::to_host(db) == std::vector<float>{100 + 0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11});
+  auto db = B::from_host(shape{3}, std::vector<float>{100, 0, 0});
+  bk::bias_grad<B>(a, db); // channel c: Σ over n and the last axis; accumulates
+  CHECK(B::to_host(db) == std::vector<float>{100 + 0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11});
   // N×F (a dense layer's output): one value per feature, summed over the batch
-  auto db2 = cpu::from_host(shape{2}, std::vector<float>{1, -1});
-  cpu::bias_grad(cpu::from_host(shape{3, 2}, std::vector<float>{0, 1, 2, 3, 4, 5}), db2);
-  CHECK(cpu::to_host(db2) == std::vector<float>{1 + 0 + 2 + 4, -1 + 1 + 3 + 5});
+  auto db2 = B::from_host(shape{2}, std::vector<float>{1, -1});
+  bk::bias_grad<B>(B::from_host(shape{3, 2}, std::vector<float>{0, 1, 2, 3, 4, 5}), db2);
+  CHECK(B::to_host(db2) == std::vector<float>{1 + 0 + 2 + 4, -1 + 1 + 3 + 5});
 }
 
 TEST_CASE("cpu::add_bias and bias_grad on a batch of features large enough to be split over threads",
@@ -253,51 +259,55 @@ TEST_CASE("cpu::add_bias and bias_grad on a batch of features large enough to be
   }
 }
 
-TEST_CASE("cpu::relu_forward / relu_backward", "[nn][backend]") {
-  const auto x = cpu::from_host(shape{5}, std::vector<float>{-2, -0.0f, 0.5f, 3, -1});
-  cpu::tensor y, dx;
-  cpu::relu_forward(x, y);
-  CHECK(cpu::to_host(y) == std::vector<float>{0, 0, 0.5f, 3, 0});
-  cpu::relu_backward(y, cpu::from_host(shape{5}, std::vector<float>{1, 2, 3, 4, 5}), dx);
-  CHECK(cpu::to_host(dx) == std::vector<float>{0, 0, 3, 4, 0});
+TEMPLATE_LIST_TEST_CASE("relu_forward / relu_backward", "[nn][backend]", backends) {
+  using B = TestType;
+  const auto x = B::from_host(shape{5}, std::vector<float>{-2, -0.0f, 0.5f, 3, -1});
+  tensor_t<B> y, dx;
+  bk::relu_forward<B>(x, y);
+  CHECK(B::to_host(y) == std::vector<float>{0, 0, 0.5f, 3, 0});
+  bk::relu_backward<B>(y, B::from_host(shape{5}, std::vector<float>{1, 2, 3, 4, 5}), dx);
+  CHECK(B::to_host(dx) == std::vector<float>{0, 0, 3, 4, 0});
   // NaN is not hidden by the rectifier: the trainer's finiteness check must see it
-  cpu::relu_forward(cpu::from_host(shape{1}, std::vector<float>{std::nanf("")}), y);
-  CHECK(std::isnan(cpu::to_host(y)[0]));
+  bk::relu_forward<B>(B::from_host(shape{1}, std::vector<float>{std::nanf("")}), y);
+  CHECK(std::isnan(B::to_host(y)[0]));
 }
 
-TEST_CASE("cpu::maxpool2: a hand-computed case, odd edges and ties", "[nn][backend]") {
+TEMPLATE_LIST_TEST_CASE("maxpool2: a hand-computed case, odd edges and ties", "[nn][backend]", backends) {
+  using B = TestType;
   // one 4×5 image: the last column is dropped
   const std::vector<float> xv{1, 5, 2,  0,  9, //
                               3, 4, 8,  7,  9, //
                               6, 6, -4, -2, 9, //
                               6, 2, -3, -1, 9};
-  const auto x = cpu::from_host(shape{1, 1, 4, 5}, xv);
-  cpu::tensor y, idx, dx;
-  cpu::maxpool2_forward(x, y, idx);
-  REQUIRE(cpu::shape_of(y) == shape{1, 1, 2, 2});
-  CHECK(cpu::to_host(y) == std::vector<float>{5, 8, 6, -1});
+  const auto x = B::from_host(shape{1, 1, 4, 5}, xv);
+  tensor_t<B> y, idx, dx;
+  bk::maxpool2_forward<B>(x, y, idx);
+  REQUIRE(B::shape_of(y) == shape{1, 1, 2, 2});
+  CHECK(B::to_host(y) == std::vector<float>{5, 8, 6, -1});
   // window offsets: 5 top-right (1), 8 bottom-left (2), 6 ties: first (0), -1 bottom-right (3)
-  CHECK(cpu::to_host(idx) == std::vector<float>{1, 2, 0, 3});
-  cpu::maxpool2_backward(cpu::from_host(shape{1, 1, 2, 2}, std::vector<float>{10, 20, 30, 40}), idx,
-                         shape{1, 1, 4, 5}, dx);
-  CHECK(cpu::to_host(dx) == std::vector<float>{0,  10, 0,  0,  0, //
-                                               0,  0,  20, 0,  0, //
-                                               30, 0,  0,  0,  0, //
-                                               0,  0,  0,  40, 0});
-  CHECK_THROWS_AS(cpu::maxpool2_backward(y, idx, shape{1, 1, 6, 6}, dx), shape_error);
+  CHECK(B::to_host(idx) == std::vector<float>{1, 2, 0, 3});
+  bk::maxpool2_backward<B>(B::from_host(shape{1, 1, 2, 2}, std::vector<float>{10, 20, 30, 40}), idx,
+                           shape{1, 1, 4, 5}, dx);
+  CHECK(B::to_host(dx) == std::vector<float>{0,  10, 0,  0,  0, //
+                                             0,  0,  20, 0,  0, //
+                                             30, 0,  0,  0,  0, //
+                                             0,  0,  0,  40, 0});
+  CHECK_THROWS_AS(bk::maxpool2_backward<B>(y, idx, shape{1, 1, 6, 6}, dx), shape_error);
 }
 
-TEST_CASE("cpu::softmax_cross_entropy: values, counts and gradient", "[nn][backend][gradient]") {
+TEMPLATE_LIST_TEST_CASE("softmax_cross_entropy: values, counts and gradient", "[nn][backend][gradient]",
+                        backends) {
+  using B = TestType;
   SECTION("hand-computed") {
     // row 0: logits (0, ln 3): softmax (1/4, 3/4); label 1: loss −ln(3/4), correct
     // row 1: logits (2, 2): softmax (1/2, 1/2); label 1: loss ln 2, tie goes to class 0: wrong
-    const auto logits = cpu::from_host(shape{2, 2}, std::vector<float>{0, std::log(3.0f), 2, 2});
+    const auto logits = B::from_host(shape{2, 2}, std::vector<float>{0, std::log(3.0f), 2, 2});
     const std::vector<std::int32_t> labels{1, 1};
-    cpu::tensor g;
-    const auto r = cpu::softmax_cross_entropy(logits, labels, g);
+    tensor_t<B> g;
+    const auto r = bk::softmax_cross_entropy<B>(logits, labels, g);
     CHECK(r.loss_sum == Approx(-std::log(0.75) + std::log(2.0)).epsilon(1e-6));
     CHECK(r.correct == 1);
-    const auto gv = cpu::to_host(g);
+    const auto gv = B::to_host(g);
     CHECK(gv[0] == Approx(0.25 / 2).margin(1e-7));
     CHECK(gv[1] == Approx(-0.25 / 2).margin(1e-7));
     CHECK(gv[2] == Approx(0.5 / 2).margin(1e-7));
@@ -307,51 +317,52 @@ TEST_CASE("cpu::softmax_cross_entropy: values, counts and gradient", "[nn][backe
     const shape s{4, 5};
     const auto lv = random_values(s.size(), -3.0f, 3.0f);
     const std::vector<std::int32_t> labels{0, 4, 2, 2};
-    cpu::tensor g;
-    cpu::softmax_cross_entropy(cpu::from_host(s, lv), labels, g);
+    tensor_t<B> g;
+    bk::softmax_cross_entropy<B>(B::from_host(s, lv), labels, g);
     const auto mean_loss = [&](const std::vector<float>& v) {
-      cpu::tensor scratch;
-      return cpu::softmax_cross_entropy(cpu::from_host(s, v), labels, scratch).loss_sum / 4.0;
+      tensor_t<B> scratch;
+      return bk::softmax_cross_entropy<B>(B::from_host(s, v), labels, scratch).loss_sum / 4.0;
     };
-    const auto c = testing::check_gradient(mean_loss, lv, cpu::to_host(g), {.eps = 1e-2, .atol = 1e-4});
+    const auto c = testing::check_gradient(mean_loss, lv, B::to_host(g), {.eps = 1e-2, .atol = 1e-4});
     INFO(c.message);
     CHECK(c.ok);
   }
   SECTION("bad labels") {
-    cpu::tensor g;
-    const auto logits = cpu::zeros(shape{2, 3});
+    tensor_t<B> g;
+    const auto logits = B::zeros(shape{2, 3});
     const std::vector<std::int32_t> out_of_range{0, 3}, too_few{0};
-    CHECK_THROWS_AS(cpu::softmax_cross_entropy(logits, out_of_range, g), value_error);
-    CHECK_THROWS_WITH(cpu::softmax_cross_entropy(logits, out_of_range, g), Contains("label 3"));
-    CHECK_THROWS_AS(cpu::softmax_cross_entropy(logits, too_few, g), shape_error);
+    CHECK_THROWS_AS(bk::softmax_cross_entropy<B>(logits, out_of_range, g), value_error);
+    CHECK_THROWS_WITH(bk::softmax_cross_entropy<B>(logits, out_of_range, g), Contains("label 3"));
+    CHECK_THROWS_AS(bk::softmax_cross_entropy<B>(logits, too_few, g), shape_error);
   }
 }
 
 // ---- layers ---------------------------------------------------------------------------------------
 
-TEST_CASE("nn::conv2d: forward equals a naive nested-loop convolution", "[nn][layer]") {
+TEMPLATE_LIST_TEST_CASE("nn::conv2d: forward equals a naive nested-loop convolution", "[nn][layer]",
+                        backends) {
+  using B = TestType;
   for (std::size_t pad : {0u, 1u, 2u}) {
     DYNAMIC_SECTION("pad " << pad) {
-      nn::conv2d<cpu> conv(3, 4, 3, pad);
+      nn::conv2d<B> conv(3, 4, 3, pad);
       std::mt19937_64 init(pad);
       conv.reset_parameters(init);
       const shape xs{2, 3, 6, 5};
       const auto xv = random_values(xs.size());
-      const auto& y = conv.forward(cpu::from_host(xs, xv));
+      const auto& y = conv.forward(B::from_host(xs, xv));
       const shape ys{2, 4, 6 + 2 * pad - 2, 5 + 2 * pad - 2};
-      REQUIRE(cpu::shape_of(y) == ys);
+      REQUIRE(B::shape_of(y) == ys);
       REQUIRE(conv.output_shape(xs) == ys);
-      const auto ref = naive_conv(xv, xs, cpu::to_host(conv.weight()), cpu::to_host(conv.bias()), 4, 3, pad);
-      const auto got = cpu::to_host(y);
+      const auto ref = naive_conv(xv, xs, B::to_host(conv.weight()), B::to_host(conv.bias()), 4, 3, pad);
+      const auto got = B::to_host(y);
       for (std::size_t i = 0; i < ref.size(); ++i) {
         REQUIRE(got[i] == Approx(ref[i]).margin(1e-5));
       }
       // the same layer, a batch of another size: workspaces follow
       const shape xs1{1, 3, 6, 5};
       const auto xv1 = random_values(xs1.size());
-      const auto ref1 =
-        naive_conv(xv1, xs1, cpu::to_host(conv.weight()), cpu::to_host(conv.bias()), 4, 3, pad);
-      const auto got1 = cpu::to_host(conv.forward(cpu::from_host(xs1, xv1)));
+      const auto ref1 = naive_conv(xv1, xs1, B::to_host(conv.weight()), B::to_host(conv.bias()), 4, 3, pad);
+      const auto got1 = B::to_host(conv.forward(B::from_host(xs1, xv1)));
       REQUIRE(got1.size() == ref1.size());
       for (std::size_t i = 0; i < ref1.size(); ++i) {
         REQUIRE(got1[i] == Approx(ref1[i]).margin(1e-5));
@@ -360,137 +371,145 @@ TEST_CASE("nn::conv2d: forward equals a naive nested-loop convolution", "[nn][la
   }
 }
 
-TEST_CASE("nn layers: gradients match finite differences", "[nn][layer][gradient]") {
+TEMPLATE_LIST_TEST_CASE("nn layers: gradients match finite differences", "[nn][layer][gradient]", backends) {
+  using B = TestType;
   std::mt19937_64 init(42);
   SECTION("dense") {
-    nn::dense<cpu> l(5, 4);
+    nn::dense<B> l(5, 4);
     l.reset_parameters(init);
-    check_layer(l, shape{3, 5}, random_values(15), 1e-2);
+    check_layer<B>(l, shape{3, 5}, random_values(15), 1e-2);
   }
   SECTION("conv2d, no padding") {
-    nn::conv2d<cpu> l(2, 3, 3);
+    nn::conv2d<B> l(2, 3, 3);
     l.reset_parameters(init);
-    check_layer(l, shape{2, 2, 5, 4}, random_values(80), 1e-2);
+    check_layer<B>(l, shape{2, 2, 5, 4}, random_values(80), 1e-2);
   }
   SECTION("conv2d, padding 2, 1×1 output channel") {
-    nn::conv2d<cpu> l(3, 1, 2, 2);
+    nn::conv2d<B> l(3, 1, 2, 2);
     l.reset_parameters(init);
-    check_layer(l, shape{1, 3, 3, 4}, random_values(36), 1e-2);
+    check_layer<B>(l, shape{1, 3, 3, 4}, random_values(36), 1e-2);
   }
   SECTION("max_pool2 (odd extents, no ties)") {
-    nn::max_pool2<cpu> l;
-    check_layer(l, shape{2, 2, 5, 6}, separated_values(120, 0.05f), 5e-3);
+    nn::max_pool2<B> l;
+    check_layer<B>(l, shape{2, 2, 5, 6}, separated_values(120, 0.05f), 5e-3);
   }
   SECTION("relu (no value near the kink)") {
-    nn::relu<cpu> l;
-    check_layer(l, shape{3, 2, 4}, separated_values(24, 0.05f), 5e-3);
+    nn::relu<B> l;
+    check_layer<B>(l, shape{3, 2, 4}, separated_values(24, 0.05f), 5e-3);
   }
   SECTION("flatten") {
-    nn::flatten<cpu> l;
-    check_layer(l, shape{2, 3, 2, 2}, random_values(24), 1e-2);
-    CHECK(cpu::shape_of(l.forward(cpu::zeros(shape{2, 3, 2, 2}))) == shape{2, 12});
+    nn::flatten<B> l;
+    check_layer<B>(l, shape{2, 3, 2, 2}, random_values(24), 1e-2);
+    CHECK(B::shape_of(l.forward(B::zeros(shape{2, 3, 2, 2}))) == shape{2, 12});
   }
 }
 
-TEST_CASE("nn layers: parameter gradients accumulate across backward passes", "[nn][layer][gradient]") {
-  nn::conv2d<cpu> conv(2, 2, 3, 1);
-  nn::dense<cpu> fc(6, 3);
+TEMPLATE_LIST_TEST_CASE("nn layers: parameter gradients accumulate across backward passes",
+                        "[nn][layer][gradient]", backends) {
+  using B = TestType;
+  nn::conv2d<B> conv(2, 2, 3, 1);
+  nn::dense<B> fc(6, 3);
   std::mt19937_64 init(3);
   conv.reset_parameters(init);
   fc.reset_parameters(init);
-  const auto x = random_tensor(shape{2, 2, 4, 4});
-  const auto gx = random_tensor(shape{2, 2, 4, 4});
+  const auto x = random_tensor<B>(shape{2, 2, 4, 4});
+  const auto gx = random_tensor<B>(shape{2, 2, 4, 4});
   conv.forward(x);
   conv.backward(gx);
-  const auto once = cpu::to_host(conv.weight_grad());
-  const auto once_b = cpu::to_host(conv.bias_grad());
+  const auto once = B::to_host(conv.weight_grad());
+  const auto once_b = B::to_host(conv.bias_grad());
   conv.forward(x);
   conv.backward(gx);
-  const auto twice = cpu::to_host(conv.weight_grad());
+  const auto twice = B::to_host(conv.weight_grad());
   for (std::size_t i = 0; i < once.size(); ++i) {
     REQUIRE(twice[i] == Approx(2 * once[i]).margin(1e-5));
   }
-  CHECK(cpu::to_host(conv.bias_grad())[1] == Approx(2 * once_b[1]).margin(1e-5));
-  const auto xf = random_tensor(shape{4, 6});
-  const auto gf = random_tensor(shape{4, 3});
+  CHECK(B::to_host(conv.bias_grad())[1] == Approx(2 * once_b[1]).margin(1e-5));
+  const auto xf = random_tensor<B>(shape{4, 6});
+  const auto gf = random_tensor<B>(shape{4, 3});
   fc.forward(xf);
   fc.backward(gf);
-  const auto f1 = cpu::to_host(fc.weight_grad());
+  const auto f1 = B::to_host(fc.weight_grad());
   fc.forward(xf);
   fc.backward(gf);
-  CHECK(cpu::to_host(fc.weight_grad())[5] == Approx(2 * f1[5]).margin(1e-5));
+  CHECK(B::to_host(fc.weight_grad())[5] == Approx(2 * f1[5]).margin(1e-5));
 }
 
-TEST_CASE("nn layers: PyTorch-like initialisation U(±1/sqrt(fan_in)), seeded", "[nn][layer]") {
-  nn::conv2d<cpu> a(4, 8, 3), b(4, 8, 3), c(4, 8, 3);
+TEMPLATE_LIST_TEST_CASE("nn layers: PyTorch-like initialisation U(±1/sqrt(fan_in)), seeded", "[nn][layer]",
+                        backends) {
+  using B = TestType;
+  nn::conv2d<B> a(4, 8, 3), b(4, 8, 3), c(4, 8, 3);
   std::mt19937_64 r1(5), r2(5), r3(6);
   a.reset_parameters(r1);
   b.reset_parameters(r2);
   c.reset_parameters(r3);
-  const auto wa = cpu::to_host(a.weight());
-  CHECK(wa == cpu::to_host(b.weight()));
-  CHECK(wa != cpu::to_host(c.weight()));
+  const auto wa = B::to_host(a.weight());
+  CHECK(wa == B::to_host(b.weight()));
+  CHECK(wa != B::to_host(c.weight()));
   const float bound = 1.0f / std::sqrt(36.0f);
   const auto [lo, hi] = std::minmax_element(wa.begin(), wa.end());
   CHECK(*lo >= -bound);
   CHECK(*hi <= bound);
   CHECK(*hi - *lo > 1.6f * bound); // spread over the whole interval, not a constant
-  for (float v : cpu::to_host(a.bias())) {
+  for (float v : B::to_host(a.bias())) {
     REQUIRE(std::abs(v) <= bound);
   }
-  nn::dense<cpu> d(100, 7);
+  nn::dense<B> d(100, 7);
   d.reset_parameters(r1);
-  const auto wd = cpu::to_host(d.weight());
+  const auto wd = B::to_host(d.weight());
   CHECK(*std::max_element(wd.begin(), wd.end()) <= 0.1f);
   CHECK(*std::max_element(wd.begin(), wd.end()) > 0.09f);
 }
 
-TEST_CASE("nn layers: bad shapes throw shape_error naming the layer and both shapes", "[nn][layer][errors]") {
+TEMPLATE_LIST_TEST_CASE("nn layers: bad shapes throw shape_error naming the layer and both shapes",
+                        "[nn][layer][errors]", backends) {
+  using B = TestType;
   SECTION("dense") {
-    nn::dense<cpu> l(8, 3);
-    CHECK_THROWS_AS(l.forward(cpu::zeros(shape{2, 7})), shape_error);
-    CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 7})),
+    nn::dense<B> l(8, 3);
+    CHECK_THROWS_AS(l.forward(B::zeros(shape{2, 7})), shape_error);
+    CHECK_THROWS_WITH(l.forward(B::zeros(shape{2, 7})),
                       Contains("selmask::nn::dense(8, 3)") && Contains("[2,7]") && Contains("[N,8]"));
-    CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 2, 2, 2})), Contains("flatten first"));
-    CHECK_THROWS_WITH(l.backward(cpu::zeros(shape{2, 3})), Contains("before forward"));
-    l.forward(cpu::zeros(shape{2, 8}));
-    CHECK_THROWS_WITH(l.backward(cpu::zeros(shape{2, 4})),
+    CHECK_THROWS_WITH(l.forward(B::zeros(shape{2, 2, 2, 2})), Contains("flatten first"));
+    CHECK_THROWS_WITH(l.backward(B::zeros(shape{2, 3})), Contains("before forward"));
+    l.forward(B::zeros(shape{2, 8}));
+    CHECK_THROWS_WITH(l.backward(B::zeros(shape{2, 4})),
                       Contains("selmask::nn::dense(8, 3)") && Contains("[2,4]") && Contains("[2,3]"));
   }
   SECTION("conv2d") {
-    nn::conv2d<cpu> l(3, 4, 5);
-    CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 1, 28, 28})),
+    nn::conv2d<B> l(3, 4, 5);
+    CHECK_THROWS_WITH(l.forward(B::zeros(shape{2, 1, 28, 28})),
                       Contains("conv2d(3, 4, 5, pad=0)") && Contains("[2,1,28,28]") && Contains("[N,3,H,W]"));
-    CHECK_THROWS_WITH(l.forward(cpu::zeros(shape{2, 3, 4, 28})), Contains("H, W >= 5"));
-    CHECK_THROWS_AS(l.forward(cpu::zeros(shape{3, 28, 28})), shape_error);
-    l.forward(cpu::zeros(shape{2, 3, 8, 8}));
-    CHECK_THROWS_WITH(l.backward(cpu::zeros(shape{2, 4, 5, 5})),
+    CHECK_THROWS_WITH(l.forward(B::zeros(shape{2, 3, 4, 28})), Contains("H, W >= 5"));
+    CHECK_THROWS_AS(l.forward(B::zeros(shape{3, 28, 28})), shape_error);
+    l.forward(B::zeros(shape{2, 3, 8, 8}));
+    CHECK_THROWS_WITH(l.backward(B::zeros(shape{2, 4, 5, 5})),
                       Contains("[2,4,5,5]") && Contains("[2,4,4,4]"));
   }
   SECTION("max_pool2 and flatten") {
-    nn::max_pool2<cpu> p;
-    CHECK_THROWS_WITH(p.forward(cpu::zeros(shape{4, 10})), Contains("max_pool2") && Contains("[4,10]"));
-    CHECK_THROWS_WITH(p.forward(cpu::zeros(shape{4, 1, 1, 10})), Contains("H, W >= 2"));
-    nn::relu<cpu> r;
-    r.forward(cpu::zeros(shape{2, 3}));
-    CHECK_THROWS_WITH(r.backward(cpu::zeros(shape{3, 2})),
+    nn::max_pool2<B> p;
+    CHECK_THROWS_WITH(p.forward(B::zeros(shape{4, 10})), Contains("max_pool2") && Contains("[4,10]"));
+    CHECK_THROWS_WITH(p.forward(B::zeros(shape{4, 1, 1, 10})), Contains("H, W >= 2"));
+    nn::relu<B> r;
+    r.forward(B::zeros(shape{2, 3}));
+    CHECK_THROWS_WITH(r.backward(B::zeros(shape{3, 2})),
                       Contains("relu") && Contains("[3,2]") && Contains("[2,3]"));
   }
   SECTION("sizes") {
-    CHECK_THROWS_AS(nn::dense<cpu>(0, 3), value_error);
-    CHECK_THROWS_AS(nn::conv2d<cpu>(1, 0, 3), value_error);
+    CHECK_THROWS_AS(nn::dense<B>(0, 3), value_error);
+    CHECK_THROWS_AS(nn::conv2d<B>(1, 0, 3), value_error);
   }
 }
 
-TEST_CASE("nn layers: every built-in layer models nn::layer", "[nn][layer]") {
-  STATIC_REQUIRE(nn::layer<nn::dense<cpu>, cpu>);
-  STATIC_REQUIRE(nn::layer<nn::conv2d<cpu>, cpu>);
-  STATIC_REQUIRE(nn::layer<nn::conv_relu_pool<cpu>, cpu>);
-  STATIC_REQUIRE(nn::layer<nn::max_pool2<cpu>, cpu>);
-  STATIC_REQUIRE(nn::layer<nn::relu<cpu>, cpu>);
-  STATIC_REQUIRE(nn::layer<nn::flatten<cpu>, cpu>);
-  STATIC_REQUIRE_FALSE(nn::layer<int, cpu>);
-  STATIC_REQUIRE(nn_backend<cpu>);
+TEMPLATE_LIST_TEST_CASE("nn layers: every built-in layer models nn::layer", "[nn][layer]", backends) {
+  using B = TestType;
+  STATIC_REQUIRE(nn::layer<nn::dense<B>, B>);
+  STATIC_REQUIRE(nn::layer<nn::conv2d<B>, B>);
+  STATIC_REQUIRE(nn::layer<nn::conv_relu_pool<B>, B>);
+  STATIC_REQUIRE(nn::layer<nn::max_pool2<B>, B>);
+  STATIC_REQUIRE(nn::layer<nn::relu<B>, B>);
+  STATIC_REQUIRE(nn::layer<nn::flatten<B>, B>);
+  STATIC_REQUIRE_FALSE(nn::layer<int, B>);
+  STATIC_REQUIRE(nn_backend<B>);
 }
 
 namespace {

@@ -203,18 +203,20 @@ TEST_CASE("thumbnails: box-downsample then nearest-upsample, by hand", "[version
   CHECK(c[2] == Approx(1.0 / 15.0));
 }
 
-TEST_CASE("versions_of, raw and nothing: versions in order, through extend", "[versions]") {
+TEMPLATE_LIST_TEST_CASE("versions_of, raw and nothing: versions in order, through extend", "[versions]",
+                        backends) {
+  using B = TestType;
   using ops = versions_of<raw_version, thumbnail_versions<2>, nothing_version>;
   STATIC_REQUIRE(ops::versions == 3);
   const shape s{2, 4, 6};
-  const auto x = random_tensor(shape{3, 2, 4, 6}, 0.0f, 1.0f);
-  const auto xh = cpu::to_host(x);
+  const auto x = random_tensor<B>(shape{3, 2, 4, 6}, 0.0f, 1.0f);
+  const auto xh = B::to_host(x);
   ops op;
   CHECK(op.costs() == std::vector<float>{1.0f, 0.25f, 0.0f});
-  cpu::tensor out;
-  op.forward<cpu>(x, out);
-  CHECK(cpu::shape_of(out) == shape{3, 3, 2, 4, 6});
-  const auto oh = cpu::to_host(out);
+  tensor_t<B> out;
+  op.forward<B>(x, out);
+  CHECK(B::shape_of(out) == shape{3, 3, 2, 4, 6});
+  const auto oh = B::to_host(out);
   const std::size_t r = s.size();
   std::vector<float> thumb(r);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -228,8 +230,9 @@ TEST_CASE("versions_of, raw and nothing: versions in order, through extend", "[v
   }
 }
 
-TEST_CASE("cached_versions: precomputed once per data set, exact copies, misses computed",
-          "[versions][cache]") {
+TEMPLATE_LIST_TEST_CASE("cached_versions: precomputed once per data set, exact copies, misses computed",
+                        "[versions][cache]", backends) {
+  using B = TestType;
   const auto d = test_dataset(6, 1, 16, 16);
   jpeg_versions<80, 20> op;
   const auto cached = precompute_versions(op, d);
@@ -239,38 +242,40 @@ TEST_CASE("cached_versions: precomputed once per data set, exact copies, misses 
   std::vector<std::int32_t> yh;
   const std::vector<std::size_t> idx{4, 1, 4};
   const shape bs = io::gather_batch(d, idx, xh, yh);
-  const auto x = cpu::from_host(bs, xh);
-  cpu::tensor a, b;
-  cached.forward<cpu>(x, a);
-  op.forward<cpu>(x, b);
+  const auto x = B::from_host(bs, xh);
+  tensor_t<B> a, b;
+  cached.forward<B>(x, a);
+  op.forward<B>(x, b);
   CHECK(cached.cache->hits == 3);
   CHECK(cached.cache->misses == 0);
-  CHECK(cpu::to_host(a) == cpu::to_host(b));
+  CHECK(B::to_host(a) == B::to_host(b));
   // copies share the store; an unseen sample is computed (and stored)
   const auto copy = cached;
   auto other = test_dataset(1, 1, 16, 16);
-  const auto y = cpu::from_host(other.batch_shape(1), other.images);
-  cpu::tensor c1, c2;
-  copy.forward<cpu>(y, c1);
-  op.forward<cpu>(y, c2);
-  CHECK(cpu::to_host(c1) == cpu::to_host(c2));
+  const auto y = B::from_host(other.batch_shape(1), other.images);
+  tensor_t<B> c1, c2;
+  copy.forward<B>(y, c1);
+  op.forward<B>(y, c2);
+  CHECK(B::to_host(c1) == B::to_host(c2));
   CHECK(cached.cache->misses == 1);
   CHECK(cached.cache->entries.size() == 7);
   CHECK(cached.costs() == op.costs());
 }
 
-TEST_CASE("extend<jpeg_versions> -> xor_mask<channel> -> merge<sum>: starts on the best version",
-          "[versions][pipeline]") {
+TEMPLATE_LIST_TEST_CASE(
+  "extend<jpeg_versions> -> xor_mask<channel> -> merge<sum>: starts on the best version",
+  "[versions][pipeline]", backends) {
+  using B = TestType;
   using op_t = jpeg_versions<90, 50, 10>;
   using pipe = pipeline<extend<op_t>, xor_mask<channel>, merge<sum>>;
   const shape s{3, 12, 10};
-  pipe::on<cpu> p(s, 7);
-  const auto x = random_tensor(s.prepend(4), 0.0f, 1.0f);
+  pipe::on<B> p(s, 7);
+  const auto x = random_tensor<B>(s.prepend(4), 0.0f, 1.0f);
   const auto r = p.forward(x);
   CHECK(r.q == Approx(0.9)); // the paper's heuristic cost of quality 90
   // the output equals the quality-90 version of each sample
-  const auto xh = cpu::to_host(x);
-  const auto yh = cpu::to_host(r.output);
+  const auto xh = B::to_host(x);
+  const auto yh = B::to_host(r.output);
   std::vector<float> ref(s.size());
   for (std::size_t i = 0; i < 4; ++i) {
     op_t{}.make(0, s, std::span<const float>(xh.data() + i * s.size(), s.size()), ref);
@@ -285,34 +290,36 @@ TEST_CASE("extend<jpeg_versions> -> xor_mask<channel> -> merge<sum>: starts on t
   d.images = xh;
   d.labels.assign(4, 0);
   const op_t measured = with_measured_costs(op_t{}, d);
-  pipe::on<cpu> pm(s, 7, extend<op_t>{measured}, xor_mask<channel>{}, merge<sum>{});
+  pipe::on<B> pm(s, 7, extend<op_t>{measured}, xor_mask<channel>{}, merge<sum>{});
   CHECK(pm.forward(x).q == Approx(measured.version_costs[0]));
   CHECK(measured.version_costs[0] > measured.version_costs[1]);
   CHECK(measured.version_costs[1] > measured.version_costs[2]);
 }
 
-TEST_CASE("a cached, measured jpeg_ladder in a pipeline: starts on raw, cheaper versions cost less",
-          "[versions][pipeline][cache]") {
+TEMPLATE_LIST_TEST_CASE(
+  "a cached, measured jpeg_ladder in a pipeline: starts on raw, cheaper versions cost less",
+  "[versions][pipeline][cache]", backends) {
+  using B = TestType;
   using ladder = jpeg_ladder<90, 50, 10>;
   const auto train = test_dataset(8, 1, 16, 16);
   const auto op = with_measured_costs(ladder{}, train, 8);
   const auto cached = precompute_versions(op, train);
   using stage = extend<cached_versions<ladder>>;
   using pipe = pipeline<stage, xor_mask<channel>, merge<sum>>;
-  pipe::on<cpu> p(train.sample, 1, stage{cached}, {}, {});
-  const auto x = cpu::from_host(train.batch_shape(train.size()), train.images);
+  pipe::on<B> p(train.sample, 1, stage{cached}, {}, {});
+  const auto x = B::from_host(train.batch_shape(train.size()), train.images);
   const auto r = p.forward(x);
   CHECK(r.q == Approx(1.0)); // raw, cost 1, selected everywhere
-  CHECK(cpu::to_host(r.output) == train.images);
+  CHECK(B::to_host(r.output) == train.images);
   CHECK(cached.cache->hits == train.size());
   CHECK(cached.cache->misses == 0);
   // every version from the cache, the last one "nothing"
   xor_mask<channel> last;
   last.initial_version = 4;
-  pipe::on<cpu> pn(train.sample, 1, stage{cached}, last, {});
+  pipe::on<B> pn(train.sample, 1, stage{cached}, last, {});
   const auto rn = pn.forward(x);
   CHECK(rn.q == 0.0);
-  for (float v : cpu::to_host(rn.output)) {
+  for (float v : B::to_host(rn.output)) {
     REQUIRE(v == 0.0f);
   }
   const auto c = op.costs();

@@ -27,43 +27,48 @@ versions3 make_versions() {
 template <class G>
 using xor_pipe = pipeline<extend<versions3>, xor_mask<G>, merge<sum>>;
 
-template <class G>
+template <class B, class G>
 auto make_pipe(mask_mode mode, std::uint64_t seed) {
   xor_mask<G> cfg;
   cfg.mode = mode;
   cfg.tau = 0.8f;
-  return typename xor_pipe<G>::template on<cpu>(sample, seed, extend<versions3>{make_versions()}, cfg,
-                                                merge<sum>{});
+  return
+    typename xor_pipe<G>::template on<B>(sample, seed, extend<versions3>{make_versions()}, cfg, merge<sum>{});
 }
 
 /// naive version v of a value
 float version_value(std::size_t v, float x) { return v == 0 ? x : v == 1 ? 0.5f * x + 0.1f : -x; }
 } // namespace
 
-#define SELMASK_GRANULARITIES channel, pixel, subpixel, (block<2, 3>), (block<2, 3, all_channels>), version
+using granularity_cases =
+  over_backends<channel, pixel, subpixel, block<2, 3>, block<2, 3, all_channels>, version>;
 
-TEMPLATE_TEST_CASE("xor_mask: starts with the best version everywhere", "[mask][xor]",
-                   SELMASK_GRANULARITIES) {
-  auto p = make_pipe<TestType>(mask_mode::hard, 2);
-  const auto x = random_tensor(batch);
+TEMPLATE_LIST_TEST_CASE("xor_mask: starts with the best version everywhere", "[mask][xor]",
+                        granularity_cases) {
+  using G = typename TestType::param;
+  using B = typename TestType::backend;
+  auto p = make_pipe<B, G>(mask_mode::hard, 2);
+  const auto x = random_tensor<B>(batch);
   const auto r = p.forward(x);
   CHECK(r.q == Approx(1.0));
-  const auto yv = cpu::to_host(r.output), xv = cpu::to_host(x);
+  const auto yv = B::to_host(r.output), xv = B::to_host(x);
   for (std::size_t i = 0; i < xv.size(); ++i) {
     REQUIRE(yv[i] == xv[i]);
   }
 }
 
-TEMPLATE_TEST_CASE("xor_mask: hard mask is one-hot and picks the chosen version", "[mask][xor]",
-                   SELMASK_GRANULARITIES) {
-  auto p = make_pipe<TestType>(mask_mode::hard, 4);
+TEMPLATE_LIST_TEST_CASE("xor_mask: hard mask is one-hot and picks the chosen version", "[mask][xor]",
+                        granularity_cases) {
+  using G = typename TestType::param;
+  using B = typename TestType::backend;
+  auto p = make_pipe<B, G>(mask_mode::hard, 4);
   auto& m = p.template stage<1>();
-  const shape ls = cpu::shape_of(m.logits());
+  const shape ls = B::shape_of(m.logits());
   const auto w = random_values(ls.size(), -2.0f, 2.0f);
-  m.set_logits(cpu::from_host(ls, w));
-  const auto x = random_tensor(batch);
+  m.set_logits(B::from_host(ls, w));
+  const auto x = random_tensor<B>(batch);
   const auto r = p.forward(x);
-  const auto h = cpu::to_host(m.applied());
+  const auto h = B::to_host(m.applied());
   const std::size_t k_count = ls.size() / 3;
   std::vector<std::size_t> choice(k_count);
   for (std::size_t k = 0; k < k_count; ++k) {
@@ -81,9 +86,9 @@ TEMPLATE_TEST_CASE("xor_mask: hard mask is one-hot and picks the chosen version"
     choice[k] = best;
   }
   // output = chosen version of each value; Q = mean cost of the chosen versions per location
-  const auto cost_geom = make_geometry<TestType>(1, 3, 5, 7, true);
+  const auto cost_geom = make_geometry<G>(1, 3, 5, 7, true);
   const std::array<double, 3> cost{1.0, 0.4, 0.1};
-  const auto xv = cpu::to_host(x), yv = cpu::to_host(r.output);
+  const auto xv = B::to_host(x), yv = B::to_host(r.output);
   double q = 0.0;
   for (std::size_t i = 0; i < xv.size(); ++i) {
     const std::size_t k = cost_geom.cell_of(i % cost_geom.values());
@@ -95,34 +100,36 @@ TEMPLATE_TEST_CASE("xor_mask: hard mask is one-hot and picks the chosen version"
   CHECK(r.q == Approx(q / static_cast<double>(cost_geom.values())).epsilon(1e-5));
 }
 
-TEMPLATE_TEST_CASE("xor_mask: soft-path gradients match finite differences", "[mask][xor][gradient]",
-                   SELMASK_GRANULARITIES) {
-  auto p = make_pipe<TestType>(mask_mode::soft, 9);
+TEMPLATE_LIST_TEST_CASE("xor_mask: soft-path gradients match finite differences", "[mask][xor][gradient]",
+                        granularity_cases) {
+  using G = typename TestType::param;
+  using B = typename TestType::backend;
+  auto p = make_pipe<B, G>(mask_mode::soft, 9);
   auto& m = p.template stage<1>();
-  const shape ls = cpu::shape_of(m.logits());
-  m.set_logits(cpu::from_host(ls, random_values(ls.size(), -1.0f, 1.0f)));
-  const auto x = random_tensor(batch);
+  const shape ls = B::shape_of(m.logits());
+  m.set_logits(B::from_host(ls, random_values(ls.size(), -1.0f, 1.0f)));
+  const auto x = random_tensor<B>(batch);
   const auto rr = random_values(batch.size());
   const float lambda = 1.3f;
   p.zero_grad();
   p.forward(x);
-  p.backward(cpu::from_host(batch, rr), lambda);
-  const auto gw = cpu::to_host(m.grad());
+  p.backward(B::from_host(batch, rr), lambda);
+  const auto gw = B::to_host(m.grad());
   const auto loss = [&](const std::vector<float>& w) {
-    m.set_logits(cpu::from_host(ls, w));
+    m.set_logits(B::from_host(ls, w));
     const auto res = p.forward(x);
-    return dot(cpu::to_host(res.output), rr) + lambda * res.q;
+    return dot(B::to_host(res.output), rr) + lambda * res.q;
   };
-  const auto c = testing::check_gradient(loss, cpu::to_host(m.logits()), gw, {.eps = 1e-2});
+  const auto c = testing::check_gradient(loss, B::to_host(m.logits()), gw, {.eps = 1e-2});
   INFO(c.message);
   CHECK(c.ok);
 }
 
-TEST_CASE("xor_mask: initial_version overrides the default choice", "[mask][xor]") {
+TEMPLATE_LIST_TEST_CASE("xor_mask: initial_version overrides the default choice", "[mask][xor]", backends) {
+  using B = TestType;
   xor_mask<channel> cfg;
   cfg.initial_version = 2;
-  pipeline<extend<versions3>, xor_mask<channel>, merge<sum>>::on<cpu> p(sample, 1, {make_versions()}, cfg,
-                                                                        {});
-  const auto r = p.forward(random_tensor(batch));
+  pipeline<extend<versions3>, xor_mask<channel>, merge<sum>>::on<B> p(sample, 1, {make_versions()}, cfg, {});
+  const auto r = p.forward(random_tensor<B>(batch));
   CHECK(r.q == Approx(0.1));
 }

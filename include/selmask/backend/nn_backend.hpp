@@ -1,46 +1,30 @@
 #pragma once
 /// \file backend/nn_backend.hpp
-/// The `nn_backend` concept: what the small network kit (`selmask::nn`) asks of a backend on top
-/// of `tensor_backend` — a GEMM, the conv2d lowering (im2col / col2im), bias, ReLU, 2×2 max-pool,
-/// softmax cross-entropy and the AdamW update. Also the two plain structs those primitives pass
-/// across the backend boundary (`adamw_hyper`, `cross_entropy_result`).
+/// The `nn_backend` concept: the second layer of the backend concept, what the small network kit
+/// (`selmask::nn`) asks of a backend on top of the `tensor_backend` core — one function, a GEMM.
+/// Also the two plain structs the network primitives pass across the backend boundary
+/// (`adamw_hyper`, `cross_entropy_result`).
 ///
-/// All tensors are float32, row-major. Signatures name no xtensor or CUDA type: a CUDA backend
-/// implements the same static member functions over its own `B::tensor`.
+/// | expression                       | effect                                                      |
+/// |----------------------------------|-------------------------------------------------------------|
+/// | `B::gemm(ta, tb, α, a, b, β, t)` | `t = α·op(a)·op(b) + β·t`; every tensor is read as a matrix (first
+/// axis) × (all other axes), rank 1 as 1×n; `op` transposes when `ta`/`tb`; with β = 0, `t` is resized to M×N
+/// unless its matrix view already is M×N (`detail::check_gemm` checks the sizes); `t` must not be `a` or `b`
+/// |
 ///
-/// Required (`t`, `u`, `v`: output tensors, resized when their shape differs unless stated;
-/// `a`, `b`: input tensors; `s`: `selmask::shape`):
-///
-/// | expression                                   | effect                                                  |
-/// |----------------------------------------------|---------------------------------------------------------|
-/// | `B::gemm(ta, tb, α, a, b, β, t)`             | `t = α·op(a)·op(b) + β·t`; every tensor is read as a
-/// matrix (first axis) × (all other axes), rank 1 as 1×n; `op` transposes when `ta`/`tb`; with β = 0, `t` is
-/// resized to M×N unless its matrix view already is M×N | | `B::im2col(x, kh, kw, pad, t)`               |
-/// `x: N×C×H×W` → `t: (C·kh·kw) × (N·OH·OW)`, OH = H+2·pad−kh+1 (stride 1, zero padding); row
-/// `(c·kh+i)·kw+j`, column `(n·OH+oh)·OW+ow` holds `x[n,c,oh+i−pad,ow+j−pad]` (0 outside) | | `B::col2im(col,
-/// s, kh, kw, pad, t)`          | the adjoint of im2col: `t` (shape `s` = N×C×H×W) `= Σ` of the column
-/// entries that read each input value | | `B::swap_leading_axes(a, t)`                 | `a: A×B×R… → t:
-/// B×A×R…` (conv GEMM output OC×N×… ↔ N×OC×…)  | | `B::add_bias(t, b)`                          | `t[n, c, …]
-/// += b[c]` (bias per output channel / feature)   | | `B::bias_grad(g, t)`                         | `t[c] +=
-/// Σ_{n,…} g[n, c, …]` (accumulates)                 | | `B::relu_forward(a, t)`                      | `t =
-/// max(a, 0)`                                            | | `B::relu_backward(y, g, t)`                  |
-/// `t = g · [y > 0]` (`y` the forward output)                 | | `B::maxpool2_forward(x, t, u)` | 2×2
-/// max-pool, stride 2 (odd edges dropped): `t: N×C×⌊H/2⌋×⌊W/2⌋`; `u` (same shape) holds the window offset 0…3
-/// of each maximum (row-major in the window, first maximum wins) | | `B::maxpool2_backward(g, u, s, t)` | `t`
-/// (shape `s`, the forward input's) gets `g` routed to the maxima, 0 elsewhere | |
-/// `B::softmax_cross_entropy(a, labels, t)`     | logits N×K, labels N values in [0, K): returns `{Σ_n −log
-/// softmax(a_n)[y_n], #argmax = y}`; `t = (softmax(a) − onehot(y)) / N` | | `B::adamw_step(p, g, t, u, v, h,
-/// k)`         | one AdamW update of `p` with gradient `g`, first / second moments `t`, `u`, running max `v`
-/// (AMSGrad), hyper-parameters `h`, step number `k ≥ 1`; the moments must have `p`'s size (zero-filled at the
-/// start) |
+/// The rest of what the layers use — the conv2d lowering (`im2col` / `col2im`),
+/// `swap_leading_axes`, `add_bias` / `bias_grad`, ReLU, the 2×2 max-pool pair,
+/// `softmax_cross_entropy` and `adamw_step` — has generic defaults on the core in
+/// backend/nn_ops.hpp (`selmask::bk::im2col`, ...), which call a backend's own member of the same
+/// name when it has one. The aliasing rule of backend/backend.hpp holds for all of them.
 ///
 /// Optional fused operations, used by the layers when a backend has them (detected with
 /// `requires`; the CPU backend has both pairs, the CUDA backend neither):
 /// `B::conv2d_forward(x, w, b, k, pad, t)` / `B::conv2d_backward(x, w, g, k, pad, dw, db, dx*)` for
 /// `nn::conv2d`, and `B::conv2d_relu_pool_forward(x, w, b, k, pad, t, u)` /
 /// `B::conv2d_relu_pool_backward(x, w, y, u, g, k, pad, dw, db, dx*)` for `nn::conv_relu_pool`
-/// (backend/cpu/cpu.hpp documents their contracts). Without them the layers compose the primitives
-/// above.
+/// (backend/cpu/cpu.hpp documents their contracts). Without them the layers compose the
+/// operations above.
 
 #include <concepts>
 #include <cstddef>
@@ -67,8 +51,6 @@ struct adamw_hyper {
   bool amsgrad = true;
 };
 
-/// What `B::softmax_cross_entropy` reports for a batch: the summed (not averaged) loss and the
-/// number of samples whose largest logit is their label.
 namespace detail {
 
 /// The sizes of `c = op(a)·op(b)` as every backend's `gemm` reads its row-major operands: a tensor
@@ -115,6 +97,8 @@ inline gemm_sizes check_gemm(const std::string& who, const shape& a, const shape
 
 } // namespace detail
 
+/// What `bk::softmax_cross_entropy` reports for a batch: the summed (not averaged) loss and the
+/// number of samples whose largest logit is their label.
 struct cross_entropy_result {
   double loss_sum = 0.0;
   std::size_t correct = 0;
@@ -122,21 +106,8 @@ struct cross_entropy_result {
 
 template <class B>
 concept nn_backend = tensor_backend<B> &&
-  requires(typename B::tensor& t, typename B::tensor& u, typename B::tensor& v, const typename B::tensor& a,
-           const shape& s, std::span<const std::int32_t> labels, const adamw_hyper& h, bool flag, float x,
-           std::size_t n) {
+  requires(typename B::tensor& t, const typename B::tensor& a, bool flag, float x) {
   B::gemm(flag, flag, x, a, a, x, t);
-  B::im2col(a, n, n, n, t);
-  B::col2im(a, s, n, n, n, t);
-  B::swap_leading_axes(a, t);
-  B::add_bias(t, a);
-  B::bias_grad(a, t);
-  B::relu_forward(a, t);
-  B::relu_backward(a, a, t);
-  B::maxpool2_forward(a, t, u);
-  B::maxpool2_backward(a, a, s, t);
-  { B::softmax_cross_entropy(a, labels, t) } -> std::same_as<cross_entropy_result>;
-  B::adamw_step(t, a, u, v, t, h, n);
 };
 
 } // namespace selmask

@@ -1,6 +1,6 @@
 #pragma once
 /// \file cost/cost.hpp
-/// Cost models: the relative cost of each choice of each mask cell (DESIGN.md, "Mask loss Q").
+/// Cost models: the relative cost of each choice of each mask cell.
 ///
 /// A cost is a per-location factor: a location (one value of the C×H×W input) that a kept cell
 /// covers costs `cost[choice, cell]`, a dropped one 0. For a pipeline, Q is the mean over all

@@ -1,6 +1,6 @@
 #pragma once
 /// \file cost/measured.hpp
-/// Measured-bytes costs (DESIGN.md, "Mask loss Q"): the cost of each version of an extend
+/// Measured-bytes costs (for the mask loss Q): the cost of each version of an extend
 /// operator is its mean encoded size relative to the raw data, measured on (a sample of) the
 /// training data — beside the paper's heuristic (JPEG quality/100, the default of
 /// `jpeg_versions`).

@@ -1,7 +1,7 @@
 #pragma once
 /// \file mask/mask.hpp
 /// Selection masks: `any_mask<G, S, Cost>` (keep or drop each cell) and `xor_mask<G, S, Cost>`
-/// (pick exactly one of the V versions of each cell), DESIGN.md "Mask kinds".
+/// (pick exactly one of the V versions of each cell).
 ///
 /// Both are configuration structs (the run-time numbers a user tunes: initialisation, τ, mode,
 /// input-drop upscaling, cost table) whose `impl<B>` holds the logits on backend `B`. The
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../cost/cost.hpp"
 #include "../error.hpp"
 #include "../granularity/granularity.hpp"
@@ -104,7 +105,7 @@ public:
       sizes[i] = static_cast<float>(geom_.cell_size(i));
     }
     cell_sizes_ = B::from_host(geom_.grid_shape(), sizes);
-    ones_ = B::full(shape{1, 1, ctx.channels, ctx.height, ctx.width}, 1.0f);
+    ones_ = bk::full<B>(shape{1, 1, ctx.channels, ctx.height, ctx.width}, 1.0f);
     rng_ = &rng;
     refresh();
   }
@@ -134,7 +135,7 @@ public:
       throw shape_error(name_ + "::set_logits: shape " + B::shape_of(w).str() + " expected " +
                         B::shape_of(w_).str());
     }
-    if (!B::all_finite(w)) {
+    if (!bk::all_finite<B>(w)) {
       throw value_error(name_ + "::set_logits: logits contain NaN or infinity");
     }
     B::copy(w, w_);
@@ -160,7 +161,7 @@ public:
 
   /// Recomputes s and h from the logits (called by forward; call it after changing logits).
   void refresh() {
-    if (check_finite_ && !B::all_finite(w_)) {
+    if (check_finite_ && !bk::all_finite<B>(w_)) {
       throw value_error(name_ + ": logits contain NaN or infinity (training diverged?)");
     }
     S::template forward<B>(w_, choices_, tau_, mode_, *rng_, s_, h_);
@@ -184,7 +185,7 @@ public:
     if (xs[0] == 0) {
       throw shape_error(name_ + "::forward: empty batch (N = 0)");
     }
-    if (check_finite_ && !B::all_finite(x)) {
+    if (check_finite_ && !bk::all_finite<B>(x)) {
       throw value_error(name_ + "::forward: input contains NaN or infinity");
     }
     refresh();
@@ -219,7 +220,7 @@ public:
     }
     B::reduce_cells(dfield, nullptr, cost_geom_, tmp_k_);
     B::reshape(tmp_k_, shape{1, cost_geom_.cells()});
-    B::repeat_versions(tmp_k_, choices_, nullptr, tmp_vk_);
+    bk::repeat_versions<B>(tmp_k_, choices_, nullptr, tmp_vk_);
     B::reshape(tmp_vk_, geom_.grid_shape());
     B::map2(tmp_vk_, costs_, tmp_vk_, formula::multiply{});
     B::axpy(lambda, tmp_vk_, gh_);
@@ -249,7 +250,7 @@ private:
   void cell_costs(tensor& out) {
     B::map2(h_, costs_, tmp_vk_, formula::multiply{});
     B::reshape(tmp_vk_, shape{1, choices_, cost_geom_.cells()});
-    B::sum_versions(tmp_vk_, nullptr, out);
+    bk::sum_versions<B>(tmp_vk_, nullptr, out);
     B::reshape(tmp_vk_, geom_.grid_shape());
     B::reshape(out, cost_geom_.grid_shape());
   }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../granularity/geometry.hpp"
 
@@ -100,7 +101,7 @@ private:
     }
     scale_ = B::from_host(geometry_.grid_shape(), inv_std_);
     shift_ = B::from_host(geometry_.grid_shape(), shift);
-    ones_ = B::full(s, 1.0f);
+    ones_ = bk::full<B>(s, 1.0f);
   }
 
   Net net_;

@@ -15,7 +15,7 @@
 /// The optimiser keeps pointers to the tensors it updates: they must outlive it, and an owner
 /// that is copied or moved calls `rebind` with the new addresses (the state carries over). The
 /// per-parameter state (first and second moments, running maximum) lives on the backend and is
-/// allocated once, in `add`. The update itself is `B::adamw_step` (see `adamw_hyper`).
+/// allocated once, in `add`. The update itself is `bk::adamw_step` (see `adamw_hyper`).
 
 #include <cmath>
 #include <cstddef>
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../backend/nn_backend.hpp"
+#include "../backend/nn_ops.hpp"
 #include "../error.hpp"
 #include "layer.hpp"
 
@@ -74,7 +75,7 @@ public:
   void step() {
     ++steps_;
     for (entry& e : entries_) {
-      B::adamw_step(*e.param, *e.grad, e.m, e.v, e.vmax, opt_, steps_);
+      bk::adamw_step<B>(*e.param, *e.grad, e.m, e.v, e.vmax, opt_, steps_);
     }
   }
 

@@ -6,9 +6,9 @@
 /// Parameters: weight `OC×C×k×k` and bias `OC`, initialised as PyTorch does
 /// (U(−1/√(C·k·k), 1/√(C·k·k)) for both).
 ///
-/// The whole batch is lowered with `B::im2col` to a (C·k·k) × (N·OH·OW) matrix, so each pass is
+/// The whole batch is lowered with `bk::im2col` to a (C·k·k) × (N·OH·OW) matrix, so each pass is
 /// one large GEMM per layer and batch: forward `W·col` (then OC×N×… → N×OC×…), backward
-/// `dW += g·colᵀ` and `dcol = Wᵀ·g` followed by `B::col2im`. The columns are kept for the
+/// `dW += g·colᵀ` and `dcol = Wᵀ·g` followed by `bk::col2im`. The columns are kept for the
 /// backward pass; every workspace is reused while the batch shape stays the same.
 ///
 /// A backend that offers the fused pair `B::conv2d_forward` / `B::conv2d_backward` (the CPU
@@ -78,14 +78,14 @@ public:
       has_forward_ = true;
       return y_;
     }
-    B::im2col(x, k_, k_, pad_, col_);
+    bk::im2col<B>(x, k_, k_, pad_, col_);
     B::gemm(false, false, 1.0f, w_, col_, 0.0f, y_cm_); // OC × (N·OH·OW)
     const shape cm{out_, out[0], out[2], out[3]};
     if (!(B::shape_of(y_cm_) == cm)) { // kept from the last batch of the same size
       B::reshape(y_cm_, cm);
     }
-    B::swap_leading_axes(y_cm_, y_); // N × OC × OH × OW
-    B::add_bias(y_, b_);
+    bk::swap_leading_axes<B>(y_cm_, y_); // N × OC × OH × OW
+    bk::add_bias<B>(y_, b_);
     has_forward_ = true;
     return y_;
   }
@@ -96,11 +96,11 @@ public:
       B::conv2d_backward(x_, w_, g, k_, pad_, dw_, db_, &dx_);
       return dx_;
     }
-    B::swap_leading_axes(g, g_cm_);                     // OC × N × OH × OW
+    bk::swap_leading_axes<B>(g, g_cm_);                     // OC × N × OH × OW
     B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
-    B::bias_grad(g, db_);
+    bk::bias_grad<B>(g, db_);
     B::gemm(true, false, 1.0f, w_, g_cm_, 0.0f, dcol_); // dcol = Wᵀ·g
-    B::col2im(dcol_, x_shape_, k_, k_, pad_, dx_);
+    bk::col2im<B>(dcol_, x_shape_, k_, k_, pad_, dx_);
     return dx_;
   }
 

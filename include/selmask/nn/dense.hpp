@@ -58,7 +58,7 @@ public:
     (void)output_shape(B::shape_of(x));
     B::copy(x, x_);
     B::gemm(false, true, 1.0f, x, w_, 0.0f, y_);
-    B::add_bias(y_, b_);
+    bk::add_bias<B>(y_, b_);
     has_forward_ = true;
     return y_;
   }
@@ -66,7 +66,7 @@ public:
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
     B::gemm(true, false, 1.0f, g, x_, 1.0f, dw_);  // dW += gᵀ·x
-    B::bias_grad(g, db_);                          // db += Σ_n g
+    bk::bias_grad<B>(g, db_);                          // db += Σ_n g
     B::gemm(false, false, 1.0f, g, w_, 0.0f, dx_); // dx = g·W
     return dx_;
   }

@@ -26,6 +26,7 @@
 
 #include "../backend/backend.hpp"
 #include "../backend/nn_backend.hpp"
+#include "../backend/nn_ops.hpp"
 #include "../detail/config.hpp"
 #include "../error.hpp"
 #include "../shape.hpp"

@@ -15,6 +15,7 @@
 #include <span>
 
 #include "../backend/nn_backend.hpp"
+#include "../backend/nn_ops.hpp"
 
 namespace selmask::nn {
 
@@ -25,7 +26,7 @@ public:
 
   /// Loss summed over the batch and number of correct (arg-max) predictions; computes `grad()`.
   cross_entropy_result forward(const tensor& logits, std::span<const std::int32_t> labels) {
-    last_ = B::softmax_cross_entropy(logits, labels, grad_);
+    last_ = bk::softmax_cross_entropy<B>(logits, labels, grad_);
     batch_ = labels.size();
     return last_;
   }

@@ -33,14 +33,14 @@ public:
     has_forward_ = false;
     x_shape_ = B::shape_of(x);
     (void)output_shape(x_shape_);
-    B::maxpool2_forward(x, y_, idx_);
+    bk::maxpool2_forward<B>(x, y_, idx_);
     has_forward_ = true;
     return y_;
   }
 
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
-    B::maxpool2_backward(g, idx_, x_shape_, dx_);
+    bk::maxpool2_backward<B>(g, idx_, x_shape_, dx_);
     return dx_;
   }
 

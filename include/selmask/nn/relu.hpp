@@ -23,14 +23,14 @@ public:
 
   const tensor& forward(const tensor& x) {
     has_forward_ = false;
-    B::relu_forward(x, y_);
+    bk::relu_forward<B>(x, y_);
     has_forward_ = true;
     return y_;
   }
 
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
-    B::relu_backward(y_, g, dx_);
+    bk::relu_backward<B>(y_, g, dx_);
     return dx_;
   }
 

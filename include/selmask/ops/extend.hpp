@@ -1,6 +1,6 @@
 #pragma once
 /// \file ops/extend.hpp
-/// `extend<Op>`: one input `N×C×H×W` → V versions `N×V×C×H×W` (DESIGN.md, "Operators").
+/// `extend<Op>`: one input `N×C×H×W` → V versions `N×V×C×H×W`.
 ///
 /// An extend operator `Op` models `selmask::extend_operator`:
 ///  - `Op::versions` (compile-time V, ≥ 1);
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../pipeline/stage.hpp"
 
@@ -35,11 +36,11 @@ struct identity_versions {
   [[nodiscard]] std::vector<float> costs() const { return version_costs; }
   template <tensor_backend B>
   void forward(const tensor_t<B>& x, tensor_t<B>& out) const {
-    B::repeat_versions(x, V, nullptr, out);
+    bk::repeat_versions<B>(x, V, nullptr, out);
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 
@@ -75,7 +76,7 @@ struct functor_versions {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 

@@ -450,7 +450,7 @@ struct jpeg_versions {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 
 private:

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../pipeline/stage.hpp"
 
@@ -81,7 +82,7 @@ struct merge {
                           " does not match the versioned sample shape " + sample_.str());
       }
       if constexpr (linear_merge_operator<Op>) {
-        B::sum_versions(x, weighted_ ? &weights_ : nullptr, y_);
+        bk::sum_versions<B>(x, weighted_ ? &weights_ : nullptr, y_);
       } else {
         op_.template forward<B>(x, y_);
       }
@@ -89,7 +90,7 @@ struct merge {
     }
     const tensor_t<B>& backward(const tensor_t<B>& gy) {
       if constexpr (linear_merge_operator<Op>) {
-        B::repeat_versions(gy, versions_, weighted_ ? &weights_ : nullptr, gx_);
+        bk::repeat_versions<B>(gy, versions_, weighted_ ? &weights_ : nullptr, gx_);
       } else {
         op_.template backward<B>(gy, versions_, gx_);
       }

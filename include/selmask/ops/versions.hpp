@@ -1,6 +1,6 @@
 #pragma once
 /// \file ops/versions.hpp
-/// Host-side extend operators (DESIGN.md, "Operators"): versions of a sample computed on the host
+/// Host-side extend operators: versions of a sample computed on the host
 /// per batch, usable as `selmask::extend<Op>`:
 ///
 /// | operator | versions | default cost of each version |
@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../io/dataset.hpp"
 #include "../shape.hpp"
@@ -160,7 +161,7 @@ struct raw_version {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 
@@ -188,7 +189,7 @@ struct nothing_version {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 
@@ -272,7 +273,7 @@ struct thumbnail_versions {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 
@@ -315,7 +316,7 @@ struct versions_of {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 
 private:
@@ -423,7 +424,7 @@ struct cached_versions {
   }
   template <tensor_backend B>
   void backward(const tensor_t<B>& gy, tensor_t<B>& gx) const {
-    B::sum_versions(gy, nullptr, gx);
+    bk::sum_versions<B>(gy, nullptr, gx);
   }
 };
 

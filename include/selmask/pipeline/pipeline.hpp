@@ -36,6 +36,7 @@
 #include <boost/hana/tuple.hpp>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../surrogate/straight_through.hpp"
 #include "stage.hpp"
@@ -262,7 +263,7 @@ public:
                                                      typename Stages::template impl<B>(configs, ctx_)...} {
       sample_ = sample;
       locations_ = sample.size();
-      ones_ = B::full(shape{1, 1, sample[0], sample[1], sample[2]}, 1.0f);
+      ones_ = bk::full<B>(shape{1, 1, sample[0], sample[1], sample[2]}, 1.0f);
     }
 
     static stage_context initial_context(const shape& sample, std::mt19937_64* rng) {

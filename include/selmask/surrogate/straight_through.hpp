@@ -1,7 +1,7 @@
 #pragma once
 /// \file surrogate/straight_through.hpp
 /// The paper's surrogates: straight-through sigmoid (any-masks) and straight-through softmax
-/// (xOr-masks), with temperature τ (DESIGN.md, "Mask kinds").
+/// (xOr-masks), with temperature τ.
 ///
 /// A surrogate models `selmask::surrogate`: a policy with
 ///  - `kind`: `surrogate_kind::binary` (keep/drop per cell) or `surrogate_kind::categorical`
@@ -15,6 +15,7 @@
 #include <random>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "formulas.hpp"
 
 namespace selmask {
@@ -57,9 +58,9 @@ struct st_softmax {
   template <tensor_backend B>
   static void forward(const tensor_t<B>& w, std::size_t choices, float tau, mask_mode mode,
                       std::mt19937_64& /*rng*/, tensor_t<B>& s, tensor_t<B>& h) {
-    B::softmax_groups(w, choices, 1.0f / tau, s);
+    bk::softmax_groups<B>(w, choices, 1.0f / tau, s);
     if (mode == mask_mode::hard) {
-      B::argmax_one_hot_groups(s, choices, h);
+      bk::argmax_one_hot_groups<B>(s, choices, h);
     } else {
       B::copy(s, h);
     }
@@ -67,7 +68,7 @@ struct st_softmax {
   template <tensor_backend B>
   static void backward(const tensor_t<B>& /*w*/, const tensor_t<B>& s, const tensor_t<B>& dh,
                        std::size_t choices, float tau, tensor_t<B>& dw) {
-    B::softmax_groups_backward(s, dh, choices, 1.0f / tau, dw);
+    bk::softmax_groups_backward<B>(s, dh, choices, 1.0f / tau, dw);
   }
 };
 

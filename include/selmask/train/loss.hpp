@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../backend/nn_backend.hpp"
+#include "../backend/nn_ops.hpp"
 #include "../error.hpp"
 #include "../shape.hpp"
 
@@ -81,7 +82,7 @@ struct softmax_cross_entropy_loss {
   }
   template <class B>
   loss_sums evaluate(const tensor_t<B>& logits, const host_batch& b, tensor_t<B>& grad) const {
-    const cross_entropy_result r = B::softmax_cross_entropy(logits, b.labels, grad);
+    const cross_entropy_result r = bk::softmax_cross_entropy<B>(logits, b.labels, grad);
     return {r.loss_sum, static_cast<double>(r.correct)};
   }
 };
