@@ -9,7 +9,7 @@
 //
 // Data: 128 bands of 128x128, 8 samples (32 MiB of uint16 per stream); the channel plan keeps a
 // seeded random quarter of the bands (runs of various lengths).
-#include <selmask/testing/nginx_server.hpp>
+#include "../tests/nginx_server.hpp"
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>
 

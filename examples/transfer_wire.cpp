@@ -20,7 +20,7 @@
 #include "command_line.hpp"
 
 #include <selmask/selmask.hpp>
-#include <selmask/testing/nginx_server.hpp>
+#include "../tests/nginx_server.hpp"
 #include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>

@@ -3,7 +3,8 @@
 
 - no header under include/ longer than 800 lines (past that a header holds two concerns);
 - no function under include/ longer than 120 lines (a reader takes a function in at once);
-- no file of the repository names a document that is not in it (the working notes' DESIGN.md).
+- no file of the repository names a document that is not in it (the team's design notes, which
+  live outside the repository).
 
 Functions are found by brace matching on the source with comments and string literals blanked:
 a `{` that closes a line whose text before it ends with `)` (optionally followed by qualifiers

@@ -7,7 +7,7 @@
 // message saying so. Traffic goes only to 127.0.0.1.
 #include "support.hpp"
 
-#include <selmask/testing/nginx_server.hpp>
+#include "nginx_server.hpp"
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>
 

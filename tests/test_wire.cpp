@@ -12,7 +12,7 @@
 // Needs the Debian package nginx (scripts/install-deps.sh), as test_transfer_nginx.
 #include "support.hpp"
 
-#include <selmask/testing/nginx_server.hpp>
+#include "nginx_server.hpp"
 #include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>

@@ -4,8 +4,8 @@
 #include <cstdio>
 
 int main() {
-  using pipe = selmask::pipeline<selmask::any_mask<selmask::channel>>;
-  pipe::on<selmask::cpu> p(selmask::shape{3, 4, 4});
+  using channel_masks = selmask::pipeline<selmask::any_mask<selmask::channel>>;
+  channel_masks::on<selmask::cpu> p(selmask::shape{3, 4, 4});
   const auto x = selmask::cpu::full(selmask::shape{2, 3, 4, 4}, 1.0f);
   const auto r = p.forward(x);
   // all channels start kept: Q is 1 and the output equals the input

@@ -184,6 +184,131 @@ inline nlohmann::ordered_json plan_to_json_value(const plan& p) {
 /// The plan as JSON text.
 inline std::string plan_to_json(const plan& p) { return plan_to_json_value(p).dump(); }
 
+namespace detail {
+
+/// The "data" object of a plan file: the storage description, checked.
+inline storage storage_from_json(const json& d, const std::string& w) {
+  storage s;
+  const json& sh = detail::as_array(detail::field(d, "sample_shape", "data", w), "data.sample_shape", w, 3);
+  s.sample = shape{detail::as_size(sh[0], "data.sample_shape[0]", w),
+                   detail::as_size(sh[1], "data.sample_shape[1]", w),
+                   detail::as_size(sh[2], "data.sample_shape[2]", w)};
+  s.samples = detail::as_size(detail::field(d, "samples", "data", w), "data.samples", w);
+  const std::string dt = detail::as_string(detail::field(d, "dtype", "data", w), "data.dtype", w);
+  try {
+    s.type = parse_dtype(dt);
+  } catch (const value_error& e) {
+    throw io_error(w + "field 'data.dtype': " + e.what());
+  }
+  const std::string order =
+    detail::as_string(detail::field(d, "byte_order", "data", w), "data.byte_order", w);
+  if (order != "little") {
+    throw io_error(w + "field 'data.byte_order' is '" + order + "', only 'little' is supported");
+  }
+  s.layout = detail::layout_from_json(detail::field(d, "layout", "data", w), w);
+  s.versions = detail::as_size(detail::field(d, "versions", "data", w), "data.versions", w);
+  try {
+    s.validate("data");
+  } catch (const error& e) {
+    throw io_error(w + "field " + e.what());
+  }
+
+  return s;
+}
+
+/// Entry `path` (e.g. "masks[0]") of a plan file's "masks" array: one hard mask.
+inline hard_mask mask_from_json(const json& m, const std::string& path, const std::string& w) {
+  const std::string kind = detail::as_string(detail::field(m, "kind", path, w), path + ".kind", w);
+  const auto dims = detail::as_extents(detail::field(m, "dims", path, w), path + ".dims", w);
+  const auto block = detail::as_extents(detail::field(m, "block", path, w), path + ".block", w);
+  hard_mask h;
+  h.geometry = cell_geometry::make(dims, block);
+  h.values.assign(h.geometry.cells(), 0.0f);
+  const std::size_t k_n = h.cells_per_version();
+  if (kind == "any") {
+    if (h.geometry.grid[0] != 1) {
+      throw io_error(w + "field '" + path + "': an any-mask's cells must cover all versions");
+    }
+    const json& kept = detail::as_array(detail::field(m, "kept", path, w), path + ".kept", w);
+    std::size_t prev = 0;
+    for (std::size_t t = 0; t < kept.size(); ++t) {
+      const std::string kp = path + ".kept[" + std::to_string(t) + "]";
+      const std::size_t k = detail::as_size(kept[t], kp, w);
+      if (k >= h.values.size()) {
+        throw io_error(w + "field '" + kp + "' is cell " + std::to_string(k) + ", the mask has " +
+                       std::to_string(h.values.size()) + " cells");
+      }
+      if (t > 0 && k <= prev) {
+        throw io_error(w + "field '" + path + ".kept' must be strictly ascending (cell " + std::to_string(k) +
+                       " after " + std::to_string(prev) + ")");
+      }
+      prev = k;
+      h.values[k] = 1.0f;
+    }
+  } else if (kind == "xor") {
+    if (h.geometry.grid[0] < 2) {
+      throw io_error(w + "field '" + path +
+                     "': an xOr-mask needs cells per version (dims[0] >= 2, "
+                     "block[0] = 1)");
+    }
+    const json& vs = detail::as_array(detail::field(m, "versions", path, w), path + ".versions", w, k_n);
+    for (std::size_t k = 0; k < k_n; ++k) {
+      const std::string vp = path + ".versions[" + std::to_string(k) + "]";
+      const std::size_t v = detail::as_size(vs[k], vp, w);
+      if (v >= h.geometry.grid[0]) {
+        throw io_error(w + "field '" + vp + "' is version " + std::to_string(v) + ", the mask has " +
+                       std::to_string(h.geometry.grid[0]));
+      }
+      h.values[v * k_n + k] = 1.0f;
+    }
+  } else {
+    throw io_error(w + "field '" + path + ".kind' is '" + kind + "' (expected any or xor)");
+  }
+  return h;
+}
+
+/// The "streams" array of a plan file must agree with what the masks give (corrupt plan otherwise).
+inline void check_streams_json(const json& j, const plan& p, const storage& s, const std::string& w) {
+  const json& js = detail::as_array(detail::field(j, "streams", "", w), "streams", w, p.streams());
+  for (std::size_t v = 0; v < p.streams(); ++v) {
+    const std::string path = "streams[" + std::to_string(v) + "]";
+    const json& st = js[v];
+    if (detail::as_size(detail::field(st, "stream", path, w), path + ".stream", w) != v) {
+      throw io_error(w + "field '" + path + ".stream' must be " + std::to_string(v));
+    }
+    if (detail::as_size(detail::field(st, "sample_bytes", path, w), path + ".sample_bytes", w) !=
+        s.sample_bytes()) {
+      throw io_error(w + "field '" + path + ".sample_bytes' differs from the data's " +
+                     std::to_string(s.sample_bytes()) + " bytes per sample (corrupt plan)");
+    }
+    if (detail::as_size(detail::field(st, "sample_payload_bytes", path, w), path + ".sample_payload_bytes",
+                        w) != p.sample_payload_bytes(v)) {
+      throw io_error(w + "field '" + path + ".sample_payload_bytes' differs from the masks' " +
+                     std::to_string(p.sample_payload_bytes(v)) + " (corrupt plan)");
+    }
+    const auto expected = p.sample_ranges(v);
+    const json& jr =
+      detail::as_array(detail::field(st, "sample_ranges", path, w), path + ".sample_ranges", w);
+    if (jr.size() != expected.size()) {
+      throw io_error(w + "field '" + path + ".sample_ranges' holds " + std::to_string(jr.size()) +
+                     " ranges, the masks give " + std::to_string(expected.size()) + " (corrupt plan)");
+    }
+    for (std::size_t r = 0; r < jr.size(); ++r) {
+      const std::string rp = path + ".sample_ranges[" + std::to_string(r) + "]";
+      const json& pair = detail::as_array(jr[r], rp, w, 2);
+      const byte_range got{detail::as_size(pair[0], rp + "[0]", w), detail::as_size(pair[1], rp + "[1]", w)};
+      if (!(got == expected[r])) {
+        throw io_error(w + "field '" + rp + "' is [" + std::to_string(got.offset) + "," +
+                       std::to_string(got.length) + "], the masks give [" +
+                       std::to_string(expected[r].offset) + "," + std::to_string(expected[r].length) +
+                       "] (corrupt plan)");
+      }
+    }
+  }
+}
+
+} // namespace detail
+
 /// A plan from JSON text, validated completely (see the errors at the top of this file).
 /// `origin` (e.g. the file name) is named in error messages.
 inline plan plan_from_json(std::string_view text, const std::string& origin = {}) {
@@ -211,84 +336,13 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
   try {
     // ---- the data description ----
     const json& d = detail::field(j, "data", "", w);
-    storage s;
-    const json& sh = detail::as_array(detail::field(d, "sample_shape", "data", w), "data.sample_shape", w, 3);
-    s.sample = shape{detail::as_size(sh[0], "data.sample_shape[0]", w),
-                     detail::as_size(sh[1], "data.sample_shape[1]", w),
-                     detail::as_size(sh[2], "data.sample_shape[2]", w)};
-    s.samples = detail::as_size(detail::field(d, "samples", "data", w), "data.samples", w);
-    const std::string dt = detail::as_string(detail::field(d, "dtype", "data", w), "data.dtype", w);
-    try {
-      s.type = parse_dtype(dt);
-    } catch (const value_error& e) {
-      throw io_error(w + "field 'data.dtype': " + e.what());
-    }
-    const std::string order =
-      detail::as_string(detail::field(d, "byte_order", "data", w), "data.byte_order", w);
-    if (order != "little") {
-      throw io_error(w + "field 'data.byte_order' is '" + order + "', only 'little' is supported");
-    }
-    s.layout = detail::layout_from_json(detail::field(d, "layout", "data", w), w);
-    s.versions = detail::as_size(detail::field(d, "versions", "data", w), "data.versions", w);
-    try {
-      s.validate("data");
-    } catch (const error& e) {
-      throw io_error(w + "field " + e.what());
-    }
+    const storage s = detail::storage_from_json(d, w);
 
     // ---- the masks ----
     const json& jm = detail::as_array(detail::field(j, "masks", "", w), "masks", w);
     std::vector<hard_mask> masks;
     for (std::size_t i = 0; i < jm.size(); ++i) {
-      const std::string path = "masks[" + std::to_string(i) + "]";
-      const json& m = jm[i];
-      const std::string kind = detail::as_string(detail::field(m, "kind", path, w), path + ".kind", w);
-      const auto dims = detail::as_extents(detail::field(m, "dims", path, w), path + ".dims", w);
-      const auto block = detail::as_extents(detail::field(m, "block", path, w), path + ".block", w);
-      hard_mask h;
-      h.geometry = cell_geometry::make(dims, block);
-      h.values.assign(h.geometry.cells(), 0.0f);
-      const std::size_t k_n = h.cells_per_version();
-      if (kind == "any") {
-        if (h.geometry.grid[0] != 1) {
-          throw io_error(w + "field '" + path + "': an any-mask's cells must cover all versions");
-        }
-        const json& kept = detail::as_array(detail::field(m, "kept", path, w), path + ".kept", w);
-        std::size_t prev = 0;
-        for (std::size_t t = 0; t < kept.size(); ++t) {
-          const std::string kp = path + ".kept[" + std::to_string(t) + "]";
-          const std::size_t k = detail::as_size(kept[t], kp, w);
-          if (k >= h.values.size()) {
-            throw io_error(w + "field '" + kp + "' is cell " + std::to_string(k) + ", the mask has " +
-                           std::to_string(h.values.size()) + " cells");
-          }
-          if (t > 0 && k <= prev) {
-            throw io_error(w + "field '" + path + ".kept' must be strictly ascending (cell " +
-                           std::to_string(k) + " after " + std::to_string(prev) + ")");
-          }
-          prev = k;
-          h.values[k] = 1.0f;
-        }
-      } else if (kind == "xor") {
-        if (h.geometry.grid[0] < 2) {
-          throw io_error(w + "field '" + path +
-                         "': an xOr-mask needs cells per version (dims[0] >= 2, "
-                         "block[0] = 1)");
-        }
-        const json& vs = detail::as_array(detail::field(m, "versions", path, w), path + ".versions", w, k_n);
-        for (std::size_t k = 0; k < k_n; ++k) {
-          const std::string vp = path + ".versions[" + std::to_string(k) + "]";
-          const std::size_t v = detail::as_size(vs[k], vp, w);
-          if (v >= h.geometry.grid[0]) {
-            throw io_error(w + "field '" + vp + "' is version " + std::to_string(v) + ", the mask has " +
-                           std::to_string(h.geometry.grid[0]));
-          }
-          h.values[v * k_n + k] = 1.0f;
-        }
-      } else {
-        throw io_error(w + "field '" + path + ".kind' is '" + kind + "' (expected any or xor)");
-      }
-      masks.push_back(std::move(h));
+      masks.push_back(detail::mask_from_json(jm[i], "masks[" + std::to_string(i) + "]", w));
     }
     plan p = [&] {
       try {
@@ -306,43 +360,7 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
       throw io_error(w + "field 'kept_values' is " + std::to_string(kept) + ", the masks keep " +
                      std::to_string(p.kept_values()) + " (corrupt plan)");
     }
-    const json& js = detail::as_array(detail::field(j, "streams", "", w), "streams", w, p.streams());
-    for (std::size_t v = 0; v < p.streams(); ++v) {
-      const std::string path = "streams[" + std::to_string(v) + "]";
-      const json& st = js[v];
-      if (detail::as_size(detail::field(st, "stream", path, w), path + ".stream", w) != v) {
-        throw io_error(w + "field '" + path + ".stream' must be " + std::to_string(v));
-      }
-      if (detail::as_size(detail::field(st, "sample_bytes", path, w), path + ".sample_bytes", w) !=
-          s.sample_bytes()) {
-        throw io_error(w + "field '" + path + ".sample_bytes' differs from the data's " +
-                       std::to_string(s.sample_bytes()) + " bytes per sample (corrupt plan)");
-      }
-      if (detail::as_size(detail::field(st, "sample_payload_bytes", path, w), path + ".sample_payload_bytes",
-                          w) != p.sample_payload_bytes(v)) {
-        throw io_error(w + "field '" + path + ".sample_payload_bytes' differs from the masks' " +
-                       std::to_string(p.sample_payload_bytes(v)) + " (corrupt plan)");
-      }
-      const auto expected = p.sample_ranges(v);
-      const json& jr =
-        detail::as_array(detail::field(st, "sample_ranges", path, w), path + ".sample_ranges", w);
-      if (jr.size() != expected.size()) {
-        throw io_error(w + "field '" + path + ".sample_ranges' holds " + std::to_string(jr.size()) +
-                       " ranges, the masks give " + std::to_string(expected.size()) + " (corrupt plan)");
-      }
-      for (std::size_t r = 0; r < jr.size(); ++r) {
-        const std::string rp = path + ".sample_ranges[" + std::to_string(r) + "]";
-        const json& pair = detail::as_array(jr[r], rp, w, 2);
-        const byte_range got{detail::as_size(pair[0], rp + "[0]", w),
-                             detail::as_size(pair[1], rp + "[1]", w)};
-        if (!(got == expected[r])) {
-          throw io_error(w + "field '" + rp + "' is [" + std::to_string(got.offset) + "," +
-                         std::to_string(got.length) + "], the masks give [" +
-                         std::to_string(expected[r].offset) + "," + std::to_string(expected[r].length) +
-                         "] (corrupt plan)");
-        }
-      }
-    }
+    detail::check_streams_json(j, p, s, w);
     const std::size_t payload = detail::as_size(detail::field(j, "payload_bytes", "", w), "payload_bytes", w);
     if (payload != p.payload_bytes()) {
       throw io_error(w + "field 'payload_bytes' is " + std::to_string(payload) + ", the masks give " +

@@ -1,15 +1,25 @@
 #pragma once
 /// \file backend/cpu/gemm.hpp
-/// `detail::cpu_gemm_ops`: `selmask::cpu::gemm`, `cblas_sgemm` on the backend's thread pool. With
-/// more than one pool thread OpenBLAS runs one thread per call (backend/cpu/parallel.hpp), and a
-/// large product is split into panels of output rows or columns, one sgemm each, so that the
+/// `detail::cpu_gemm_ops`: `selmask::cpu::gemm`, OpenBLAS's sgemm on the backend's thread pool.
+/// With more than one pool thread OpenBLAS runs one thread per call (backend/cpu/parallel.hpp),
+/// and a large product is split into panels of output rows or columns, one sgemm each, so that the
 /// pool's threads do the work instead of a second thread team on the same cores.
+///
+/// What xtensor-blas does here: a product whose three operands are whole row-major matrices (every
+/// product that runs in one piece, and row panels of an untransposed `a`) goes through
+/// `xt::blas::gemm` over `xt::adapt`ed views of the tensors' memory — xtensor-blas's typed binding
+/// of BLAS to xtensor expressions, which checks ranks and derives sizes and leading dimensions from
+/// the views. The other panels are strided sub-matrices, which `xt::blas::gemm` would first copy
+/// into contiguous storage; they call `cblas_sgemm` with their leading dimensions directly.
 
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <vector>
+
+#include "xtensor.hpp"
 
 #include "../nn_backend.hpp"
 #include "blas.hpp"
@@ -45,8 +55,22 @@ struct cpu_gemm_ops : cpu_common {
     const auto block = [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
       const float* pa = a.data() + (trans_a ? i0 : i0 * ac);
       const float* pb = b.data() + (trans_b ? j0 * bc : j0);
-      cblas_sgemm(CblasRowMajor, ta, tb, blas_int("gemm", i1 - i0), blas_int("gemm", j1 - j0), kk, alpha, pa,
-                  lda, pb, ldb, beta, c.data() + i0 * n + j0, ldc);
+      float* pc = c.data() + i0 * n + j0;
+      const std::size_t rows = i1 - i0, cols = j1 - j0;
+      // contiguous when each operand's leading dimension is its own row length
+      const bool whole = (trans_a ? rows == ac : k == ac) && (trans_b ? k == bc : cols == bc) && cols == n;
+      if (whole) {
+        using extents = std::array<std::size_t, 2>;
+        const auto va =
+          xt::adapt(pa, rows * k, xt::no_ownership(), trans_a ? extents{k, rows} : extents{rows, k});
+        const auto vb =
+          xt::adapt(pb, k * cols, xt::no_ownership(), trans_b ? extents{cols, k} : extents{k, cols});
+        auto vc = xt::adapt(pc, rows * cols, xt::no_ownership(), extents{rows, cols});
+        xt::blas::gemm(va, vb, vc, trans_a, trans_b, alpha, beta);
+        return;
+      }
+      cblas_sgemm(CblasRowMajor, ta, tb, blas_int("gemm", rows), blas_int("gemm", cols), kk, alpha, pa, lda,
+                  pb, ldb, beta, pc, ldc);
     };
     // Split the larger side of c over the pool's threads (in panels of 16, a multiple of every
     // SIMD width); each part is one single-threaded sgemm. Small products run whole.

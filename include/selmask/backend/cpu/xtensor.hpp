@@ -13,3 +13,5 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xmath.hpp>
 #endif
+// xtensor-blas: BLAS bound to xtensor expressions (the CPU backend's GEMM, backend/cpu/gemm.hpp)
+#include <xtensor-blas/xblas.hpp>

@@ -1,5 +1,5 @@
 #pragma once
-/// \file testing/nginx_server.hpp
+/// \file tests/nginx_server.hpp (support code of the tests, examples and benchmarks; not installed)
 /// `testing::nginx_server`: a private nginx that serves a directory on 127.0.0.1 at a free port,
 /// for tests and benchmarks of the HTTP transfer (POSIX only).
 ///
@@ -40,8 +40,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../error.hpp"
-#include "../io/atomic_file.hpp"
+#include <selmask/error.hpp>
+#include <selmask/io/atomic_file.hpp>
 
 extern char** environ;
 
