@@ -25,8 +25,7 @@
 /// | `B::axpy(x, a, t)`              | `t += x·a` (equal sizes)                                     |
 /// | `B::sum(a)`                     | `Σ a` to the host, accumulated in double                     |
 /// | `B::scale_cells(a, c, g, t)`    | `t[n,i] = a[n,i]·c[cell(i)]` (upsample a cell grid)          |
-/// | `B::reduce_cells(a, b, g, t)`   | `t[k] = Σ_n Σ_{i∈k} a[n,i]·b[n,i]` (`b` may be null: `Σ a`); `t` gets
-/// `g.grid_shape()` |
+/// | `B::reduce_cells(a, b, g, t)`   | `t[k] = Σ_n Σ_{i∈k} a[n,i]·b[n,i]`, `b` may be null; `t`: grid |
 ///
 /// Everything else the library uses has a generic default written on this core, in
 /// backend/ops.hpp (`selmask::bk::full`, `all_finite`, `softmax_groups`, ...) and, for the

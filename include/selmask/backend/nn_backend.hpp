@@ -5,12 +5,10 @@
 /// Also the two plain structs the network primitives pass across the backend boundary
 /// (`adamw_hyper`, `cross_entropy_result`).
 ///
-/// | expression                       | effect                                                      |
-/// |----------------------------------|-------------------------------------------------------------|
-/// | `B::gemm(ta, tb, α, a, b, β, t)` | `t = α·op(a)·op(b) + β·t`; every tensor is read as a matrix (first
-/// axis) × (all other axes), rank 1 as 1×n; `op` transposes when `ta`/`tb`; with β = 0, `t` is resized to M×N
-/// unless its matrix view already is M×N (`detail::check_gemm` checks the sizes); `t` must not be `a` or `b`
-/// |
+/// The one function: `B::gemm(ta, tb, α, a, b, β, t)`: `t = α·op(a)·op(b) + β·t`. Every tensor is
+/// read as a matrix, (first axis) × (all other axes), rank 1 as 1×n; `op` transposes when
+/// `ta`/`tb`; with β = 0, `t` is resized to M×N unless its matrix view already is M×N
+/// (`detail::check_gemm` checks the sizes); `t` must not be `a` or `b`.
 ///
 /// The rest of what the layers use — the conv2d lowering (`im2col` / `col2im`),
 /// `swap_leading_axes`, `add_bias` / `bias_grad`, ReLU, the 2×2 max-pool pair,

@@ -4,27 +4,26 @@
 /// generic default on the core; `bk::f<B>(...)` calls `B::f(...)` when the backend has it
 /// (detected with `requires`) and the default otherwise, as in backend/ops.hpp.
 ///
-/// | function                                   | effect                                                |
-/// default written as |
-/// |--------------------------------------------|-------------------------------------------------------|--------------------|
-/// | `bk::im2col<B>(x, kh, kw, pad, t)`         | `x: N×C×H×W → t: (C·kh·kw) × (N·OH·OW)`, OH = H+2·pad−kh+1
-/// (stride 1, zero padding); row `(c·kh+i)·kw+j`, column `(n·OH+oh)·OW+ow` holds `x[n,c,oh+i−pad,ow+j−pad]`
-/// (0 outside) | host round trip | | `bk::col2im<B>(col, s, kh, kw, pad, t)`    | the adjoint of im2col: `t`
-/// (shape `s` = N×C×H×W) `= Σ` of the column entries that read each input value | host round trip | |
-/// `bk::swap_leading_axes<B>(a, t)`           | `a: A×B×R… → t: B×A×R…`                               | host
-/// round trip    | | `bk::add_bias<B>(t, b)`                    | `t[n, c, …] += b[c]` (in place on `t`) |
-/// host round trip    | | `bk::bias_grad<B>(g, t)`                   | `t[c] += Σ_{n,…} g[n, c, …]`
-/// (accumulates)            | host round trip    | | `bk::relu_forward<B>(a, t)`                | `t = max(a,
-/// 0)` (NaN stays NaN)                       | `map`              | | `bk::relu_backward<B>(y, g, t)` | `t =
-/// g · [y > 0]` (`y` the forward output)            | `map2`             | | `bk::maxpool2_forward<B>(x, t,
-/// u)`         | 2×2 max-pool, stride 2 (odd edges dropped): `t: N×C×⌊H/2⌋×⌊W/2⌋`; `u` (same shape) the
-/// window offset 0…3 of each maximum (row-major in the window, first maximum wins) | host round trip | |
-/// `bk::maxpool2_backward<B>(g, u, s, t)`     | `t` (shape `s`, the forward input's) gets `g` routed to the
-/// maxima, 0 elsewhere | host round trip | | `bk::softmax_cross_entropy<B>(a, y, t)`    | logits N×K, labels
-/// N values in [0, K): returns `{Σ_n −log softmax(a_n)[y_n], #argmax = y}`; `t = (softmax(a) − onehot(y)) /
-/// N` | host round trip | | `bk::adamw_step<B>(p, g, m, v, vmax, h, k)`| one AdamW update of `p` (see
-/// `adamw_hyper`), moments `m`, `v`, running max `vmax` (AMSGrad only; may be empty without), step `k ≥ 1` |
-/// host round trip |
+/// Functions (default written as: H = host round trip, or the core functions named):
+///  - `bk::im2col<B>(x, kh, kw, pad, t)` (H): `x: N×C×H×W → t: (C·kh·kw) × (N·OH·OW)`,
+///    OH = H + 2·pad − kh + 1 (stride 1, zero padding); row `(c·kh+i)·kw+j`, column
+///    `(n·OH+oh)·OW+ow` holds `x[n, c, oh+i−pad, ow+j−pad]` (0 outside).
+///  - `bk::col2im<B>(col, s, kh, kw, pad, t)` (H): the adjoint of im2col; `t` (shape `s`,
+///    N×C×H×W) is the sum of the column entries that read each input value.
+///  - `bk::swap_leading_axes<B>(a, t)` (H): `a: A×B×R… → t: B×A×R…`.
+///  - `bk::add_bias<B>(t, b)` (H): `t[n, c, …] += b[c]`, in place on `t`.
+///  - `bk::bias_grad<B>(g, t)` (H): `t[c] += Σ_{n,…} g[n, c, …]` (accumulates).
+///  - `bk::relu_forward<B>(a, t)` (`map`): `t = max(a, 0)` (NaN stays NaN).
+///  - `bk::relu_backward<B>(y, g, t)` (`map2`): `t = g · [y > 0]`, `y` the forward output.
+///  - `bk::maxpool2_forward<B>(x, t, u)` (H): 2×2 max-pool, stride 2, odd edges dropped:
+///    `t: N×C×⌊H/2⌋×⌊W/2⌋`; `u` (same shape) the window offset 0…3 of each maximum
+///    (row-major in the window, the first maximum wins).
+///  - `bk::maxpool2_backward<B>(g, u, s, t)` (H): `t` (shape `s`, the forward input's) gets `g`
+///    routed to the maxima, 0 elsewhere.
+///  - `bk::softmax_cross_entropy<B>(a, y, t)` (H): logits N×K, labels N values in [0, K); returns
+///    `{Σ_n −log softmax(a_n)[y_n], #argmax = y}`; `t = (softmax(a) − onehot(y)) / N`.
+///  - `bk::adamw_step<B>(p, g, m, v, vmax, h, k)` (H): one AdamW update of `p` (see `adamw_hyper`),
+///    moments `m`, `v`, running maximum `vmax` (AMSGrad only; may be empty without), step `k ≥ 1`.
 ///
 /// The host round trips (`to_host` → plain loops → `from_host`) are the honest generic form of
 /// operations that move values between indices or update several tensors at once; the CPU and

@@ -6,17 +6,17 @@
 /// default otherwise, so a backend that writes only the core works everywhere and a backend with
 /// something faster overrides one function at a time.
 ///
-/// | function                                      | effect                                         | default
-/// written as |
-/// |-----------------------------------------------|------------------------------------------------|--------------------|
-/// | `bk::full<B>(s, x)`                           | a new tensor of shape `s`, all `x`             | `zeros`
-/// + `map`    | | `bk::all_finite<B>(a)`                        | no NaN or infinity in `a` | `map` + `sum` |
-/// | `bk::softmax_groups<B>(w, V, 1/τ, t)`         | `w` is V×K (flat); per cell k, `t[v·K+k]` = softmax over
-/// v of `w[v·K+k]/τ` | host round trip | | `bk::argmax_one_hot_groups<B>(s, V, t)`       | one-hot of the
-/// largest of each group (ties: lowest v) | host round trip | | `bk::softmax_groups_backward<B>(s, g, V, 1/τ,
-/// t)` | `t_v = s_v (g_v − Σ_u s_u g_u)/τ` per group | host round trip    | | `bk::sum_versions<B>(a, w, t)`
-/// | `a: N×V×R… → t: N×R…`, `t = Σ_v w_v a_v` (`w` null: 1) | host round trip | | `bk::repeat_versions<B>(a,
-/// V, w, t)`          | `a: N×R… → t: N×V×R…`, `t_v = w_v a` (`w` null: 1) | host round trip |
+/// Functions (default written as: H = host round trip, or the core functions named):
+///  - `bk::full<B>(s, x)` (`zeros` + `map`): a new tensor of shape `s`, all `x`.
+///  - `bk::all_finite<B>(a)` (`map` + `sum`): no NaN or infinity in `a`.
+///  - `bk::softmax_groups<B>(w, V, 1/τ, t)` (H): `w` is V×K (flat); per cell k, `t[v·K+k]` is the
+///    softmax over v of `w[v·K+k]/τ`.
+///  - `bk::argmax_one_hot_groups<B>(s, V, t)` (H): the one-hot of the largest of each group
+///    (ties: the lowest v).
+///  - `bk::softmax_groups_backward<B>(s, g, V, 1/τ, t)` (H): `t_v = s_v (g_v − Σ_u s_u g_u)/τ` per
+///    group.
+///  - `bk::sum_versions<B>(a, w, t)` (H): `a: N×V×R… → t: N×R…`, `t = Σ_v w_v a_v` (`w` null: 1).
+///  - `bk::repeat_versions<B>(a, V, w, t)` (H): `a: N×R… → t: N×V×R…`, `t_v = w_v a` (`w` null: 1).
 ///
 /// "Host round trip" means `to_host` → plain loops → `from_host`: the only generic form of an
 /// operation that moves values between indices, since the core's elementwise functions see one

@@ -13,5 +13,13 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xmath.hpp>
 #endif
-// xtensor-blas: BLAS bound to xtensor expressions (the CPU backend's GEMM, backend/cpu/gemm.hpp)
+// xtensor-blas: BLAS bound to xtensor expressions (the CPU backend's GEMM, backend/cpu/gemm.hpp).
+// Its bundled CBLAS prototypes (xflens/cxxblas/drivers/cblas.h) define the same enums as the BLAS's
+// own <cblas.h>, so a translation unit could not include both; it uses the BLAS's declarations
+// instead (same functions, same enum values), and a user's own #include <cblas.h>, before or after
+// selmask's, keeps working.
+#include <cblas.h>
+#ifndef CXXBLAS_DRIVERS_CBLAS_H
+#define CXXBLAS_DRIVERS_CBLAS_H 1
+#endif
 #include <xtensor-blas/xblas.hpp>
