@@ -3,6 +3,8 @@
 //  - Q, and a mask backward pass with and without the gradient of λ·Q,
 //  - conv2d and dense forward+backward of LeNet's shapes in GFLOP/s, beside a plain cblas_sgemm of
 //    the GEMM shapes those layers run (the machine's practical peak),
+//  - one GEMM of the dense layer's shapes two ways, side by side: cblas_sgemm called directly and
+//    xt::blas::gemm over adapted views (what selmask::cpu::gemm runs for whole products),
 //  - LeNet inference and a full training step (images/s).
 // Every rate is per wall-clock second (UseRealTime): the work runs on several threads, and the
 // calling thread's CPU time would leave out what the others did.
@@ -10,7 +12,6 @@
 #include <selmask/selmask.hpp>
 
 #include <benchmark/benchmark.h>
-#include <cblas.h>
 
 #include <random>
 
@@ -118,6 +119,45 @@ BENCHMARK(bm_sgemm)
   ->Args({20, 128 * 24 * 24, 25})
   ->Args({50, 128 * 8 * 8, 500})
   ->Args({128, 500, 800})
+  ->UseRealTime();
+
+// c = op(a)·b on one thread: range(0) 0 = cblas_sgemm, 1 = xt::blas::gemm over xt::adapt views;
+// range(4) 1 = a transposed (the dense layer's weight gradient: xᵀ·g)
+void bm_gemm_binding(benchmark::State& st) {
+  const bool via_xtensor_blas = st.range(0) == 1;
+  const auto m = static_cast<std::size_t>(st.range(1)), n = static_cast<std::size_t>(st.range(2)),
+             k = static_cast<std::size_t>(st.range(3));
+  const bool ta = st.range(4) == 1;
+  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
+  selmask::cpu_parallel::threads(); // the pool starts first (it sets OpenBLAS's thread count)
+  const int saved = selmask::blas::threads();
+  selmask::blas::set_threads(1);
+  using extents = std::array<std::size_t, 2>;
+  const auto va = xt::adapt(static_cast<const float*>(a.data()), m * k, xt::no_ownership(),
+                            ta ? extents{k, m} : extents{m, k});
+  const auto vb = xt::adapt(static_cast<const float*>(b.data()), k * n, xt::no_ownership(), extents{k, n});
+  auto vc = xt::adapt(c.data(), m * n, xt::no_ownership(), extents{m, n});
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  for (auto _ : st) {
+    if (via_xtensor_blas) {
+      xt::blas::gemm(va, vb, vc, ta, false, 1.0f, 0.0f);
+    } else {
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, mi, ni, ki, 1.0f, a.data(),
+                  ta ? mi : ki, b.data(), ni, 0.0f, c.data(), ni);
+    }
+    benchmark::DoNotOptimize(c.data());
+  }
+  selmask::blas::set_threads(saved);
+  st.counters["GFLOP/s"] =
+    benchmark::Counter(2.0 * static_cast<double>(m * n * k) * static_cast<double>(st.iterations()),
+                       benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+// dense1 forward (128 × 800 · 800 × 500) and weight gradient (800 × 128 transposed · 128 × 500)
+BENCHMARK(bm_gemm_binding)
+  ->Args({0, 128, 500, 800, 0})
+  ->Args({1, 128, 500, 800, 0})
+  ->Args({0, 800, 500, 128, 1})
+  ->Args({1, 800, 500, 128, 1})
   ->UseRealTime();
 
 template <class Layer>
