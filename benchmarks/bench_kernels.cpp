@@ -129,7 +129,7 @@ void bm_gemm_binding(benchmark::State& st) {
              k = static_cast<std::size_t>(st.range(3));
   const bool ta = st.range(4) == 1;
   std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
-  selmask::cpu_parallel::threads(); // the pool starts first (it sets OpenBLAS's thread count)
+  (void)selmask::cpu_parallel::threads(); // the pool starts first (it sets the BLAS thread count)
   const int saved = selmask::blas::threads();
   selmask::blas::set_threads(1);
   using extents = std::array<std::size_t, 2>;
