@@ -190,6 +190,37 @@ TEMPLATE_LIST_TEST_CASE("learn_selection_masks: deterministic for a fixed seed",
   CHECK(wa == wb);
 }
 
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: the same run as on the cpu backend (parity)", "[train]",
+                        backends) {
+  // the same seeds on backend B and on the CPU: the same hard masks at every point of the front,
+  // the same accuracies, and mask logits equal up to float rounding (the backends sum in another
+  // order, so the logits may differ in their last bits; the hard masks and the counts must not)
+  using B = TestType;
+  const auto train = bands(200, 1), val = bands(100, 2);
+  const auto o = quick_options(); // 12 mask epochs: the masks leave the full-data point
+  const auto run = [&]<class Bk>() {
+    channel_pipe::on<Bk> masks(train.sample, 9);
+    auto net = make_net<Bk>(108, 3, 9);
+    auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
+    return std::make_pair(r.front.points(), Bk::to_host(masks.template stage<0>().logits()));
+  };
+  const auto [a, wa] = run.template operator()<B>();
+  const auto [c, wc] = run.template operator()<cpu>();
+  REQUIRE(a.size() == c.size());
+  REQUIRE(a.size() > 1); // the masks moved: more than the full-data point
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i].q == Approx(c[i].q).epsilon(1e-9));
+    CHECK(a[i].val_accuracy == c[i].val_accuracy);
+    CHECK(a[i].masks == c[i].masks);
+  }
+  REQUIRE(wa.size() == wc.size());
+  for (std::size_t k = 0; k < wa.size(); ++k) {
+    CAPTURE(k);
+    CHECK(wa[k] == Approx(wc[k]).epsilon(1e-4).margin(1e-5));
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epoch", "[train]",
                         backends) {
   using B = TestType;
