@@ -1,8 +1,10 @@
 #pragma once
 // Helpers shared by the test translation units: seeded random data, naive versions of the cell
 // primitives written independently of any backend (nested loops over v, c, h, w), and the list
-// of backends that the tests labelled `backends` run every test body on.
+// of backends that the tests labelled `backends` run every test body on (cpu, reference and the
+// CUDA backend's code on its host emulator).
 
+#include <selmask/backend/cuda/host_emulator.hpp>
 #include <selmask/backend/reference/reference.hpp>
 #include <selmask/selmask.hpp>
 
@@ -42,22 +44,28 @@ selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, fl
 
 // ---- the backends every `backends` test runs on ---------------------------------------------
 //
+// The three backends: the CPU (xtensor), the plain reference and `selmask::cuda_host_emulation`,
+// the CUDA backend's own code (argument checks, launch sizes, kernel bodies, the row-major to
+// column-major GEMM mapping) with the device replaced by the host. The emulator is plain C++
+// (backend/cuda/host_emulator.hpp), so every build runs the test bodies on it; its tensors live
+// in host memory, but the tests read them through `B::to_host` only, as they would a GPU's.
+//
 // Hook for more backends: a translation unit that defines SELMASK_TEST_EXTRA_BACKENDS before
 // including this file (`#define SELMASK_TEST_EXTRA_BACKENDS , my_backend`) runs the same test
-// bodies on those backends too. The CUDA backend's host emulator
-// (`selmask::cuda_host_emulation`, backend/cuda/host_emulator.cuh) is the one meant for it. It
-// needs nvcc, and .cu files must not see xtensor, which this file includes (selmask.hpp, for
-// the CPU backend); adding it takes a .cu test source that includes these test bodies with the
-// CPU part of this file left out, not written yet. Give such a backend a `tolerance`
-// specialisation below if its float results differ from the CPU's by more than the default.
+// bodies on those backends too. The real CUDA backend needs nvcc, and .cu files must not see
+// xtensor, which this file includes (selmask.hpp, for the CPU backend); adding it takes a .cu
+// test source that includes these test bodies with the CPU part of this file left out, not
+// written yet. Give such a backend a `tolerance` specialisation below if its float results differ
+// from the CPU's by more than the default.
 #ifndef SELMASK_TEST_EXTRA_BACKENDS
 #define SELMASK_TEST_EXTRA_BACKENDS
 #endif
-using backends = std::tuple<selmask::cpu, selmask::reference SELMASK_TEST_EXTRA_BACKENDS>;
+using backends =
+  std::tuple<selmask::cpu, selmask::reference, selmask::cuda_host_emulation SELMASK_TEST_EXTRA_BACKENDS>;
 
 /// The relative tolerance of backend `B`'s float results against an independent truth computed
-/// in double (hand-computed values, naive loops). Both backends here sum in float in the same
-/// order or in double, so one value serves both.
+/// in double (hand-computed values, naive loops). The backends sum in float in the same order or
+/// in double, so one value serves all three.
 template <class B>
 struct tolerance {
   static constexpr double rel = 1e-5;

@@ -1,6 +1,7 @@
 // The network kit's models: AdamW against hand-computed updates, nn::sequential as a trainable,
 // checkpointable model (gradients end to end, learning a separable problem, copies and moves),
 // the weights file (round trip, and every kind of bad file rejected with io_error), LeNet.
+// Every test that holds a tensor runs on every backend of support.hpp (label `backends`).
 #include "support.hpp"
 
 #include <selmask/model/model.hpp>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace selmask;
@@ -33,10 +35,13 @@ void write_bytes(const fs::path& p, const std::vector<unsigned char>& b) {
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
-using mlp = nn::sequential<cpu, nn::dense<cpu>, nn::relu<cpu>, nn::dense<cpu>>;
-mlp make_mlp(std::size_t in, std::size_t hidden, std::size_t out, std::uint64_t seed, adamw_hyper opt = {}) {
-  return mlp(nn::sequential_options{seed, opt}, nn::dense<cpu>(in, hidden), nn::relu<cpu>{},
-             nn::dense<cpu>(hidden, out));
+template <class B>
+using mlp = nn::sequential<B, nn::dense<B>, nn::relu<B>, nn::dense<B>>;
+template <class B>
+mlp<B> make_mlp(std::size_t in, std::size_t hidden, std::size_t out, std::uint64_t seed,
+                adamw_hyper opt = {}) {
+  return mlp<B>(nn::sequential_options{seed, opt}, nn::dense<B>(in, hidden), nn::relu<B>{},
+                nn::dense<B>(hidden, out));
 }
 
 /// A straightforward AdamW (PyTorch's algorithm), in double precision, for one scalar.
@@ -57,33 +62,38 @@ struct reference_adamw {
 
 } // namespace
 
-static_assert(trainable_model<mlp, cpu>, "nn::sequential must be a trainable model");
-static_assert(checkpointable_model<mlp>, "nn::sequential must be checkpointable");
-static_assert(trainable_model<nn::lenet<cpu>, cpu>, "nn::lenet must be a trainable model");
-static_assert(checkpointable_model<nn::lenet<cpu>>, "nn::lenet must be checkpointable");
+template <class... B>
+constexpr bool models_on(std::tuple<B...>*) {
+  return ((trainable_model<mlp<B>, B> && checkpointable_model<mlp<B>> && trainable_model<nn::lenet<B>, B> &&
+           checkpointable_model<nn::lenet<B>>)&&...);
+}
+static_assert(models_on(static_cast<backends*>(nullptr)),
+              "nn::sequential and nn::lenet must be trainable, checkpointable models on every backend");
 
 // ---- AdamW -------------------------------------------------------------------------------------
 
-TEST_CASE("adamw: the first step, computed by hand", "[nn][adamw]") {
+TEMPLATE_LIST_TEST_CASE("adamw: the first step, computed by hand", "[nn][adamw]", backends) {
+  using B = TestType;
   // p = 1, g = 0.5, lr 0.1, betas (0.5, 0.999), wd 0.01:
   // decay: 1·(1 − 0.1·0.01) = 0.999; m = 0.25, v = 0.00025; m̂ = 0.5, v̂ = 0.25, √v̂ = 0.5
   // p = 0.999 − 0.1·0.5/0.5 = 0.899.  For g = −2: m̂ = −2, √v̂ = 2: p = 0.999·(−3) + 0.1 = −2.897
-  auto p = cpu::from_host(shape{2}, std::vector<float>{1.0f, -3.0f});
-  auto g = cpu::from_host(shape{2}, std::vector<float>{0.5f, -2.0f});
-  nn::adamw<cpu> opt({.lr = 0.1f, .beta1 = 0.5f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f});
+  auto p = B::from_host(shape{2}, std::vector<float>{1.0f, -3.0f});
+  auto g = B::from_host(shape{2}, std::vector<float>{0.5f, -2.0f});
+  nn::adamw<B> opt({.lr = 0.1f, .beta1 = 0.5f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f});
   opt.add(p, g);
   opt.step();
-  CHECK(cpu::to_host(p)[0] == Approx(0.899).epsilon(1e-6));
-  CHECK(cpu::to_host(p)[1] == Approx(-2.897).epsilon(1e-6));
+  CHECK(B::to_host(p)[0] == Approx(0.899).epsilon(1e-6));
+  CHECK(B::to_host(p)[1] == Approx(-2.897).epsilon(1e-6));
   CHECK(opt.steps() == 1);
-  CHECK(cpu::to_host(opt.first_moment(0))[0] == Approx(0.25));
-  CHECK(cpu::to_host(opt.second_moment(0))[1] == Approx(0.004).epsilon(1e-4));
+  CHECK(B::to_host(opt.first_moment(0))[0] == Approx(0.25));
+  CHECK(B::to_host(opt.second_moment(0))[1] == Approx(0.004).epsilon(1e-4));
   opt.zero_grad();
-  CHECK(cpu::to_host(g) == std::vector<float>{0.0f, 0.0f});
+  CHECK(B::to_host(g) == std::vector<float>{0.0f, 0.0f});
 }
 
-TEST_CASE("adamw: several steps against a double-precision reference, with and without AMSGrad",
-          "[nn][adamw]") {
+TEMPLATE_LIST_TEST_CASE("adamw: several steps against a double-precision reference, with and without AMSGrad",
+                        "[nn][adamw]", backends) {
+  using B = TestType;
   // a large gradient, then small ones: AMSGrad keeps the large second moment
   const std::vector<std::vector<float>> grads{
     {3.0f, -0.2f, 0.0f}, {0.1f, -0.1f, 1.0f}, {-0.05f, 0.4f, 1.0f}, {0.02f, 0.0f, -2.0f}};
@@ -101,21 +111,21 @@ TEST_CASE("adamw: several steps against a double-precision reference, with and w
           t.insert(t.end(), v.begin(), v.end());
         return t;
       };
-      auto p = cpu::from_host(shape{3 * reps}, tile(p0));
-      auto g = cpu::zeros(shape{3 * reps});
-      nn::adamw<cpu> opt(std::vector<cpu::tensor*>{&p}, std::vector<cpu::tensor*>{&g}, h);
+      auto p = B::from_host(shape{3 * reps}, tile(p0));
+      auto g = B::zeros(shape{3 * reps});
+      nn::adamw<B> opt(std::vector<typename B::tensor*>{&p}, std::vector<typename B::tensor*>{&g}, h);
       std::vector<reference_adamw> ref;
       for (float v : p0) {
         ref.push_back({v});
       }
       for (const auto& gv : grads) {
-        g = cpu::from_host(shape{3 * reps}, tile(gv));
+        g = B::from_host(shape{3 * reps}, tile(gv));
         opt.step();
         for (std::size_t i = 0; i < 3; ++i) {
           ref[i].step(gv[i], h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, ams);
         }
       }
-      const auto got = cpu::to_host(p);
+      const auto got = B::to_host(p);
       for (std::size_t i = 0; i < 3 * reps; ++i) {
         REQUIRE(got[i] == Approx(ref[i % 3].p).epsilon(1e-5));
       }
@@ -130,22 +140,26 @@ TEST_CASE("adamw: several steps against a double-precision reference, with and w
   CHECK(std::abs(a.p - b.p) > 1e-3);
 }
 
-TEST_CASE("adamw: decoupled weight decay alone shrinks by (1 - lr·wd)", "[nn][adamw]") {
-  auto net = make_mlp(3, 4, 2, 1, {.lr = 0.1f, .weight_decay = 0.5f});
-  const auto w0 = cpu::to_host(net.layer<0>().weight());
+TEMPLATE_LIST_TEST_CASE("adamw: decoupled weight decay alone shrinks by (1 - lr·wd)", "[nn][adamw]",
+                        backends) {
+  using B = TestType;
+  auto net = make_mlp<B>(3, 4, 2, 1, {.lr = 0.1f, .weight_decay = 0.5f});
+  const auto w0 = B::to_host(net.template layer<0>().weight());
   net.zero_grad();
   net.step(); // zero gradients: m = v = 0, only the decay acts
-  const auto w1 = cpu::to_host(net.layer<0>().weight());
+  const auto w1 = B::to_host(net.template layer<0>().weight());
   for (std::size_t i = 0; i < w0.size(); ++i) {
     REQUIRE(w1[i] == Approx(w0[i] * 0.95f).epsilon(1e-6));
   }
 }
 
-TEST_CASE("adamw: bad settings and mismatched tensors are rejected", "[nn][adamw][errors]") {
-  CHECK_THROWS_AS(nn::adamw<cpu>({.lr = -1.0f}), value_error);
-  CHECK_THROWS_WITH(nn::adamw<cpu>({.beta1 = 1.0f}), Contains("betas"));
-  CHECK_THROWS_WITH(nn::adamw<cpu>({.eps = 0.0f}), Contains("eps"));
-  nn::adamw<cpu> opt;
+TEMPLATE_LIST_TEST_CASE("adamw: bad settings and mismatched tensors are rejected", "[nn][adamw][errors]",
+                        backends) {
+  using B = TestType;
+  CHECK_THROWS_AS(nn::adamw<B>({.lr = -1.0f}), value_error);
+  CHECK_THROWS_WITH(nn::adamw<B>({.beta1 = 1.0f}), Contains("betas"));
+  CHECK_THROWS_WITH(nn::adamw<B>({.eps = 0.0f}), Contains("eps"));
+  nn::adamw<B> opt;
   CHECK(opt.settings().beta1 == 0.5f);
   CHECK(opt.settings().weight_decay == 1e-4f);
   CHECK(opt.settings().amsgrad);
@@ -153,27 +167,28 @@ TEST_CASE("adamw: bad settings and mismatched tensors are rejected", "[nn][adamw
   CHECK(opt.learning_rate() == 0.25f);
   CHECK_THROWS_AS(opt.set_learning_rate(std::nanf("")), value_error);
   CHECK(opt.learning_rate() == 0.25f);
-  auto p = cpu::zeros(shape{3});
-  auto g = cpu::zeros(shape{4});
+  auto p = B::zeros(shape{3});
+  auto g = B::zeros(shape{4});
   CHECK_THROWS_AS(opt.add(p, g), shape_error);
 }
 
 // ---- sequential ------------------------------------------------------------------------------------
 
-TEST_CASE("sequential: input gradient of a small conv net matches finite differences",
-          "[nn][sequential][gradient]") {
-  nn::sequential net(nn::sequential_options{.seed = 9}, nn::conv2d<cpu>(2, 3, 3, 1), nn::relu<cpu>{},
-                     nn::max_pool2<cpu>{}, nn::flatten<cpu>{}, nn::dense<cpu>(27, 4));
+TEMPLATE_LIST_TEST_CASE("sequential: input gradient of a small conv net matches finite differences",
+                        "[nn][sequential][gradient]", backends) {
+  using B = TestType;
+  nn::sequential net(nn::sequential_options{.seed = 9}, nn::conv2d<B>(2, 3, 3, 1), nn::relu<B>{},
+                     nn::max_pool2<B>{}, nn::flatten<B>{}, nn::dense<B>(27, 4));
   const shape xs{2, 2, 6, 6};
   const auto xv = random_values(xs.size());
   const std::vector<std::int32_t> labels{3, 1};
-  nn::cross_entropy_loss<cpu> loss;
+  nn::cross_entropy_loss<B> loss;
   net.zero_grad();
-  loss.forward(net.forward(cpu::from_host(xs, xv)), labels);
-  const auto gx = cpu::to_host(net.backward(loss.grad()));
+  loss.forward(net.forward(B::from_host(xs, xv)), labels);
+  const auto gx = B::to_host(net.backward(loss.grad()));
   REQUIRE(gx.size() == xs.size());
   const auto f = [&](const std::vector<float>& v) {
-    loss.forward(net.forward(cpu::from_host(xs, v)), labels);
+    loss.forward(net.forward(B::from_host(xs, v)), labels);
     return loss.mean_loss();
   };
   const auto c = testing::check_gradient(f, xv, gx, {.eps = 1e-3, .atol = 2e-4});
@@ -181,31 +196,32 @@ TEST_CASE("sequential: input gradient of a small conv net matches finite differe
   CHECK(c.ok);
   // parameter gradients end to end, through a network without kinks (a weight moves every
   // pre-activation at once, so ReLU / max-pool switches would blur finite differences)
-  nn::sequential smooth(nn::sequential_options{.seed = 4}, nn::conv2d<cpu>(2, 3, 3, 1), nn::flatten<cpu>{},
-                        nn::dense<cpu>(108, 4));
-  const auto x = cpu::from_host(xs, xv);
+  nn::sequential smooth(nn::sequential_options{.seed = 4}, nn::conv2d<B>(2, 3, 3, 1), nn::flatten<B>{},
+                        nn::dense<B>(108, 4));
+  const auto x = B::from_host(xs, xv);
   smooth.zero_grad();
   loss.forward(smooth.forward(x), labels);
   smooth.backward(loss.grad());
   for (std::size_t j = 0; j < 4; ++j) {
     auto& w = *smooth.params()[j];
-    const shape ws = cpu::shape_of(w);
-    const auto w0 = cpu::to_host(w);
-    const auto gw = cpu::to_host(*smooth.grads()[j]);
+    const shape ws = B::shape_of(w);
+    const auto w0 = B::to_host(w);
+    const auto gw = B::to_host(*smooth.grads()[j]);
     const auto fw = [&](const std::vector<float>& v) {
-      w = cpu::from_host(ws, v);
+      w = B::from_host(ws, v);
       loss.forward(smooth.forward(x), labels);
       return loss.mean_loss();
     };
     const auto cw = testing::check_gradient(fw, w0, gw, {.eps = 1e-3, .atol = 2e-4});
-    w = cpu::from_host(ws, w0);
+    w = B::from_host(ws, w0);
     INFO("parameter " << j << ": " << cw.message);
     CHECK(cw.ok);
   }
 }
 
-TEST_CASE("sequential: an MLP learns a linearly separable problem to 100% training accuracy",
-          "[nn][sequential][train]") {
+TEMPLATE_LIST_TEST_CASE("sequential: an MLP learns a linearly separable problem to 100% training accuracy",
+                        "[nn][sequential][train]", backends) {
+  using B = TestType;
   // 256 points in 4-D, labelled by the side of a random hyperplane, kept only with a margin
   const std::size_t n = 256, d = 4;
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -228,9 +244,9 @@ TEST_CASE("sequential: an MLP learns a linearly separable problem to 100% traini
     xv.insert(xv.end(), p.begin(), p.end());
     labels.push_back(s > 0 ? 1 : 0);
   }
-  const auto x = cpu::from_host(shape{n, d}, xv);
-  auto net = make_mlp(d, 16, 2, 3, {.lr = 1e-2f});
-  nn::cross_entropy_loss<cpu> loss;
+  const auto x = B::from_host(shape{n, d}, xv);
+  auto net = make_mlp<B>(d, 16, 2, 3, {.lr = 1e-2f});
+  nn::cross_entropy_loss<B> loss;
   const auto first = loss.forward(net.forward(x), labels);
   std::size_t correct = 0;
   int epoch = 0;
@@ -246,88 +262,95 @@ TEST_CASE("sequential: an MLP learns a linearly separable problem to 100% traini
   CHECK(loss.forward(net.forward(x), labels).loss_sum < first.loss_sum);
 }
 
-TEST_CASE("sequential: copies and moves train their own parameters", "[nn][sequential]") {
-  auto a = make_mlp(3, 5, 2, 11);
-  const auto x = random_tensor(shape{4, 3});
-  const auto g = random_tensor(shape{4, 2});
+TEMPLATE_LIST_TEST_CASE("sequential: copies and moves train their own parameters", "[nn][sequential]",
+                        backends) {
+  using B = TestType;
+  auto a = make_mlp<B>(3, 5, 2, 11);
+  const auto x = random_tensor<B>(shape{4, 3});
+  const auto g = random_tensor<B>(shape{4, 2});
   auto b = a; // copy
-  const auto wa = cpu::to_host(a.layer<2>().weight());
+  const auto wa = B::to_host(a.template layer<2>().weight());
   b.zero_grad();
   b.forward(x);
   b.backward(g);
   b.step();
-  CHECK(cpu::to_host(a.layer<2>().weight()) == wa); // the original is untouched
-  CHECK(cpu::to_host(b.layer<2>().weight()) != wa); // the copy moved
+  CHECK(B::to_host(a.template layer<2>().weight()) == wa); // the original is untouched
+  CHECK(B::to_host(b.template layer<2>().weight()) != wa); // the copy moved
   CHECK(b.optimizer().steps() == 1);
   CHECK(a.optimizer().steps() == 0);
   auto c = std::move(b); // move: the optimiser now updates c's tensors
-  const auto wc = cpu::to_host(c.layer<2>().weight());
+  const auto wc = B::to_host(c.template layer<2>().weight());
   c.zero_grad();
   c.forward(x);
   c.backward(g);
   c.step();
-  CHECK(cpu::to_host(c.layer<2>().weight()) != wc);
+  CHECK(B::to_host(c.template layer<2>().weight()) != wc);
   CHECK(c.optimizer().steps() == 2);
   // reset_parameters with the construction seed gives the construction parameters back
   c.reset_parameters(11);
-  CHECK(cpu::to_host(c.layer<2>().weight()) == wa);
+  CHECK(B::to_host(c.template layer<2>().weight()) == wa);
   CHECK(c.optimizer().steps() == 0);
 }
 
-TEST_CASE("sequential: shape errors name the layer position, the layer and both shapes",
-          "[nn][sequential][errors]") {
-  nn::lenet<cpu> net(1);
-  CHECK_THROWS_AS(net.forward(cpu::zeros(shape{2, 1, 32, 32})), shape_error);
-  CHECK_THROWS_WITH(net.forward(cpu::zeros(shape{2, 1, 32, 32})),
+TEMPLATE_LIST_TEST_CASE("sequential: shape errors name the layer position, the layer and both shapes",
+                        "[nn][sequential][errors]", backends) {
+  using B = TestType;
+  nn::lenet<B> net(1);
+  CHECK_THROWS_AS(net.forward(B::zeros(shape{2, 1, 32, 32})), shape_error);
+  CHECK_THROWS_WITH(net.forward(B::zeros(shape{2, 1, 32, 32})),
                     Contains("layer 3") && Contains("dense(800, 500)") && Contains("[2,1250]") &&
                       Contains("[N,800]"));
-  CHECK_THROWS_WITH(net.forward(cpu::zeros(shape{2, 3, 28, 28})),
+  CHECK_THROWS_WITH(net.forward(B::zeros(shape{2, 3, 28, 28})),
                     Contains("layer 0") && Contains("conv_relu_pool(1, 20, 5, pad=0)") &&
                       Contains("[2,3,28,28]"));
   CHECK_THROWS_WITH(net.output_shape(shape{2, 1, 32, 32}), Contains("layer 3"));
-  net.forward(cpu::zeros(shape{2, 1, 28, 28}));
-  CHECK_THROWS_WITH(net.backward(cpu::zeros(shape{3, 10})), Contains("layer 5") && Contains("[3,10]"));
+  net.forward(B::zeros(shape{2, 1, 28, 28}));
+  CHECK_THROWS_WITH(net.backward(B::zeros(shape{3, 10})), Contains("layer 5") && Contains("[3,10]"));
 }
 
-TEST_CASE("lenet: shapes, size and a forward/backward pass", "[nn][sequential][lenet]") {
-  nn::lenet<cpu> net(7);
+TEMPLATE_LIST_TEST_CASE("lenet: shapes, size and a forward/backward pass", "[nn][sequential][lenet]",
+                        backends) {
+  using B = TestType;
+  nn::lenet<B> net(7);
   CHECK(net.parameter_count() == 20 * 25 + 20 + 50 * 500 + 50 + 800 * 500 + 500 + 500 * 10 + 10);
-  CHECK(net.output_shape(nn::lenet<cpu>::input_shape().prepend(5)) == shape{5, 10});
-  const auto x = random_tensor(shape{3, 1, 28, 28}, 0.0f, 1.0f);
-  const auto y = cpu::to_host(net.forward(x));
+  CHECK(net.output_shape(nn::lenet<B>::input_shape().prepend(5)) == shape{5, 10});
+  const auto x = random_tensor<B>(shape{3, 1, 28, 28}, 0.0f, 1.0f);
+  const auto y = B::to_host(net.forward(x));
   REQUIRE(y.size() == 30);
-  CHECK(cpu::all_finite(net.forward(x)));
-  const auto& gx = net.backward(random_tensor(shape{3, 10}));
-  CHECK(cpu::shape_of(gx) == shape{3, 1, 28, 28});
+  CHECK(bk::all_finite<B>(net.forward(x)));
+  const auto& gx = net.backward(random_tensor<B>(shape{3, 10}));
+  CHECK(B::shape_of(gx) == shape{3, 1, 28, 28});
   double abs_sum = 0.0;
-  for (float v : cpu::to_host(gx)) {
+  for (float v : B::to_host(gx)) {
     abs_sum += std::abs(v);
   }
   CHECK(abs_sum > 0.0); // the input gradient reaches the input
-  CHECK(cpu::all_finite(gx));
+  CHECK(bk::all_finite<B>(gx));
 }
 
 // ---- save / load -----------------------------------------------------------------------------------
 
-TEST_CASE("sequential: save then load gives identical outputs", "[nn][sequential][io]") {
+TEMPLATE_LIST_TEST_CASE("sequential: save then load gives identical outputs", "[nn][sequential][io]",
+                        backends) {
+  using B = TestType;
   temp_dir dir;
   const fs::path file = dir.path / "lenet.weights";
-  nn::lenet<cpu> a(1), b(2);
-  const auto x = random_tensor(shape{4, 1, 28, 28}, 0.0f, 1.0f);
+  nn::lenet<B> a(1), b(2);
+  const auto x = random_tensor<B>(shape{4, 1, 28, 28}, 0.0f, 1.0f);
   // train a a little so that its parameters are not the initial ones of any seed
   a.zero_grad();
   a.forward(x);
-  a.backward(random_tensor(shape{4, 10}));
+  a.backward(random_tensor<B>(shape{4, 10}));
   a.step();
-  const auto ya = cpu::to_host(a.forward(x));
+  const auto ya = B::to_host(a.forward(x));
   b.forward(x);
-  b.backward(random_tensor(shape{4, 10}));
+  b.backward(random_tensor<B>(shape{4, 10}));
   b.step();
   REQUIRE(b.optimizer().steps() == 1);
-  CHECK(cpu::to_host(b.forward(x)) != ya);
+  CHECK(B::to_host(b.forward(x)) != ya);
   a.save(file);
   b.load(file);
-  CHECK(cpu::to_host(b.forward(x)) == ya);
+  CHECK(B::to_host(b.forward(x)) == ya);
   CHECK(b.optimizer().steps() == 0); // the optimiser state was reset
   // the file is complete and alone in its directory (no temporary file left behind)
   std::size_t files = 0;
@@ -368,29 +391,31 @@ TEST_CASE("weights file: round trip of tensors of every rank", "[nn][io]") {
   CHECK_THROWS_AS(nn::write_weights_file(dir.path / "missing_dir" / "x.bin", t), io_error);
 }
 
-TEST_CASE("sequential: bad weight files are rejected with io_error naming the file and the problem",
-          "[nn][sequential][io][errors]") {
+TEMPLATE_LIST_TEST_CASE(
+  "sequential: bad weight files are rejected with io_error naming the file and the problem",
+  "[nn][sequential][io][errors]", backends) {
+  using B = TestType;
   temp_dir dir;
   const fs::path good = dir.path / "good.weights";
-  auto net = make_mlp(3, 4, 2, 5);
+  auto net = make_mlp<B>(3, 4, 2, 5);
   net.save(good);
   const auto bytes = read_bytes(good);
-  const auto w_before = cpu::to_host(net.layer<0>().weight());
+  const auto w_before = B::to_host(net.template layer<0>().weight());
   const fs::path bad = dir.path / "bad.weights";
 
   const auto rejects = [&](const std::vector<unsigned char>& content, const std::string& what) {
     write_bytes(bad, content);
-    auto other = make_mlp(3, 4, 2, 6);
-    const auto w_other = cpu::to_host(other.layer<0>().weight());
+    auto other = make_mlp<B>(3, 4, 2, 6);
+    const auto w_other = B::to_host(other.template layer<0>().weight());
     CHECK_THROWS_AS(other.load(bad), io_error);
     CHECK_THROWS_WITH(other.load(bad), Contains("bad.weights") && Contains(what));
-    CHECK(cpu::to_host(other.layer<0>().weight()) == w_other); // nothing was loaded
+    CHECK(B::to_host(other.template layer<0>().weight()) == w_other); // nothing was loaded
   };
 
   SECTION("the good file loads") {
-    auto other = make_mlp(3, 4, 2, 6);
+    auto other = make_mlp<B>(3, 4, 2, 6);
     other.load(good);
-    CHECK(cpu::to_host(other.layer<0>().weight()) == w_before);
+    CHECK(B::to_host(other.template layer<0>().weight()) == w_before);
   }
   SECTION("wrong magic") {
     auto b = bytes;
@@ -432,13 +457,13 @@ TEST_CASE("sequential: bad weight files are rejected with io_error naming the fi
   }
   SECTION("another architecture") {
     const fs::path wide = dir.path / "wide.weights";
-    make_mlp(3, 8, 2, 5).save(wide);
-    auto other = make_mlp(3, 4, 2, 6);
+    make_mlp<B>(3, 8, 2, 5).save(wide);
+    auto other = make_mlp<B>(3, 4, 2, 6);
     CHECK_THROWS_AS(other.load(wide), io_error);
     CHECK_THROWS_WITH(other.load(wide), Contains("wide.weights") && Contains("[8,3]") && Contains("[4,3]") &&
                                           Contains("dense(3, 4)"));
     const fs::path deeper = dir.path / "deeper.weights";
-    nn::sequential(nn::dense<cpu>(3, 2)).save(deeper);
+    nn::sequential(nn::dense<B>(3, 2)).save(deeper);
     CHECK_THROWS_WITH(other.load(deeper), Contains("holds 2 tensors") && Contains("has 4"));
   }
   SECTION("a missing file") {
@@ -446,5 +471,5 @@ TEST_CASE("sequential: bad weight files are rejected with io_error naming the fi
     CHECK_THROWS_WITH(net.load(dir.path / "nope.weights"),
                       Contains("nope.weights") && Contains("cannot open"));
   }
-  CHECK(cpu::to_host(net.layer<0>().weight()) == w_before);
+  CHECK(B::to_host(net.template layer<0>().weight()) == w_before);
 }

@@ -1,5 +1,7 @@
 // Algorithm 1: schedules by hand, the front's bookkeeping, learning a mask on synthetic bands,
-// determinism, and bad input (shapes, labels, λ, empty data, a diverging loss).
+// determinism, and bad input (shapes, labels, λ, empty data, a diverging loss). Every test that
+// trains runs on every backend of support.hpp (label `backends`); the schedules and the front
+// hold no tensors and run once.
 #include "support.hpp"
 
 #include <selmask/nn/dense.hpp>
@@ -14,15 +16,16 @@ using namespace selmask_test;
 using Catch::Contains;
 
 namespace {
-using B = cpu;
+template <class B>
 using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
 using channel_pipe = pipeline<any_mask<channel>>;
 
-net_t make_net(std::size_t inputs, std::size_t classes, std::uint64_t seed, float lr = 1e-2f) {
+template <class B>
+net_t<B> make_net(std::size_t inputs, std::size_t classes, std::uint64_t seed, float lr = 1e-2f) {
   nn::sequential_options o;
   o.seed = seed;
   o.optimizer.lr = lr;
-  return net_t(o, nn::flatten<B>{}, nn::dense<B>(inputs, classes));
+  return net_t<B>(o, nn::flatten<B>{}, nn::dense<B>(inputs, classes));
 }
 
 /// 12 bands of 3×3; bands 1, 6 and 10 decide the class (3 classes), the others are noise.
@@ -141,10 +144,12 @@ TEST_CASE("accuracy_front: best validation point per Q bucket; Pareto points", "
   CHECK_THROWS_AS(accuracy_front(0.0), value_error);
 }
 
-TEST_CASE("learn_selection_masks: a channel mask finds the informative bands", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: a channel mask finds the informative bands", "[train]",
+                        backends) {
+  using B = TestType;
   const auto train = bands(600, 1), val = bands(300, 2), test = bands(300, 3);
   channel_pipe::on<B> masks(train.sample, 5);
-  auto net = make_net(108, 3, 5);
+  auto net = make_net<B>(108, 3, 5);
   const auto r =
     learn_selection_masks(masks, net, train, val, &test, quick_options(), round_schedule{2, 1, 1.5f});
   CHECK(r.epochs_run == 14);
@@ -163,15 +168,16 @@ TEST_CASE("learn_selection_masks: a channel mask finds the informative bands", "
   CHECK(r.front.points().back().q == 1.0);
 }
 
-TEST_CASE("learn_selection_masks: deterministic for a fixed seed", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: deterministic for a fixed seed", "[train]", backends) {
+  using B = TestType;
   const auto train = bands(200, 1), val = bands(100, 2);
   auto o = quick_options();
   o.mask_epochs = 4;
   const auto run = [&] {
     channel_pipe::on<B> masks(train.sample, 9);
-    auto net = make_net(108, 3, 9);
+    auto net = make_net<B>(108, 3, 9);
     auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
-    return std::make_pair(r.front.points(), B::to_host(masks.stage<0>().logits()));
+    return std::make_pair(r.front.points(), B::to_host(masks.template stage<0>().logits()));
   };
   const auto [a, wa] = run();
   const auto [b, wb] = run();
@@ -184,20 +190,53 @@ TEST_CASE("learn_selection_masks: deterministic for a fixed seed", "[train]") {
   CHECK(wa == wb);
 }
 
-TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epoch", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: the same run as on the cpu backend (parity)", "[train]",
+                        backends) {
+  // the same seeds on backend B and on the CPU: the same hard masks at every point of the front,
+  // the same accuracies, and mask logits equal up to float rounding (the backends sum in another
+  // order, so the logits may differ in their last bits; the hard masks and the counts must not)
+  using B = TestType;
+  const auto train = bands(200, 1), val = bands(100, 2);
+  const auto o = quick_options(); // 12 mask epochs: the masks leave the full-data point
+  const auto run = [&]<class Bk>() {
+    channel_pipe::on<Bk> masks(train.sample, 9);
+    auto net = make_net<Bk>(108, 3, 9);
+    auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
+    return std::make_pair(r.front.points(), Bk::to_host(masks.template stage<0>().logits()));
+  };
+  const auto [a, wa] = run.template operator()<B>();
+  const auto [c, wc] = run.template operator()<cpu>();
+  REQUIRE(a.size() == c.size());
+  REQUIRE(a.size() > 1); // the masks moved: more than the full-data point
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i].q == Approx(c[i].q).epsilon(1e-9));
+    CHECK(a[i].val_accuracy == c[i].val_accuracy);
+    CHECK(a[i].masks == c[i].masks);
+  }
+  REQUIRE(wa.size() == wc.size());
+  for (std::size_t k = 0; k < wa.size(); ++k) {
+    CAPTURE(k);
+    CHECK(wa[k] == Approx(wc[k]).epsilon(1e-4).margin(1e-5));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epoch", "[train]",
+                        backends) {
+  using B = TestType;
   const auto train = bands(200, 1), val = bands(100, 2);
   auto o = quick_options();
   o.mask_epochs = 3;
   const temp_dir dir;
   o.checkpoint_dir = dir.path;
   channel_pipe::on<B> masks(train.sample, 1);
-  auto net = make_net(108, 3, 1);
+  auto net = make_net<B>(108, 3, 1);
   const auto r = learn_selection_masks(masks, net, train, val, nullptr, o);
   CHECK(std::filesystem::exists(o.checkpoint_dir / "last_good.weights"));
   for (const auto& p : r.front.points()) {
     REQUIRE(std::filesystem::exists(p.checkpoint));
     // the saved weights load into a fresh network and reproduce the recorded validation accuracy
-    auto fresh = make_net(108, 3, 77);
+    auto fresh = make_net<B>(108, 3, 77);
     fresh.load(p.checkpoint);
     channel_pipe::on<B> m2(train.sample, 1);
     const auto saved = nn::read_weights_file(std::filesystem::path(p.checkpoint).replace_extension(".masks"));
@@ -208,40 +247,41 @@ TEST_CASE("learn_selection_masks: checkpoints of the front and the last good epo
     for (std::size_t i = 0; i < w.size(); ++i) {
       w[i] = saved[0].values[i] == 1.0f ? 3.0f : -3.0f;
     }
-    m2.stage<0>().set_logits(B::from_host(B::shape_of(m2.stage<0>().logits()), w));
+    m2.template stage<0>().set_logits(B::from_host(B::shape_of(m2.template stage<0>().logits()), w));
     CHECK(evaluate(m2, fresh, val).first == Approx(p.val_accuracy));
   }
 }
 
-TEST_CASE("learn_selection_masks: bad input is named", "[train][errors]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: bad input is named", "[train][errors]", backends) {
+  using B = TestType;
   const auto train = bands(100, 1), val = bands(50, 2);
   channel_pipe::on<B> masks(train.sample, 1);
   auto o = quick_options();
   o.mask_epochs = 1;
   o.warmup_epochs = 0;
   SECTION("model output does not match the classes") {
-    auto net = make_net(108, 4, 1);
+    auto net = make_net<B>(108, 4, 1);
     CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
                       Contains("[40,4]") && Contains("3 classes"));
   }
   SECTION("data of another shape than the masks") {
-    auto net = make_net(108, 3, 1);
+    auto net = make_net<B>(108, 3, 1);
     pipeline<any_mask<channel>>::on<B> other(shape{12, 9, 1}, 1);
     CHECK_THROWS_WITH(learn_selection_masks(other, net, train, val, nullptr, o), Contains("[12,3,3]"));
   }
   SECTION("labels out of range") {
-    auto net = make_net(108, 3, 1);
+    auto net = make_net<B>(108, 3, 1);
     auto bad = train;
     bad.labels[7] = 3;
     CHECK_THROWS_WITH(learn_selection_masks(masks, net, bad, val, nullptr, o), Contains("label 3"));
   }
   SECTION("negative lambda") {
-    auto net = make_net(108, 3, 1);
+    auto net = make_net<B>(108, 3, 1);
     o.lambda = -0.1f;
     CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o), Contains("lambda"));
   }
   SECTION("empty data set") {
-    auto net = make_net(108, 3, 1);
+    auto net = make_net<B>(108, 3, 1);
     io::dataset empty;
     empty.sample = train.sample;
     empty.classes = 3;
@@ -251,25 +291,31 @@ TEST_CASE("learn_selection_masks: bad input is named", "[train][errors]") {
 
 namespace {
 /// A network whose logits turn NaN once `poisoned` is set (by a callback, after epoch 2).
+/// The NaN goes in through the host (`to_host`/`from_host`): the emulated CUDA backend's tensor
+/// gives no host access, as a GPU's would not.
+template <class B>
 struct poisonable {
-  net_t net;
+  net_t<B> net;
   bool poisoned = false;
-  B::tensor out;
-  const B::tensor& forward(const B::tensor& x) {
+  typename B::tensor out;
+  const typename B::tensor& forward(const typename B::tensor& x) {
     B::copy(net.forward(x), out);
     if (poisoned) {
-      out.data()[0] = std::numeric_limits<float>::quiet_NaN();
+      auto h = B::to_host(out);
+      h[0] = std::numeric_limits<float>::quiet_NaN();
+      out = B::from_host(B::shape_of(out), h);
     }
     return out;
   }
-  const B::tensor& backward(const B::tensor& g) { return net.backward(g); }
+  const typename B::tensor& backward(const typename B::tensor& g) { return net.backward(g); }
   void step() { net.step(); }
   void zero_grad() { net.zero_grad(); }
   void save(const std::filesystem::path& p) const { net.save(p); }
   void load(const std::filesystem::path& p) { net.load(p); }
 };
+template <class B>
 struct poison_after {
-  poisonable* model;
+  poisonable<B>* model;
   std::size_t epoch;
   void on_epoch_end(const epoch_info& e) {
     if (e.epoch + 1 == epoch) {
@@ -279,7 +325,9 @@ struct poison_after {
 };
 } // namespace
 
-TEST_CASE("learn_selection_masks: a diverging loss stops with the last good checkpoint", "[train][errors]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: a diverging loss stops with the last good checkpoint",
+                        "[train][errors]", backends) {
+  using B = TestType;
   const auto train = bands(200, 1), val = bands(100, 2);
   auto o = quick_options();
   o.warmup_epochs = 2;
@@ -287,10 +335,10 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
   const temp_dir dir;
   o.checkpoint_dir = dir.path;
   channel_pipe::on<B> masks(train.sample, 1);
-  poisonable model{make_net(108, 3, 1), false, {}};
+  poisonable<B> model{make_net<B>(108, 3, 1), false, {}};
   bool threw = false;
   try {
-    learn_selection_masks(masks, model, train, val, nullptr, o, round_schedule{}, poison_after{&model, 2});
+    learn_selection_masks(masks, model, train, val, nullptr, o, round_schedule{}, poison_after<B>{&model, 2});
   } catch (const training_diverged& e) {
     threw = true;
     CHECK_THAT(e.what(), Contains("not finite at epoch 3, batch 1"));
@@ -298,7 +346,7 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
   }
   REQUIRE(threw);
   // the checkpoint of epoch 2 is whole and loads; its network predicts as well as after epoch 2
-  auto fresh = make_net(108, 3, 42);
+  auto fresh = make_net<B>(108, 3, 42);
   fresh.load(o.checkpoint_dir / "last_good.weights");
   channel_pipe::on<B> m2(train.sample, 1);
   CHECK(evaluate(m2, fresh, val).first > 0.9);
@@ -306,14 +354,17 @@ TEST_CASE("learn_selection_masks: a diverging loss stops with the last good chec
 
 namespace {
 /// Records the model's learning rate and the phase at the end of every epoch.
+template <class B>
 struct lr_probe {
-  const net_t* net;
+  const net_t<B>* net;
   std::vector<std::pair<phase, float>>* seen;
   void on_epoch_end(const epoch_info& e) { seen->emplace_back(e.current, net->learning_rate()); }
 };
 } // namespace
 
-TEST_CASE("learn_selection_masks: phase_lr scales the network's rate in fixation only", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: phase_lr scales the network's rate in fixation only",
+                        "[train]", backends) {
+  using B = TestType;
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
   o.warmup_epochs = 1;
@@ -321,9 +372,9 @@ TEST_CASE("learn_selection_masks: phase_lr scales the network's rate in fixation
   const auto policies =
     training_policies<>{}.with_lambda(round_schedule{2, 1, 1.5f}).with_lr(phase_lr{.fixation = 0.25f});
   channel_pipe::on<B> masks(train.sample, 2);
-  auto net = make_net(108, 3, 2, 0.02f);
+  auto net = make_net<B>(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe<B>{&net, &seen});
   REQUIRE(seen.size() == 7);
   std::size_t fixations = 0;
   for (const auto& [ph, lr] : seen) {
@@ -347,14 +398,16 @@ TEST_CASE("learn_selection_masks: phase_lr scales the network's rate in fixation
       value_error);
   }
   SECTION("a model without a learning rate cannot use it, unless every factor is 1") {
-    poisonable model{make_net(108, 3, 1), false, {}};
+    poisonable<B> model{make_net<B>(108, 3, 1), false, {}};
     CHECK_THROWS_WITH(learn_selection_masks(masks, model, train, val, nullptr, o, policies),
                       Contains("set_learning_rate"));
     CHECK_NOTHROW(learn_selection_masks(masks, model, train, val, nullptr, o, policies.with_lr(phase_lr{})));
   }
 }
 
-TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at their own rates", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at their own rates",
+                        "[train]", backends) {
+  using B = TestType;
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
   o.warmup_epochs = 1;
@@ -364,9 +417,9 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
                           .with_lambda(round_schedule{2, 1, 1.5f})
                           .with_lr(phase_lr{.exploration = 0.25f, .final_fixation = 0.5f});
   channel_pipe::on<B> masks(train.sample, 2);
-  auto net = make_net(108, 3, 2, 0.02f);
+  auto net = make_net<B>(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe<B>{&net, &seen});
   REQUIRE(seen.size() == 8);
   const phase expected[] = {phase::warmup,      phase::exploration, phase::exploration, phase::fixation,
                             phase::exploration, phase::fixation,    phase::fixation,    phase::fixation};
@@ -394,7 +447,9 @@ TEST_CASE("learn_selection_masks: exploration and final fixation epochs run at t
   }
 }
 
-TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a half cosine", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a half cosine",
+                        "[train]", backends) {
+  using B = TestType;
   const auto train = bands(120, 1), val = bands(60, 2);
   auto o = quick_options();
   o.warmup_epochs = 1;
@@ -404,9 +459,9 @@ TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a hal
                           .with_lambda(round_schedule{2, 1, 1.5f})
                           .with_lr(phase_lr{.final_fixation = 0.5f, .final_cosine = true});
   channel_pipe::on<B> masks(train.sample, 2);
-  auto net = make_net(108, 3, 2, 0.02f);
+  auto net = make_net<B>(108, 3, 2, 0.02f);
   std::vector<std::pair<phase, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, lr_probe<B>{&net, &seen});
   REQUIRE(seen.size() == 7);
   // epoch k of 4: 0.02 · 0.5 · (1 + cos(πk/4)) / 2, worked out by hand
   const float expected[] = {0.02f, 0.02f, 0.02f, 0.01f, 0.0085355f, 0.005f, 0.0014645f};
@@ -419,23 +474,26 @@ TEST_CASE("learn_selection_masks: the final fixation's rate can fall along a hal
 
 namespace {
 /// Records phase, validation Q and the model's learning rate at the end of every epoch.
+template <class B>
 struct budget_probe {
-  const net_t* net;
+  const net_t<B>* net;
   std::vector<std::tuple<phase, double, float>>* seen;
   void on_epoch_end(const epoch_info& e) { seen->emplace_back(e.current, e.q, net->learning_rate()); }
 };
 } // namespace
 
-TEST_CASE("learn_selection_masks: reaching target_q fixes the masks for the remaining epochs", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: reaching target_q fixes the masks for the remaining epochs",
+                        "[train]", backends) {
+  using B = TestType;
   const auto train = bands(240, 1), val = bands(120, 2);
   auto o = quick_options(); // λ 0.5: Q falls below one half within the 12 mask epochs
   o.target_q = 0.5;
   const auto policies =
     training_policies<>{}.with_lambda(round_schedule{2, 1, 1.5f}).with_lr(phase_lr{.final_fixation = 0.5f});
   channel_pipe::on<B> masks(train.sample, 4);
-  auto net = make_net(108, 3, 4, 0.02f);
+  auto net = make_net<B>(108, 3, 4, 0.02f);
   std::vector<std::tuple<phase, double, float>> seen;
-  learn_selection_masks(masks, net, train, val, nullptr, o, policies, budget_probe{&net, &seen});
+  learn_selection_masks(masks, net, train, val, nullptr, o, policies, budget_probe<B>{&net, &seen});
   REQUIRE(seen.size() == 14);
   std::size_t reached = seen.size();
   for (std::size_t e = o.warmup_epochs; e < seen.size(); ++e) {

@@ -1,7 +1,8 @@
 // The trainer's policies: the mean-squared-error loss (hand-computed and against finite
 // differences), a regression task whose mask finds the band the target depends on, a streaming
 // batch source that gives the same batches (and the same front) as the in-memory data set, a
-// user's mask optimiser, and the hard masks in every epoch record.
+// user's mask optimiser, and the hard masks in every epoch record. Every test that holds a tensor
+// runs on every backend of support.hpp (label `backends`).
 #include "support.hpp"
 
 #include <selmask/io/idx.hpp>
@@ -20,15 +21,16 @@ using namespace selmask_test;
 using Catch::Contains;
 
 namespace {
-using B = cpu;
+template <class B>
 using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
 using channel_pipe = pipeline<any_mask<channel>>;
 
-net_t make_net(std::size_t inputs, std::size_t outputs, std::uint64_t seed, float lr = 1e-2f) {
+template <class B>
+net_t<B> make_net(std::size_t inputs, std::size_t outputs, std::uint64_t seed, float lr = 1e-2f) {
   nn::sequential_options o;
   o.seed = seed;
   o.optimizer.lr = lr;
-  return net_t(o, nn::flatten<B>{}, nn::dense<B>(inputs, outputs));
+  return net_t<B>(o, nn::flatten<B>{}, nn::dense<B>(inputs, outputs));
 }
 
 /// 8 bands of 2×2 noise; the target is the mean of band 5 (a regression task) and, for the
@@ -64,14 +66,16 @@ host_batch batch_of(const shape& s, std::vector<float> targets, std::size_t k) {
 }
 } // namespace
 
-TEST_CASE("mean_squared_error_loss: hand-computed values and gradient", "[train][loss]") {
+TEMPLATE_LIST_TEST_CASE("mean_squared_error_loss: hand-computed values and gradient", "[train][loss]",
+                        backends) {
+  using B = TestType;
   // out = [[1, 2], [3, 5]], t = [[0, 2], [1, 1]]: squared errors 1, 0, 4, 16
   const auto out = B::from_host(shape{2, 2}, std::vector<float>{1, 2, 3, 5});
   const host_batch b = batch_of(shape{2, 1}, {0, 2, 1, 1}, 2);
   mean_squared_error_loss l;
   l.check(shape{2, 2}, b);
-  B::tensor g;
-  const loss_sums r = l.evaluate<B>(out, b, g);
+  typename B::tensor g;
+  const loss_sums r = l.template evaluate<B>(out, b, g);
   CHECK(r.loss == Approx((1.0 + 0.0) / 2 + (4.0 + 16.0) / 2)); // per-sample means, summed
   CHECK(r.score == Approx(-r.loss));
   // gradient of the batch mean (21/4 / 2 ... ) : 2 (out − t) / (N·K) = (out − t) / 2
@@ -79,13 +83,15 @@ TEST_CASE("mean_squared_error_loss: hand-computed values and gradient", "[train]
   CHECK(B::to_host(g) == expected);
 }
 
-TEST_CASE("mean_squared_error_loss: gradient equals central finite differences", "[train][loss]") {
+TEMPLATE_LIST_TEST_CASE("mean_squared_error_loss: gradient equals central finite differences",
+                        "[train][loss]", backends) {
+  using B = TestType;
   const shape s{3, 4};
   const auto base = random_values(s.size());
   const host_batch b = batch_of(shape{3, 1}, random_values(s.size()), 4);
   mean_squared_error_loss l;
-  B::tensor g, scratch;
-  l.evaluate<B>(B::from_host(s, base), b, g);
+  typename B::tensor g, scratch;
+  l.template evaluate<B>(B::from_host(s, base), b, g);
   const auto grad = B::to_host(g);
   const double h = 1e-3;
   for (std::size_t i = 0; i < base.size(); ++i) {
@@ -93,8 +99,8 @@ TEST_CASE("mean_squared_error_loss: gradient equals central finite differences",
     up[i] += static_cast<float>(h);
     down[i] -= static_cast<float>(h);
     // the gradient is of the batch mean = loss sum / N
-    const double lu = l.evaluate<B>(B::from_host(s, up), b, scratch).loss / 3.0;
-    const double ld = l.evaluate<B>(B::from_host(s, down), b, scratch).loss / 3.0;
+    const double lu = l.template evaluate<B>(B::from_host(s, up), b, scratch).loss / 3.0;
+    const double ld = l.template evaluate<B>(B::from_host(s, down), b, scratch).loss / 3.0;
     CHECK(grad[i] == Approx((lu - ld) / (2 * h)).margin(1e-3));
   }
 }
@@ -107,7 +113,9 @@ TEST_CASE("losses name what does not fit", "[train][loss][errors]") {
   CHECK_THROWS_WITH(softmax_cross_entropy_loss{}.check(shape{2, 3}, b), Contains("0 labels for 2 samples"));
 }
 
-TEST_CASE("learn_selection_masks: a regression task learns the band its target depends on", "[train]") {
+TEMPLATE_LIST_TEST_CASE("learn_selection_masks: a regression task learns the band its target depends on",
+                        "[train]", backends) {
+  using B = TestType;
   const auto train = regression_bands(400, 1), val = regression_bands(200, 2);
   trainer_options o;
   o.lambda = 0.05f;
@@ -116,7 +124,7 @@ TEST_CASE("learn_selection_masks: a regression task learns the band its target d
   o.batch_size = 40;
   o.mask_optimizer.lr = 0.1f;
   channel_pipe::on<B> masks(train.sample, 3);
-  auto net = make_net(32, 1, 3, 0.02f);
+  auto net = make_net<B>(32, 1, 3, 0.02f);
   const auto policies =
     training_policies<>{}.with_loss(mean_squared_error_loss{}).with_lambda(round_schedule{2, 1, 1.5f});
   const auto r = learn_selection_masks(masks, net, train, val, nullptr, o, policies);
@@ -188,11 +196,12 @@ TEST_CASE("io::idx_stream_source: the batches of the in-memory data set, read fr
 
 namespace {
 /// A user's mask optimiser: plain SGD, counting its steps.
+template <class B>
 struct sgd_masks {
   float lr;
   std::size_t* steps;
-  std::vector<std::pair<B::tensor*, B::tensor*>> params;
-  void add(B::tensor& p, B::tensor& g) { params.emplace_back(&p, &g); }
+  std::vector<std::pair<typename B::tensor*, typename B::tensor*>> params;
+  void add(typename B::tensor& p, typename B::tensor& g) { params.emplace_back(&p, &g); }
   void step() {
     ++*steps;
     for (auto& [p, g] : params) {
@@ -209,7 +218,7 @@ struct sgd_policy {
   float lr = 0.5f;
   std::size_t* steps;
   template <class Backend, class Options>
-  sgd_masks make(const Options&) const {
+  sgd_masks<Backend> make(const Options&) const {
     return {lr, steps, {}};
   }
 };
@@ -220,8 +229,10 @@ struct mask_log {
 };
 } // namespace
 
-TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; masks in every epoch record",
-          "[train]") {
+TEMPLATE_LIST_TEST_CASE(
+  "learn_selection_masks: from a stream, with a user's mask optimiser; masks in every epoch record",
+  "[train]", backends) {
+  using B = TestType;
   // bands 1, 6 and 10 of 12 decide the class: the informative-band task of test_train, written to disk
   const temp_dir dir;
   const std::size_t n = 240;
@@ -259,12 +270,12 @@ TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; m
   SECTION("the stream trains exactly as the same data in memory") {
     const auto run_memory = [&] {
       channel_pipe::on<B> masks(train.sample, 9);
-      auto net = make_net(108, 3, 9);
+      auto net = make_net<B>(108, 3, 9);
       return learn_selection_masks(masks, net, train, val, nullptr, o).front.points();
     };
     const auto run_stream = [&] {
       channel_pipe::on<B> masks(train.sample, 9);
-      auto net = make_net(108, 3, 9);
+      auto net = make_net<B>(108, 3, 9);
       io::idx_stream_source s(dir / "x.idx", dir / "y.idx", {.batch_size = 40, .seed = 3, .classes = 3});
       return learn_selection_masks(masks, net, s, val, nullptr, o).front.points();
     };
@@ -282,7 +293,7 @@ TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; m
     std::size_t steps = 0;
     std::vector<std::vector<std::vector<float>>> seen;
     channel_pipe::on<B> masks(train.sample, 9);
-    auto net = make_net(108, 3, 9);
+    auto net = make_net<B>(108, 3, 9);
     const auto policies = training_policies<>{}.with_mask_optimizer(sgd_policy{0.5f, &steps});
     const auto res = learn_selection_masks(masks, net, train, val, nullptr, o, policies, mask_log{&seen});
     // round_schedule{2, 1}: 5 mask epochs are explore, explore, fixate, explore, explore → 4 × 6 batches
@@ -296,7 +307,7 @@ TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; m
       }
     }
     // the last record's masks are the pipeline's hard masks at the end
-    CHECK(seen.back()[0] == B::to_host(masks.stage<0>().hard()));
+    CHECK(seen.back()[0] == B::to_host(masks.template stage<0>().hard()));
     CHECK(res.epochs_run == 6);
   }
 }
@@ -304,18 +315,20 @@ TEST_CASE("learn_selection_masks: from a stream, with a user's mask optimiser; m
 // ---- model adapters ------------------------------------------------------------------------------
 #include <selmask/model/adapters.hpp>
 
-TEST_CASE("model adapters: frozen is not trainable; standardised maps per channel, and so does its gradient",
-          "[train][model]") {
-  STATIC_REQUIRE(differentiable_model<frozen<net_t>, B>);
-  STATIC_REQUIRE_FALSE(trainable_model<frozen<net_t>, B>);
-  STATIC_REQUIRE(trainable_model<standardised<B, net_t>, B>);
-  STATIC_REQUIRE(checkpointable_model<standardised<B, net_t>>);
+TEMPLATE_LIST_TEST_CASE(
+  "model adapters: frozen is not trainable; standardised maps per channel, and so does its gradient",
+  "[train][model]", backends) {
+  using B = TestType;
+  STATIC_REQUIRE(differentiable_model<frozen<net_t<B>>, B>);
+  STATIC_REQUIRE_FALSE(trainable_model<frozen<net_t<B>>, B>);
+  STATIC_REQUIRE(trainable_model<standardised<B, net_t<B>>, B>);
+  STATIC_REQUIRE(checkpointable_model<standardised<B, net_t<B>>>);
 
   // standardised over an identity-like probe: the net is a dense layer; compare with the same
   // dense layer fed (x − mean_c)·inv_c by hand
-  auto net_a = make_net(2 * 2 * 1, 3, 11);
-  auto net_b = make_net(2 * 2 * 1, 3, 11);
-  standardised<B, net_t> s(std::move(net_a), {1.0f, -2.0f}, {0.5f, 4.0f});
+  auto net_a = make_net<B>(2 * 2 * 1, 3, 11);
+  auto net_b = make_net<B>(2 * 2 * 1, 3, 11);
+  standardised<B, net_t<B>> s(std::move(net_a), {1.0f, -2.0f}, {0.5f, 4.0f});
   const std::vector<float> x{3, 5, 0, 1, 1, 1, -2, -1}; // N=2, C=2, H=1, W=2
   const std::vector<float> z{1, 2, 8, 12, 0, 0, 0, 4};  // worked out by hand
   const shape xs{2, 2, 1, 2};
@@ -325,7 +338,7 @@ TEST_CASE("model adapters: frozen is not trainable; standardised maps per channe
   for (std::size_t i = 0; i < ya.size(); ++i) {
     CHECK(ya[i] == Approx(yb[i]));
   }
-  const auto g = random_tensor(shape{2, 3});
+  const auto g = random_tensor<B>(shape{2, 3});
   const auto gx = B::to_host(s.backward(g));
   const auto gz = B::to_host(net_b.backward(g));
   for (std::size_t i = 0; i < gx.size(); ++i) {

@@ -21,8 +21,9 @@
 ///
 /// The model is a user's functor (model/model.hpp): `forward`, `backward` returning ∂L/∂x, and
 /// optionally `step`/`zero_grad` (a model without them is frozen) and `save`/`load`.
-/// Deterministic for a fixed seed on the CPU backend. Each phase of the run is one member
-/// function of `detail::mask_trainer` below.
+/// Deterministic for a fixed seed on the CPU, reference and emulated CUDA backends (each checked
+/// by tests/test_train.cpp). Each phase of the run is one member function of
+/// `detail::mask_trainer` below.
 
 #include <chrono>
 #include <cmath>
