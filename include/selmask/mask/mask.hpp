@@ -1,7 +1,7 @@
 #pragma once
 /// \file mask/mask.hpp
 /// Selection masks: `any_mask<G, S, Cost>` (keep or drop each cell) and `xor_mask<G, S, Cost>`
-/// (pick exactly one of the V versions of each cell), DESIGN.md "Mask kinds".
+/// (pick exactly one of the V versions of each cell), METHOD.md "Mask kinds".
 ///
 /// Both are configuration structs (the run-time numbers a user tunes: initialisation, τ, mode,
 /// input-drop upscaling, cost table) whose `impl<B>` holds the logits on backend `B`. The
@@ -125,6 +125,10 @@ public:
     return h;
   }
   [[nodiscard]] const cell_geometry& geometry() const { return geom_; }
+  /// The cost of each choice of each cell (grid-shaped, as the logits), a per-location factor
+  /// over the cells of `cost_geometry()` (the C×H×W grid Q is taken on).
+  [[nodiscard]] const tensor& costs() const { return costs_; }
+  [[nodiscard]] const cell_geometry& cost_geometry() const { return cost_geom_; }
   [[nodiscard]] std::size_t cells() const { return cost_geom_.cells(); }
   [[nodiscard]] std::size_t choices() const { return choices_; }
   [[nodiscard]] const std::string& name() const { return name_; }
