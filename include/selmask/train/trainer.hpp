@@ -24,12 +24,15 @@
 /// Deterministic for a fixed seed on the CPU backend. Each phase of the run is one member
 /// function of `detail::mask_trainer` below.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -42,6 +45,7 @@
 #include "../model/model.hpp"
 #include "../nn/weights_file.hpp"
 #include "batch_source.hpp"
+#include "budget.hpp"
 #include "callbacks.hpp"
 #include "front.hpp"
 #include "loss.hpp"
@@ -76,6 +80,14 @@ struct trainer_options {
   /// A budget: once an exploration epoch ends with a validation Q at most `target_q`, the masks
   /// stay as they are and every remaining mask epoch is a final fixation epoch (0: no budget).
   double target_q = 0.0;
+  /// Exactly k cells: when the masks become final (the first final fixation epoch: `target_q`
+  /// met, a λ controller's `masks_final`, or the last `final_fixation_epochs`), every any-mask
+  /// keeps its k cells of largest logit (`keep_best_cells`, train/budget.hpp) for the remaining
+  /// epochs. Needs one of those three to happen; k in 1..cells.
+  std::optional<std::size_t> keep_cells{};
+  /// A cost budget instead of a count: at the same point, the cells of largest σ(w)/cost are kept
+  /// while their share of Q fits `keep_q` (in (0, 1]).
+  std::optional<double> keep_q{};
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -88,6 +100,9 @@ struct training_result {
   double full_val_accuracy = NAN; ///< after the warm-up, all data kept
   double full_test_accuracy = NAN;
   std::size_t epochs_run = 0;
+  /// The best validation point of the final fixation epochs: the masks training ends with (after
+  /// the `keep_cells` / `keep_q` projection when one is set). Empty when no final fixation ran.
+  std::optional<front_point> final_point;
 };
 
 /// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
@@ -166,13 +181,22 @@ class mask_trainer {
     { m.learning_rate() } -> std::convertible_to<float>;
     m.set_learning_rate(lr);
   };
+  using Lambda = decltype(Policies::lambda);
+  /// Optional λ-controller members (train/budget.hpp): a per-batch update and an early end.
+  static constexpr bool has_end_batch = requires(Lambda & l, double q, float& lambda) {
+    l.end_batch(q, lambda);
+  };
+  static constexpr bool has_masks_final = requires(const Lambda& l, std::size_t k, double q) {
+    { l.masks_final(k, q) } -> std::convertible_to<bool>;
+  };
 
 public:
   mask_trainer(Pipeline& pipe, Model& model, Source& train, const io::dataset& validation,
                const io::dataset* test, const trainer_options& opt, Policies& policies,
                Callbacks&... callbacks)
     : pipe_(pipe), model_(model), train_(train), validation_(validation), test_(test), opt_(opt),
-      policies_(policies), callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width)},
+      policies_(policies),
+      callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width), NAN, NAN, 0, std::nullopt},
       mask_opt_(policies.mask_optimizer.template make<B>(opt)) {}
 
   training_result run() {
@@ -185,6 +209,10 @@ public:
       const epoch_totals totals = train_epoch(plan);
       front_point p = evaluate_epoch(plan);
       const bool improved = keep_point(p);
+      if (plan.final_fixation &&
+          (!result_.final_point || p.val_accuracy > result_.final_point->val_accuracy)) {
+        result_.final_point = p;
+      }
       const epoch_info info = make_epoch_info(plan, totals, p, improved, t_epoch);
       advance_schedules(plan, p.q);
       result_.epochs_run = e + 1;
@@ -232,6 +260,7 @@ private:
       test_->validate();
     }
     check_data_shapes();
+    check_keep();
     if (!opt_.checkpoint_dir.empty()) {
       std::filesystem::create_directories(opt_.checkpoint_dir);
     }
@@ -253,6 +282,71 @@ private:
     if (test_) {
       check("data", test_->sample, test_->classes);
     }
+  }
+
+  /// `keep_cells` / `keep_q`: in range for every any-mask, and a point where the masks become final.
+  void check_keep() {
+    if (!opt_.keep_cells && !opt_.keep_q) {
+      return;
+    }
+    if (opt_.keep_cells && opt_.keep_q) {
+      throw value_error(std::string(who) + "set keep_cells or keep_q, not both");
+    }
+    if (opt_.keep_q && !(*opt_.keep_q > 0.0 && *opt_.keep_q <= 1.0)) {
+      throw value_error(std::string(who) + "keep_q must lie in (0, 1], got " + std::to_string(*opt_.keep_q));
+    }
+    std::size_t any_masks = 0;
+    pipe_.for_each_mask([&](auto& m) {
+      if constexpr (requires {
+                      m.costs();
+                      m.cost_geometry();
+                      m.choices();
+                    }) {
+        if (m.choices() == 1) {
+          ++any_masks;
+          if (opt_.keep_cells && (*opt_.keep_cells == 0 || *opt_.keep_cells > m.cells())) {
+            throw value_error(std::string(who) + "keep_cells must lie in 1.." + std::to_string(m.cells()) +
+                              " (the cells of " + m.name() + "), got " + std::to_string(*opt_.keep_cells));
+          }
+        }
+      }
+    });
+    if (any_masks == 0) {
+      throw value_error(std::string(who) +
+                        "keep_cells / keep_q need an any_mask (mask/mask.hpp) in the pipeline");
+    }
+    if (opt_.final_fixation_epochs == 0 && opt_.target_q == 0.0 && !has_masks_final) {
+      throw value_error(std::string(who) + "keep_cells / keep_q apply when the masks become final: set "
+                                           "final_fixation_epochs >= 1, target_q, or a budget_controller");
+    }
+  }
+
+  /// The `keep_cells` / `keep_q` projection of every any-mask (train/budget.hpp); xOr-masks
+  /// already keep one version per cell and stay as they are.
+  void project_masks() {
+    if (!opt_.keep_cells && !opt_.keep_q) {
+      return;
+    }
+    pipe_.for_each_mask([&](auto& m) {
+      if constexpr (requires {
+                      m.costs();
+                      m.cost_geometry();
+                      m.choices();
+                    }) {
+        if (m.choices() != 1) {
+          return;
+        }
+        const std::vector<float> w = B::to_host(m.logits());
+        const std::vector<float> c = B::to_host(m.costs());
+        const cell_geometry& g = m.cost_geometry();
+        std::vector<float> share(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) {
+          share[i] = c[i] * static_cast<float>(g.cell_size(i)) / static_cast<float>(g.values());
+        }
+        const auto keep = keep_best_cells(w, share, opt_.keep_cells, opt_.keep_q);
+        m.set_logits(B::from_host(B::shape_of(m.logits()), logits_keeping(w, keep)));
+      }
+    });
   }
 
   void begin() {
@@ -281,6 +375,7 @@ private:
     p.final_fixation = !p.warm && (budget_reached_ || e >= epochs_ - opt_.final_fixation_epochs);
     if (p.final_fixation && final_start_ == 0) {
       final_start_ = e + 1; // stored one-based: 0 means "not yet"
+      project_masks();      // the masks are final from here on
     }
     p.current = p.warm             ? phase::warmup
                 : p.final_fixation ? phase::fixation
@@ -341,6 +436,9 @@ private:
     if (p.explore) {
       pipe_.backward(gx, lambda_);
       mask_opt_.step();
+      if constexpr (has_end_batch) {
+        policies_.lambda.end_batch(fr.q, lambda_);
+      }
     }
     if constexpr (trainable) {
       model_.step();
@@ -448,6 +546,11 @@ private:
   void advance_schedules(const epoch_plan& p, double val_q) {
     if (p.explore && opt_.target_q > 0.0 && val_q <= opt_.target_q) {
       budget_reached_ = true;
+    }
+    if constexpr (has_masks_final) {
+      if (p.explore && policies_.lambda.masks_final(p.epoch - opt_.warmup_epochs, val_q)) {
+        budget_reached_ = true;
+      }
     }
     if (!p.warm && !p.final_fixation) {
       const bool grew = policies_.lambda.end_epoch(p.epoch - opt_.warmup_epochs, val_q, lambda_);
