@@ -1,5 +1,7 @@
-// Budgets a user states (train/budget.hpp): the dual-ascent update and the projections
-// by hand, a budget reached on the synthetic bands task, exactly k cells kept, bad input named.
+// Budgets a user states (train/budget.hpp) and the check that planned mask steps can change a
+// mask (train/mask_reach.hpp): the dual-ascent update and the projections by hand, a budget
+// reached on the synthetic bands task, exactly k cells kept, bad input named, and the "no silent
+// no-op" message on a tiny data set but not at the main job's settings.
 #include "support.hpp"
 
 #include <selmask/nn/dense.hpp>
@@ -260,5 +262,57 @@ TEST_CASE("keep_q with non-uniform costs spends at most the budget", "[train][bu
   for (std::size_t i = 0; i < 12; ++i) {
     CAPTURE(i);
     CHECK((h[i] == 1.0f) == keep[i]);
+  }
+}
+
+TEST_CASE("mask_reach: when the planned steps cannot cross 0 (hand-computed)", "[train][budget][reach]") {
+  mask_reach r{
+    .distance = 2.97, .mean_distance = 3.0, .lr = 0.005, .steps = 600, .epochs = 60, .batches = 10};
+  CHECK(r.reachable()); // 600 × 0.005 = 3 ≥ 2.97
+  r.steps = 500;
+  CHECK_FALSE(r.reachable());
+  CHECK(r.scaled_lr() == Approx(2.0 * 3.0 / 500.0));
+  CHECK_THAT(r.message(), Contains("cannot cross 0") && Contains("raise mask_optimizer.lr to >= 0.00594") &&
+                            Contains("train >= 594 exploration steps"));
+  // the main job's default command: 10 exploration epochs of 15, 430 batches of 128, lr 0.02
+  const mask_reach main_job{.distance = 2.97, .mean_distance = 3.0, .lr = 0.02, .steps = 4300};
+  CHECK(main_job.reachable());
+}
+
+TEST_CASE("learn_selection_masks: a tiny data set with the default mask settings is not a silent no-op",
+          "[train][budget][reach]") {
+  const auto train = bands(100, 1), val = bands(60, 2);
+  trainer_options o; // defaults: mask lr 0.005, 20 mask epochs, batches of 128 → 14 exploration steps
+  o.seed = 1;
+  SECTION("error: says what to change") {
+    o.mask_reach = mask_reach_policy::error;
+    channel_pipe::on<B> masks(train.sample, 1);
+    auto net = make_net(1);
+    CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
+                      Contains("14 exploration steps (14 epochs x 1 batches)") &&
+                        Contains("cannot cross 0") && Contains("raise mask_optimizer.lr"));
+  }
+  SECTION("scale (the default): the rate is raised and the masks move; off: they do not") {
+    channel_pipe::on<B> scaled(train.sample, 1);
+    auto net = make_net(1);
+    const auto r = learn_selection_masks(scaled, net, train, val, nullptr, o);
+    REQUIRE(r.notes.size() == 1);
+    CHECK_THAT(r.notes[0], Contains("raised mask_optimizer.lr"));
+    CHECK(r.front.points().front().q < 1.0);
+
+    o.mask_reach = mask_reach_policy::off;
+    channel_pipe::on<B> plain(train.sample, 1);
+    auto net2 = make_net(1);
+    const auto r2 = learn_selection_masks(plain, net2, train, val, nullptr, o);
+    CHECK(r2.notes.empty());
+    CHECK(r2.front.points().front().q == 1.0); // the no-op the check exists for
+  }
+  SECTION("settings that reach: no message") {
+    channel_pipe::on<B> masks(train.sample, 1);
+    auto net = make_net(1);
+    auto q = quick_options(); // lr 0.05, 8 exploration epochs × 3 batches = 1.2 < 3: not enough either
+    q.mask_epochs = 30;       // 20 exploration epochs × 3 batches × 0.05 = 3 ≥ 2.97
+    const auto r = learn_selection_masks(masks, net, train, val, nullptr, q);
+    CHECK(r.notes.empty());
   }
 }

@@ -50,6 +50,7 @@
 #include "front.hpp"
 #include "loss.hpp"
 #include "lr_schedule.hpp"
+#include "mask_reach.hpp"
 #include "policies.hpp"
 #include "schedule.hpp"
 
@@ -88,6 +89,9 @@ struct trainer_options {
   /// A cost budget instead of a count: at the same point, the cells of largest σ(w)/cost are kept
   /// while their share of Q fits `keep_q` (in (0, 1]).
   std::optional<double> keep_q{};
+  /// What happens when the planned exploration steps cannot change any mask (train/mask_reach.hpp):
+  /// by default the mask learning rate is raised to what the steps need, and a note says so.
+  mask_reach_policy mask_reach = mask_reach_policy::scale;
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -103,6 +107,9 @@ struct training_result {
   /// The best validation point of the final fixation epochs: the masks training ends with (after
   /// the `keep_cells` / `keep_q` projection when one is set). Empty when no final fixation ran.
   std::optional<front_point> final_point;
+  /// What the trainer changed or warns about (each also printed on stderr), e.g. a raised mask
+  /// learning rate.
+  std::vector<std::string> notes;
 };
 
 /// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
@@ -196,7 +203,7 @@ public:
                Callbacks&... callbacks)
     : pipe_(pipe), model_(model), train_(train), validation_(validation), test_(test), opt_(opt),
       policies_(policies),
-      callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width), NAN, NAN, 0, std::nullopt},
+      callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width), NAN, NAN, 0, std::nullopt, {}},
       mask_opt_(policies.mask_optimizer.template make<B>(opt)) {}
 
   training_result run() {
@@ -349,11 +356,85 @@ private:
     });
   }
 
+  /// The planned exploration steps against the distance of the logits to a change of a hard
+  /// mask (train/mask_reach.hpp); acts as `opt_.mask_reach` says.
+  void check_mask_reach() {
+    if constexpr (requires(MaskOpt & o, float lr) {
+                    { o.learning_rate() } -> std::convertible_to<float>;
+                    o.set_learning_rate(lr);
+                  }) {
+      if (opt_.mask_reach == mask_reach_policy::off || Pipeline::pipeline_type::mask_count == 0) {
+        return;
+      }
+      mask_reach r = planned_reach();
+      r.lr = mask_opt_.learning_rate();
+      if (r.steps == 0 || r.reachable()) {
+        return;
+      }
+      const std::string msg = std::string(who) + r.message();
+      if (opt_.mask_reach == mask_reach_policy::error) {
+        throw value_error(msg);
+      }
+      if (opt_.mask_reach == mask_reach_policy::scale) {
+        mask_opt_.set_learning_rate(static_cast<float>(r.scaled_lr()));
+        note(msg + "; raised mask_optimizer.lr to " + std::to_string(r.scaled_lr()) +
+             " for this run (trainer_options::mask_reach = scale; warn, error or off keep the rate)");
+      } else {
+        note(msg);
+      }
+    }
+  }
+
+  mask_reach planned_reach() {
+    mask_reach r;
+    const std::size_t planned = opt_.mask_epochs - opt_.final_fixation_epochs;
+    for (std::size_t k = 0; k < planned; ++k) {
+      r.epochs += policies_.lambda.phase_of(k) == phase::exploration ? 1 : 0;
+    }
+    r.batches = train_.batches();
+    r.steps = r.epochs * r.batches;
+    double nearest = std::numeric_limits<double>::infinity();
+    double total = 0.0;
+    std::size_t cells = 0;
+    pipe_.for_each_mask([&](auto& m) {
+      const std::vector<float> w = B::to_host(m.logits());
+      std::size_t v = 1;
+      if constexpr (requires { m.choices(); }) {
+        v = m.choices();
+      }
+      const std::size_t k = w.size() / v;
+      for (std::size_t i = 0; i < k; ++i) {
+        double d = std::abs(static_cast<double>(w[i])); // any: distance to 0
+        if (v > 1) {                                    // xOr: half the gap of the two best
+          double top = -std::numeric_limits<double>::infinity(), second = top;
+          for (std::size_t c = 0; c < v; ++c) {
+            const double x = w[c * k + i];
+            second = x > top ? top : std::max(second, x);
+            top = std::max(top, x);
+          }
+          d = (top - second) / 2.0;
+        }
+        nearest = std::min(nearest, d);
+        total += d;
+        ++cells;
+      }
+    });
+    r.distance = nearest;
+    r.mean_distance = cells == 0 ? 0.0 : total / static_cast<double>(cells);
+    return r;
+  }
+
+  void note(const std::string& msg) {
+    std::fprintf(stderr, "%s\n", msg.c_str());
+    result_.notes.push_back(msg);
+  }
+
   void begin() {
     if constexpr (has_lr) {
       base_lr_ = static_cast<float>(model_.learning_rate());
     }
     pipe_.for_each_mask([&](auto& m) { mask_opt_.add(m.logits_for_update(), m.grad_for_update()); });
+    check_mask_reach();
     lambda_ = opt_.lambda;
     tau_ = opt_.tau.init;
     pipe_.set_tau(tau_);
