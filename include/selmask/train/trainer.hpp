@@ -21,6 +21,10 @@
 ///
 /// The model is a user's functor (model/model.hpp): `forward`, `backward` returning ∂L/∂x, and
 /// optionally `step`/`zero_grad` (a model without them is frozen) and `save`/`load`.
+/// A budget ends the exploration early: `trainer_options::target_q`, or a λ controller with
+/// `masks_final` (`budget_controller`, train/budget.hpp); `keep_cells` / `keep_q` then project the
+/// masks onto exactly k cells or a cost budget. Before the first epoch the planned mask steps
+/// are checked against the logits' distance to a change (train/mask_reach.hpp).
 /// Deterministic for a fixed seed on the CPU backend. Each phase of the run is one member
 /// function of `detail::mask_trainer` below.
 
