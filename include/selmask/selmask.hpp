@@ -21,5 +21,6 @@
 #include "shape.hpp"
 #include "surrogate/formulas.hpp"
 #include "surrogate/straight_through.hpp"
+#include "surrogate/stochastic.hpp"
 #include "testing/gradient_check.hpp"
 #include "train/trainer.hpp"

@@ -36,6 +36,8 @@ class basic_mask {
 public:
   using tensor = tensor_t<B>;
   static constexpr bool categorical = S::kind == surrogate_kind::categorical;
+  /// A stochastic surrogate (surrogate/stochastic.hpp) draws in training and `expect`s otherwise.
+  static constexpr bool stochastic = requires { requires S::stochastic; };
 
   struct settings {
     float init_mean;
@@ -121,7 +123,7 @@ public:
     tensor s;
     tensor h;
     std::mt19937_64 rng(0);
-    S::template forward<B>(w_, choices_, tau_, mask_mode::hard, rng, s, h);
+    apply_surrogate(mask_mode::hard, false, rng, s, h);
     return h;
   }
   [[nodiscard]] const cell_geometry& geometry() const { return geom_; }
@@ -161,13 +163,16 @@ public:
   [[nodiscard]] bool frozen() const { return frozen_; }
   /// A frozen mask applies its current mask and collects no gradient (fixation phase).
   void freeze(bool f = true) { frozen_ = f; }
+  /// With a stochastic surrogate: whether an unfrozen mask draws (training; the default) or
+  /// applies its expected mask (evaluation). No effect on the straight-through surrogates.
+  void set_sampling(bool on) { sampling_ = on; }
 
   /// Recomputes s and h from the logits (called by forward; call it after changing logits).
   void refresh() {
     if (check_finite_ && !B::all_finite(w_)) {
       throw value_error(name_ + ": logits contain NaN or infinity (training diverged?)");
     }
-    S::template forward<B>(w_, choices_, tau_, mode_, *rng_, s_, h_);
+    apply_surrogate(mode_, !frozen_ && sampling_, *rng_, s_, h_);
     if (upscale_ && !categorical) {
       B::map2(h_, cell_sizes_, tmp_cells_, formula::multiply{});
       const double kept = B::sum(tmp_cells_) / static_cast<double>(geom_.values());
@@ -248,6 +253,15 @@ public:
   }
 
 private:
+  void apply_surrogate(mask_mode mode, bool draw, std::mt19937_64& rng, tensor& s, tensor& h) const {
+    if constexpr (stochastic) {
+      if (!draw) {
+        S::template expect<B>(w_, choices_, tau_, mode, s, h);
+        return;
+      }
+    }
+    S::template forward<B>(w_, choices_, tau_, mode, rng, s, h);
+  }
   const tensor& effective() const { return upscale_ && !categorical ? m_ : h_; }
   /// c_k = Σ_v h[v,k]·cost[v,k], shaped as the cost grid.
   void cell_costs(tensor& out) {
@@ -269,6 +283,7 @@ private:
   bool upscale_ = false;
   bool check_finite_ = true;
   bool frozen_ = false;
+  bool sampling_ = true;
   std::mt19937_64* rng_ = nullptr;
   tensor w_, gw_, gh_, s_, h_, m_, costs_, cell_sizes_, ones_;
   tensor x_, y_, gx_, tmp_cells_, tmp_k_, tmp_vk_;

@@ -560,11 +560,22 @@ private:
     }
   }
 
+  /// Stochastic masks draw in training and apply their expected mask in evaluation.
+  void set_sampling(bool on) {
+    pipe_.for_each_mask([on](auto& m) {
+      if constexpr (requires { m.set_sampling(on); }) {
+        m.set_sampling(on);
+      }
+    });
+  }
+
   front_point evaluate_epoch(const epoch_plan& p) {
+    set_sampling(false);
     const auto [val_score, val_q] =
       evaluate(pipe_, model_, validation_, opt_.eval_batch_size, policies_.loss);
     const double test_score =
       test_ ? evaluate(pipe_, model_, *test_, opt_.eval_batch_size, policies_.loss).first : NAN;
+    set_sampling(true);
     if (p.warm || (p.epoch == 0 && opt_.warmup_epochs == 0)) {
       result_.full_val_accuracy = val_score;
       result_.full_test_accuracy = test_score;
