@@ -316,3 +316,37 @@ TEST_CASE("learn_selection_masks: a tiny data set with the default mask settings
     CHECK(r.notes.empty());
   }
 }
+
+namespace {
+struct fake_mask {
+  B::tensor w;
+  std::size_t v;
+  [[nodiscard]] const B::tensor& logits() const { return w; }
+  [[nodiscard]] std::size_t choices() const { return v; }
+};
+struct fake_pipe {
+  using backend = B;
+  std::vector<fake_mask> masks;
+  template <class F>
+  void for_each_mask(F&& f) {
+    for (auto& m : masks) {
+      f(m);
+    }
+  }
+};
+} // namespace
+
+TEST_CASE("add_logit_distances: |w| for any-masks, half the two best logits' gap for xOr (hand-computed)",
+          "[train][budget][reach]") {
+  fake_pipe p;
+  p.masks.push_back({B::from_host(shape{1, 3}, std::vector<float>{3.0f, -0.5f, 2.0f}), 1});
+  mask_reach r;
+  add_logit_distances(p, r);
+  CHECK(r.distance == Approx(0.5));
+  CHECK(r.mean_distance == Approx(5.5 / 3.0));
+  // V = 3 versions of K = 2 cells, laid out V×K: cell 0 {3, 0, 1} → 1, cell 1 {0, 0.4, −2} → 0.2
+  p.masks.push_back({B::from_host(shape{3, 2}, std::vector<float>{3.0f, 0.0f, 0.0f, 0.4f, 1.0f, -2.0f}), 3});
+  add_logit_distances(p, r);
+  CHECK(r.distance == Approx(0.2));
+  CHECK(r.mean_distance == Approx((3.0 + 0.5 + 2.0 + 1.0 + 0.2) / 5.0));
+}

@@ -10,9 +10,13 @@
 /// `trainer_options::mask_reach` says, raises the mask learning rate (the default), throws, warns,
 /// or does nothing.
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <limits>
 #include <string>
+#include <vector>
 
 namespace selmask {
 
@@ -58,5 +62,41 @@ struct mask_reach {
     return buf;
   }
 };
+
+/// Sets `r.distance` and `r.mean_distance` from the logits of every mask of `pipe`: an any-mask
+/// cell is |w| from a change (its logit crossing 0), an xOr-mask cell half the gap between its two
+/// largest logits.
+template <class Pipeline>
+void add_logit_distances(Pipeline& pipe, mask_reach& r) {
+  using B = typename Pipeline::backend;
+  double nearest = std::numeric_limits<double>::infinity();
+  double total = 0.0;
+  std::size_t cells = 0;
+  pipe.for_each_mask([&](auto& m) {
+    const std::vector<float> w = B::to_host(m.logits());
+    std::size_t v = 1;
+    if constexpr (requires { m.choices(); }) {
+      v = m.choices();
+    }
+    const std::size_t k = w.size() / v;
+    for (std::size_t i = 0; i < k; ++i) {
+      double d = std::abs(static_cast<double>(w[i]));
+      if (v > 1) {
+        double top = -std::numeric_limits<double>::infinity(), second = top;
+        for (std::size_t c = 0; c < v; ++c) {
+          const double x = w[c * k + i];
+          second = x > top ? top : std::max(second, x);
+          top = std::max(top, x);
+        }
+        d = (top - second) / 2.0;
+      }
+      nearest = std::min(nearest, d);
+      total += d;
+      ++cells;
+    }
+  });
+  r.distance = nearest;
+  r.mean_distance = cells == 0 ? 0.0 : total / static_cast<double>(cells);
+}
 
 } // namespace selmask

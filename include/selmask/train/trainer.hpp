@@ -397,34 +397,7 @@ private:
     }
     r.batches = train_.batches();
     r.steps = r.epochs * r.batches;
-    double nearest = std::numeric_limits<double>::infinity();
-    double total = 0.0;
-    std::size_t cells = 0;
-    pipe_.for_each_mask([&](auto& m) {
-      const std::vector<float> w = B::to_host(m.logits());
-      std::size_t v = 1;
-      if constexpr (requires { m.choices(); }) {
-        v = m.choices();
-      }
-      const std::size_t k = w.size() / v;
-      for (std::size_t i = 0; i < k; ++i) {
-        double d = std::abs(static_cast<double>(w[i])); // any: distance to 0
-        if (v > 1) {                                    // xOr: half the gap of the two best
-          double top = -std::numeric_limits<double>::infinity(), second = top;
-          for (std::size_t c = 0; c < v; ++c) {
-            const double x = w[c * k + i];
-            second = x > top ? top : std::max(second, x);
-            top = std::max(top, x);
-          }
-          d = (top - second) / 2.0;
-        }
-        nearest = std::min(nearest, d);
-        total += d;
-        ++cells;
-      }
-    });
-    r.distance = nearest;
-    r.mean_distance = cells == 0 ? 0.0 : total / static_cast<double>(cells);
+    add_logit_distances(pipe_, r);
     return r;
   }
 
