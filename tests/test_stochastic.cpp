@@ -233,3 +233,36 @@ TEST_CASE("learn_selection_masks with hard-concrete gates keeps the informative 
   REQUIRE(best != nullptr);
   CHECK(best->val_accuracy > 0.9);
 }
+
+TEST_CASE("xor_mask with st_gumbel_softmax: one version per cell per draw, the argmax in evaluation",
+          "[mask][stochastic]") {
+  using gp = pipeline<extend<identity_versions<3>>, xor_mask<pixel, st_gumbel_softmax>, merge<sum>>;
+  xor_mask<pixel, st_gumbel_softmax> cfg;
+  cfg.init_mean = 0.5f;
+  cfg.init_std = 0.2f;
+  gp::on<B> p(shape{1, 4, 4}, 5, {}, cfg, {});
+  auto& m = p.stage<1>();
+  const auto x = B::full(shape{2, 1, 4, 4}, 1.0f);
+  p.forward(x);
+  const auto first = B::to_host(m.applied());
+  p.forward(x);
+  const auto second = B::to_host(m.applied());
+  CHECK(second != first);
+  for (const auto* h : {&first, &second}) {
+    for (std::size_t k = 0; k < 16; ++k) {
+      CHECK((*h)[k] + (*h)[16 + k] + (*h)[32 + k] == 1.0f); // one-hot per cell
+    }
+  }
+  const auto w = B::to_host(m.logits());
+  const auto hard = B::to_host(m.hard());
+  for (std::size_t k = 0; k < 16; ++k) {
+    std::size_t best = 0;
+    for (std::size_t v = 1; v < 3; ++v) {
+      best = w[v * 16 + k] > w[best * 16 + k] ? v : best;
+    }
+    CHECK(hard[best * 16 + k] == 1.0f);
+  }
+  m.set_sampling(false);
+  p.forward(x);
+  CHECK(B::to_host(m.applied()) == hard);
+}
