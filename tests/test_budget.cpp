@@ -321,7 +321,7 @@ namespace {
 struct fake_mask {
   B::tensor w;
   std::size_t v;
-  [[nodiscard]] const B::tensor& logits() const { return w; }
+  B::tensor& logits_for_update() { return w; }
   [[nodiscard]] std::size_t choices() const { return v; }
 };
 struct fake_pipe {

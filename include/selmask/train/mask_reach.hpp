@@ -73,7 +73,7 @@ void add_logit_distances(Pipeline& pipe, mask_reach& r) {
   double total = 0.0;
   std::size_t cells = 0;
   pipe.for_each_mask([&](auto& m) {
-    const std::vector<float> w = B::to_host(m.logits());
+    const std::vector<float> w = B::to_host(m.logits_for_update());
     std::size_t v = 1;
     if constexpr (requires { m.choices(); }) {
       v = m.choices();

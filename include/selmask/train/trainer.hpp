@@ -193,6 +193,16 @@ class mask_trainer {
     m.set_learning_rate(lr);
   };
   using Lambda = decltype(Policies::lambda);
+  /// A mask the keep projection can handle: the masks of mask/mask.hpp.
+  template <class M>
+  static constexpr bool keep_projectable = requires(M& m) {
+    m.costs();
+    m.cost_geometry();
+    m.choices();
+    m.cells();
+    m.name();
+    m.set_logits(m.logits());
+  };
   /// Optional λ-controller members (train/budget.hpp): a per-batch update and an early end.
   static constexpr bool has_end_batch = requires(Lambda & l, double q, float& lambda) {
     l.end_batch(q, lambda);
@@ -308,11 +318,7 @@ private:
     }
     std::size_t any_masks = 0;
     pipe_.for_each_mask([&](auto& m) {
-      if constexpr (requires {
-                      m.costs();
-                      m.cost_geometry();
-                      m.choices();
-                    }) {
+      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
         if (m.choices() == 1) {
           ++any_masks;
           if (opt_.keep_cells && (*opt_.keep_cells == 0 || *opt_.keep_cells > m.cells())) {
@@ -339,11 +345,7 @@ private:
       return;
     }
     pipe_.for_each_mask([&](auto& m) {
-      if constexpr (requires {
-                      m.costs();
-                      m.cost_geometry();
-                      m.choices();
-                    }) {
+      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
         if (m.choices() != 1) {
           return;
         }
