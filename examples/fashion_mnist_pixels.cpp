@@ -57,7 +57,7 @@ struct arguments {
   double target_q = 0.0;
   std::optional<double> budget;
   std::optional<std::size_t> keep;
-  float budget_eta = 4.0f;
+  float budget_eta = 12.0f;
   float explore_lr = 1.0f;
   bool final_cosine = false;
   std::size_t train_limit = 0;
