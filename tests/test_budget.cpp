@@ -187,6 +187,12 @@ TEST_CASE("budget_controller: bad settings are named", "[train][budget][errors]"
   o.final_fixation_epochs = 0; // round_schedule: the masks never become final
   CHECK_THROWS_WITH(learn_selection_masks(masks, net, train, val, nullptr, o),
                     Contains("final_fixation_epochs"));
+  // a budget controller whose end is the last epoch: nothing to project in; the run says so
+  const auto r = learn_selection_masks(masks, net, train, val, nullptr, o,
+                                       budget_controller{.target_q = 0.01, .by_epoch = 2, .eta = 0.0f});
+  REQUIRE_FALSE(r.notes.empty());
+  CHECK_THAT(r.notes.back(), Contains("never applied"));
+  CHECK_FALSE(r.final_point.has_value());
 }
 
 TEST_CASE("budget_controller: the bands task ends within the tolerance of the stated Q", "[train][budget]") {

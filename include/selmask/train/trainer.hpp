@@ -645,6 +645,11 @@ private:
   }
 
   void finish() {
+    if ((opt_.keep_cells || opt_.keep_q) && final_start_ == 0) {
+      note(std::string(who) +
+           "keep_cells / keep_q were never applied: the masks did not become final "
+           "before the last epoch (set final_fixation_epochs >= 1, or an earlier by_epoch)");
+    }
     if constexpr (has_lr) {
       model_.set_learning_rate(base_lr_); // as the caller gave it
     }
