@@ -5,7 +5,7 @@
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
 //                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
 //                        [--explore-lr F] [--final-cosine 0|1]
-//                        [--budget Q] [--keep K] [--budget-eta E]
+//                        [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
@@ -19,6 +19,7 @@
 // so that the mask keeps a fraction Q of the pixels by the end of the --mask-epochs, then projects
 // it onto the budget (trainer_options::keep_q) and fine-tunes the network to it for --final-fixate
 // epochs (default 3 with a budget); --keep K does the same for exactly K pixels (keep_cells).
+// --budget-reach F: the part of the mask epochs over which the controller's aim falls from 1 to Q.
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "plot.hpp"
@@ -58,6 +59,7 @@ struct arguments {
   std::optional<double> budget;
   std::optional<std::size_t> keep;
   float budget_eta = 12.0f;
+  double budget_reach = 0.75;
   float explore_lr = 1.0f;
   bool final_cosine = false;
   std::size_t train_limit = 0;
@@ -72,7 +74,7 @@ struct arguments {
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
                "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
-               "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] "
+               "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
@@ -136,6 +138,8 @@ arguments parse(int argc, char** argv) {
         a.keep = std::stoul(v);
       } else if (k == "--budget-eta") {
         a.budget_eta = std::stof(value());
+      } else if (k == "--budget-reach") {
+        a.budget_reach = std::stod(value());
       } else if (k == "--final-fixate-lr") {
         a.final_fixate_lr = std::stof(value());
         final_lr_given = true;
@@ -251,7 +255,8 @@ int main(int argc, char** argv) try {
     result = train_with(selmask::budget_controller{.target_q = target,
                                                    .by_epoch = args.mask_epochs,
                                                    .eta = args.budget_eta / static_cast<float>(batches),
-                                                   .per_batch = true});
+                                                   .per_batch = true,
+                                                   .reach_fraction = args.budget_reach});
   } else {
     result = train_with(selmask::round_schedule{args.explore, args.fixate, args.lambda_factor});
   }
