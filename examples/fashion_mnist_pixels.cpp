@@ -19,7 +19,8 @@
 // so that the mask keeps a fraction Q of the pixels by the end of the --mask-epochs, then projects
 // it onto the budget (trainer_options::keep_q) and fine-tunes the network to it for --final-fixate
 // epochs (default 3 with a budget); --keep K does the same for exactly K pixels (keep_cells).
-// --budget-reach F: the part of the mask epochs over which the controller's aim falls from 1 to Q.
+// --budget-reach F: the part of the mask epochs over which the controller's aim falls from 1 to Q
+// (default 0.5).
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "plot.hpp"
@@ -59,7 +60,7 @@ struct arguments {
   std::optional<double> budget;
   std::optional<std::size_t> keep;
   float budget_eta = 12.0f;
-  double budget_reach = 0.75;
+  double budget_reach = 0.5;
   float explore_lr = 1.0f;
   bool final_cosine = false;
   std::size_t train_limit = 0;
