@@ -356,3 +356,12 @@ TEST_CASE("add_logit_distances: |w| for any-masks, half the two best logits' gap
   CHECK(r.distance == Approx(0.2));
   CHECK(r.mean_distance == Approx((3.0 + 0.5 + 2.0 + 1.0 + 0.2) / 5.0));
 }
+
+TEST_CASE("λ controllers take designated initialisers (the README's examples)", "[train][schedule]") {
+  const auto p = plateau_schedule{.patience = 3};
+  CHECK(p.patience == 3);
+  CHECK(p.factor == 1.5f);
+  const auto b = budget_controller{.target_q = 0.1, .eta = 2.0f};
+  CHECK(b.by_epoch == 10);
+  CHECK(b.eta == 2.0f);
+}
