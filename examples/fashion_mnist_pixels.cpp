@@ -5,6 +5,7 @@
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
 //                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
 //                        [--explore-lr F] [--final-cosine 0|1]
+//                        [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S]
 //                        [--weights FILE]
@@ -14,6 +15,12 @@
 // training image), summary.txt; checkpoints of every front point under DIR/checkpoints.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
+// --budget Q steers λ with selmask::budget_controller (dual ascent, per batch, η = E per epoch)
+// so that the mask keeps a fraction Q of the pixels by the end of the --mask-epochs, then projects
+// it onto the budget (trainer_options::keep_q) and fine-tunes the network to it for --final-fixate
+// epochs (default 3 with a budget); --keep K does the same for exactly K pixels (keep_cells).
+// --budget-reach F: the part of the mask epochs over which the controller's aim falls from 1 to Q
+// (default 0.5).
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "plot.hpp"
@@ -27,8 +34,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <optional>
 #include <string>
 
 namespace {
@@ -47,6 +57,10 @@ struct arguments {
   std::size_t final_fixate = 0;
   float final_fixate_lr = 1.0f;
   double target_q = 0.0;
+  std::optional<double> budget;
+  std::optional<std::size_t> keep;
+  float budget_eta = 12.0f;
+  double budget_reach = 0.5;
   float explore_lr = 1.0f;
   bool final_cosine = false;
   std::size_t train_limit = 0;
@@ -61,7 +75,7 @@ struct arguments {
                "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
                "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
-               "[--final-cosine 0|1] "
+               "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
                "[--seed S] [--weights FILE]\n",
@@ -72,7 +86,8 @@ struct arguments {
 arguments parse(int argc, char** argv) {
   arguments a;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
-       fixate_given = false, target_given = false, final_lr_given = false, cosine_given = false;
+       fixate_given = false, target_given = false, final_lr_given = false, cosine_given = false,
+       final_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const auto value = [&]() -> std::string {
@@ -114,6 +129,18 @@ arguments parse(int argc, char** argv) {
         target_given = true;
       } else if (k == "--final-fixate") {
         a.final_fixate = std::stoul(value());
+        final_given = true;
+      } else if (k == "--budget") {
+        a.budget = std::stod(value());
+      } else if (k == "--keep") {
+        const std::string v = value();
+        if (v.empty() || v.front() == '-')
+          throw std::invalid_argument(v);
+        a.keep = std::stoul(v);
+      } else if (k == "--budget-eta") {
+        a.budget_eta = std::stof(value());
+      } else if (k == "--budget-reach") {
+        a.budget_reach = std::stod(value());
       } else if (k == "--final-fixate-lr") {
         a.final_fixate_lr = std::stof(value());
         final_lr_given = true;
@@ -160,6 +187,15 @@ arguments parse(int argc, char** argv) {
     if (!cosine_given)
       a.final_cosine = true;
   }
+  if (a.budget && a.keep)
+    usage("--budget and --keep exclude each other");
+  if (a.budget && !(*a.budget > 0.0 && *a.budget <= 1.0))
+    usage(
+      ("--budget must lie in (0, 1] (a fraction of the pixels), got " + std::to_string(*a.budget)).c_str());
+  if (a.keep && (*a.keep == 0 || *a.keep > 28 * 28))
+    usage(("--keep must lie in 1..784 (pixels), got " + std::to_string(*a.keep)).c_str());
+  if ((a.budget || a.keep) && !final_given)
+    a.final_fixate = 3; // the network settles on the projected mask
   return a;
 }
 
@@ -198,16 +234,33 @@ int main(int argc, char** argv) try {
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
   }
-  const auto policies = selmask::training_policies<>{}
-                          .with_lambda(selmask::round_schedule{args.explore, args.fixate, args.lambda_factor})
-                          .with_lr(selmask::phase_lr{.exploration = args.explore_lr,
-                                                     .fixation = args.fixate_lr,
-                                                     .final_fixation = args.final_fixate_lr,
-                                                     .final_cosine = args.final_cosine});
-
-  const auto result = selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt, policies,
-                                                     selmask::progress_display{25},
-                                                     selmask::epoch_csv_log(args.out / "epochs.csv"));
+  const auto lr = selmask::phase_lr{.exploration = args.explore_lr,
+                                    .fixation = args.fixate_lr,
+                                    .final_fixation = args.final_fixate_lr,
+                                    .final_cosine = args.final_cosine};
+  const auto train_with = [&](auto controller) {
+    return selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt,
+                                          selmask::training_policies<>{}.with_lambda(controller).with_lr(lr),
+                                          selmask::progress_display{25},
+                                          selmask::epoch_csv_log(args.out / "epochs.csv"));
+  };
+  selmask::training_result result;
+  if (args.budget || args.keep) {
+    // λ follows the budget: dual ascent after every batch, η per epoch spread over its batches
+    const double cells = static_cast<double>(train.sample[1] * train.sample[2]);
+    const double target = args.keep ? static_cast<double>(*args.keep) / cells : *args.budget;
+    const std::size_t batches = (train.size() + opt.batch_size - 1) / opt.batch_size;
+    opt.keep_cells = args.keep;
+    if (!args.keep)
+      opt.keep_q = args.budget;
+    result = train_with(selmask::budget_controller{.target_q = target,
+                                                   .by_epoch = args.mask_epochs,
+                                                   .eta = args.budget_eta / static_cast<float>(batches),
+                                                   .per_batch = true,
+                                                   .reach_fraction = args.budget_reach});
+  } else {
+    result = train_with(selmask::round_schedule{args.explore, args.fixate, args.lambda_factor});
+  }
 
   // ---- the front ------------------------------------------------------------------------------------
   const auto points = result.front.pareto();
@@ -263,7 +316,7 @@ int main(int argc, char** argv) try {
     if ((best_small = result.front.best_within(budget)))
       break;
   }
-  char line[256];
+  char line[512];
   if (best_small) {
     std::snprintf(line, sizeof line,
                   "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%",
@@ -271,6 +324,13 @@ int main(int argc, char** argv) try {
   } else {
     std::snprintf(line, sizeof line, "no point below half of the pixels yet; full data %.1f %%",
                   100 * result.full_test_accuracy);
+  }
+  if (result.final_point) { // the mask training ended with (after --budget / --keep: projected)
+    const auto& f = *result.final_point;
+    const double kept = std::accumulate(f.masks[0].begin(), f.masks[0].end(), 0.0);
+    std::snprintf(line + std::strlen(line), sizeof line - std::strlen(line),
+                  "\nfinal mask: %.0f pixels, Q %.4f, val %.4f, test %.4f (epoch %zu)", kept, f.q,
+                  f.val_accuracy, f.test_accuracy, f.epoch);
   }
   std::printf("\n%s\n", line);
   selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });

@@ -20,6 +20,7 @@
 #include "pipeline/stage.hpp"
 #include "shape.hpp"
 #include "surrogate/formulas.hpp"
+#include "surrogate/stochastic.hpp"
 #include "surrogate/straight_through.hpp"
 #include "testing/gradient_check.hpp"
 #include "train/trainer.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 /// \file mask/mask.hpp
 /// Selection masks: `any_mask<G, S, Cost>` (keep or drop each cell) and `xor_mask<G, S, Cost>`
-/// (pick exactly one of the V versions of each cell).
+/// (pick exactly one of the V versions of each cell), METHOD.md "Mask kinds".
 ///
 /// Both are configuration structs (the run-time numbers a user tunes: initialisation, τ, mode,
 /// input-drop upscaling, cost table) whose `impl<B>` holds the logits on backend `B`. The
@@ -37,6 +37,8 @@ class basic_mask {
 public:
   using tensor = tensor_t<B>;
   static constexpr bool categorical = S::kind == surrogate_kind::categorical;
+  /// A stochastic surrogate (surrogate/stochastic.hpp) draws in training and `expect`s otherwise.
+  static constexpr bool stochastic = requires { requires S::stochastic; };
 
   struct settings {
     float init_mean;
@@ -122,10 +124,14 @@ public:
     tensor s;
     tensor h;
     std::mt19937_64 rng(0);
-    S::template forward<B>(w_, choices_, tau_, mask_mode::hard, rng, s, h);
+    apply_surrogate(mask_mode::hard, false, rng, s, h);
     return h;
   }
   [[nodiscard]] const cell_geometry& geometry() const { return geom_; }
+  /// The cost of each choice of each cell (grid-shaped, as the logits), a per-location factor
+  /// over the cells of `cost_geometry()` (the C×H×W grid Q is taken on).
+  [[nodiscard]] const tensor& costs() const { return costs_; }
+  [[nodiscard]] const cell_geometry& cost_geometry() const { return cost_geom_; }
   [[nodiscard]] std::size_t cells() const { return cost_geom_.cells(); }
   [[nodiscard]] std::size_t choices() const { return choices_; }
   [[nodiscard]] const std::string& name() const { return name_; }
@@ -158,13 +164,16 @@ public:
   [[nodiscard]] bool frozen() const { return frozen_; }
   /// A frozen mask applies its current mask and collects no gradient (fixation phase).
   void freeze(bool f = true) { frozen_ = f; }
+  /// With a stochastic surrogate: whether an unfrozen mask draws (training; the default) or
+  /// applies its expected mask (evaluation). No effect on the straight-through surrogates.
+  void set_sampling(bool on) { sampling_ = on; }
 
   /// Recomputes s and h from the logits (called by forward; call it after changing logits).
   void refresh() {
     if (check_finite_ && !bk::all_finite<B>(w_)) {
       throw value_error(name_ + ": logits contain NaN or infinity (training diverged?)");
     }
-    S::template forward<B>(w_, choices_, tau_, mode_, *rng_, s_, h_);
+    apply_surrogate(mode_, !frozen_ && sampling_, *rng_, s_, h_);
     if (upscale_ && !categorical) {
       B::map2(h_, cell_sizes_, tmp_cells_, formula::multiply{});
       const double kept = B::sum(tmp_cells_) / static_cast<double>(geom_.values());
@@ -245,6 +254,15 @@ public:
   }
 
 private:
+  void apply_surrogate(mask_mode mode, bool draw, std::mt19937_64& rng, tensor& s, tensor& h) const {
+    if constexpr (stochastic) {
+      if (!draw) {
+        S::template expect<B>(w_, choices_, tau_, mode, s, h);
+        return;
+      }
+    }
+    S::template forward<B>(w_, choices_, tau_, mode, rng, s, h);
+  }
   const tensor& effective() const { return upscale_ && !categorical ? m_ : h_; }
   /// c_k = Σ_v h[v,k]·cost[v,k], shaped as the cost grid.
   void cell_costs(tensor& out) {
@@ -266,6 +284,7 @@ private:
   bool upscale_ = false;
   bool check_finite_ = true;
   bool frozen_ = false;
+  bool sampling_ = true;
   std::mt19937_64* rng_ = nullptr;
   tensor w_, gw_, gh_, s_, h_, m_, costs_, cell_sizes_, ones_;
   tensor x_, y_, gx_, tmp_cells_, tmp_k_, tmp_vk_;

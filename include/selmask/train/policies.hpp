@@ -10,6 +10,8 @@
 /// | network learning rate | `lr_schedule` (train/lr_schedule.hpp) | `constant_lr` | `phase_lr` |
 /// | mask optimiser | `mask_optimizer_policy` (below) | `adamw_mask_optimizer` | — |
 ///
+/// A third λ controller, `budget_controller` (train/budget.hpp), steers λ to a stated Q.
+///
 /// ```cpp
 /// auto policies = selmask::training_policies<>{}
 ///                   .with_lambda(selmask::plateau_schedule{.patience = 3})

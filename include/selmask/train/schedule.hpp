@@ -99,7 +99,8 @@ struct plateau_schedule {
     return false;
   }
 
-private:
+  /// State, not settings (public so that the schedule stays an aggregate and takes designated
+  /// initialisers such as `plateau_schedule{.patience = 3}`).
   double best_ = std::numeric_limits<double>::infinity();
   std::size_t waited_ = 0;
   std::size_t cooling_ = 0;

@@ -21,16 +21,23 @@
 ///
 /// The model is a user's functor (model/model.hpp): `forward`, `backward` returning ∂L/∂x, and
 /// optionally `step`/`zero_grad` (a model without them is frozen) and `save`/`load`.
+/// A budget ends the exploration early: `trainer_options::target_q`, or a λ controller with
+/// `masks_final` (`budget_controller`, train/budget.hpp); `keep_cells` / `keep_q` then project the
+/// masks onto exactly k cells or a cost budget. Before the first epoch the planned mask steps
+/// are checked against the logits' distance to a change (train/mask_reach.hpp).
 /// Deterministic for a fixed seed on the CPU, reference and emulated CUDA backends (each checked
 /// by tests/test_train.cpp). Each phase of the run is one member function of
 /// `detail::mask_trainer` below.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -43,10 +50,12 @@
 #include "../model/model.hpp"
 #include "../nn/weights_file.hpp"
 #include "batch_source.hpp"
+#include "budget.hpp"
 #include "callbacks.hpp"
 #include "front.hpp"
 #include "loss.hpp"
 #include "lr_schedule.hpp"
+#include "mask_reach.hpp"
 #include "policies.hpp"
 #include "schedule.hpp"
 
@@ -77,6 +86,17 @@ struct trainer_options {
   /// A budget: once an exploration epoch ends with a validation Q at most `target_q`, the masks
   /// stay as they are and every remaining mask epoch is a final fixation epoch (0: no budget).
   double target_q = 0.0;
+  /// Exactly k cells: when the masks become final (the first final fixation epoch: `target_q`
+  /// met, a λ controller's `masks_final`, or the last `final_fixation_epochs`), every any-mask
+  /// keeps its k cells of largest logit (`keep_best_cells`, train/budget.hpp) for the remaining
+  /// epochs. Needs one of those three to happen; k in 1..cells.
+  std::optional<std::size_t> keep_cells{};
+  /// A cost budget instead of a count: at the same point, the cells of largest σ(w)/cost are kept
+  /// while their share of Q fits `keep_q` (in (0, 1]).
+  std::optional<double> keep_q{};
+  /// What happens when the planned exploration steps cannot change any mask (train/mask_reach.hpp):
+  /// by default the mask learning rate is raised to what the steps need, and a note says so.
+  mask_reach_policy mask_reach = mask_reach_policy::scale;
   double bucket_width = 0.05;
   std::uint64_t seed = 0;
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
@@ -89,6 +109,12 @@ struct training_result {
   double full_val_accuracy = NAN; ///< after the warm-up, all data kept
   double full_test_accuracy = NAN;
   std::size_t epochs_run = 0;
+  /// The best validation point of the final fixation epochs: the masks training ends with (after
+  /// the `keep_cells` / `keep_q` projection when one is set). Empty when no final fixation ran.
+  std::optional<front_point> final_point;
+  /// What the trainer changed or warns about (each also printed on stderr), e.g. a raised mask
+  /// learning rate.
+  std::vector<std::string> notes;
 };
 
 /// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
@@ -167,13 +193,32 @@ class mask_trainer {
     { m.learning_rate() } -> std::convertible_to<float>;
     m.set_learning_rate(lr);
   };
+  using Lambda = decltype(Policies::lambda);
+  /// A mask the keep projection can handle: the masks of mask/mask.hpp.
+  template <class M>
+  static constexpr bool keep_projectable = requires(M& m) {
+    m.costs();
+    m.cost_geometry();
+    m.choices();
+    m.cells();
+    m.name();
+    m.set_logits(m.logits());
+  };
+  /// Optional λ-controller members (train/budget.hpp): a per-batch update and an early end.
+  static constexpr bool has_end_batch = requires(Lambda & l, double q, float& lambda) {
+    l.end_batch(q, lambda);
+  };
+  static constexpr bool has_masks_final = requires(const Lambda& l, std::size_t k, double q) {
+    { l.masks_final(k, q) } -> std::convertible_to<bool>;
+  };
 
 public:
   mask_trainer(Pipeline& pipe, Model& model, Source& train, const io::dataset& validation,
                const io::dataset* test, const trainer_options& opt, Policies& policies,
                Callbacks&... callbacks)
     : pipe_(pipe), model_(model), train_(train), validation_(validation), test_(test), opt_(opt),
-      policies_(policies), callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width)},
+      policies_(policies),
+      callbacks_(callbacks...), result_{accuracy_front(opt.bucket_width), NAN, NAN, 0, std::nullopt, {}},
       mask_opt_(policies.mask_optimizer.template make<B>(opt)) {}
 
   training_result run() {
@@ -186,6 +231,10 @@ public:
       const epoch_totals totals = train_epoch(plan);
       front_point p = evaluate_epoch(plan);
       const bool improved = keep_point(p);
+      if (plan.final_fixation &&
+          (!result_.final_point || p.val_accuracy > result_.final_point->val_accuracy)) {
+        result_.final_point = p;
+      }
       const epoch_info info = make_epoch_info(plan, totals, p, improved, t_epoch);
       advance_schedules(plan, p.q);
       result_.epochs_run = e + 1;
@@ -233,6 +282,7 @@ private:
       test_->validate();
     }
     check_data_shapes();
+    check_keep();
     if (!opt_.checkpoint_dir.empty()) {
       std::filesystem::create_directories(opt_.checkpoint_dir);
     }
@@ -256,11 +306,115 @@ private:
     }
   }
 
+  /// `keep_cells` / `keep_q`: in range for every any-mask, and a point where the masks become final.
+  void check_keep() {
+    if (!opt_.keep_cells && !opt_.keep_q) {
+      return;
+    }
+    if (opt_.keep_cells && opt_.keep_q) {
+      throw value_error(std::string(who) + "set keep_cells or keep_q, not both");
+    }
+    if (opt_.keep_q && !(*opt_.keep_q > 0.0 && *opt_.keep_q <= 1.0)) {
+      throw value_error(std::string(who) + "keep_q must lie in (0, 1], got " + std::to_string(*opt_.keep_q));
+    }
+    std::size_t any_masks = 0;
+    pipe_.for_each_mask([&](auto& m) {
+      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
+        if (m.choices() == 1) {
+          ++any_masks;
+          if (opt_.keep_cells && (*opt_.keep_cells == 0 || *opt_.keep_cells > m.cells())) {
+            throw value_error(std::string(who) + "keep_cells must lie in 1.." + std::to_string(m.cells()) +
+                              " (the cells of " + m.name() + "), got " + std::to_string(*opt_.keep_cells));
+          }
+        }
+      }
+    });
+    if (any_masks == 0) {
+      throw value_error(std::string(who) +
+                        "keep_cells / keep_q need an any_mask (mask/mask.hpp) in the pipeline");
+    }
+    if (opt_.final_fixation_epochs == 0 && opt_.target_q == 0.0 && !has_masks_final) {
+      throw value_error(std::string(who) + "keep_cells / keep_q apply when the masks become final: set "
+                                           "final_fixation_epochs >= 1, target_q, or a budget_controller");
+    }
+  }
+
+  /// The `keep_cells` / `keep_q` projection of every any-mask (train/budget.hpp); xOr-masks
+  /// already keep one version per cell and stay as they are.
+  void project_masks() {
+    if (!opt_.keep_cells && !opt_.keep_q) {
+      return;
+    }
+    pipe_.for_each_mask([&](auto& m) {
+      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
+        if (m.choices() != 1) {
+          return;
+        }
+        const std::vector<float> w = B::to_host(m.logits());
+        const std::vector<float> c = B::to_host(m.costs());
+        const cell_geometry& g = m.cost_geometry();
+        std::vector<float> share(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) {
+          share[i] = c[i] * static_cast<float>(g.cell_size(i)) / static_cast<float>(g.values());
+        }
+        const auto keep = keep_best_cells(w, share, opt_.keep_cells, opt_.keep_q);
+        m.set_logits(B::from_host(B::shape_of(m.logits()), logits_keeping(w, keep)));
+      }
+    });
+  }
+
+  /// The planned exploration steps against the distance of the logits to a change of a hard
+  /// mask (train/mask_reach.hpp); acts as `opt_.mask_reach` says.
+  void check_mask_reach() {
+    if constexpr (requires(MaskOpt & o, float lr) {
+                    { o.learning_rate() } -> std::convertible_to<float>;
+                    o.set_learning_rate(lr);
+                  }) {
+      if (opt_.mask_reach == mask_reach_policy::off || Pipeline::pipeline_type::mask_count == 0) {
+        return;
+      }
+      mask_reach r = planned_reach();
+      r.lr = mask_opt_.learning_rate();
+      if (r.steps == 0 || r.reachable()) {
+        return;
+      }
+      const std::string msg = std::string(who) + r.message();
+      if (opt_.mask_reach == mask_reach_policy::error) {
+        throw value_error(msg);
+      }
+      if (opt_.mask_reach == mask_reach_policy::scale) {
+        mask_opt_.set_learning_rate(static_cast<float>(r.scaled_lr()));
+        note(msg + "; raised mask_optimizer.lr to " + std::to_string(r.scaled_lr()) +
+             " for this run (trainer_options::mask_reach = scale; warn, error or off keep the rate)");
+      } else {
+        note(msg);
+      }
+    }
+  }
+
+  mask_reach planned_reach() {
+    mask_reach r;
+    const std::size_t planned = opt_.mask_epochs - opt_.final_fixation_epochs;
+    for (std::size_t k = 0; k < planned; ++k) {
+      r.epochs += policies_.lambda.phase_of(k) == phase::exploration ? 1 : 0;
+    }
+    r.batches = train_.batches();
+    r.steps = r.epochs * r.batches;
+    add_logit_distances(pipe_, r);
+    return r;
+  }
+
+  void note(const std::string& msg) {
+    std::fprintf(stderr, "%s\n", msg.c_str());
+    result_.notes.push_back(msg);
+  }
+
   void begin() {
     if constexpr (has_lr) {
       base_lr_ = static_cast<float>(model_.learning_rate());
     }
     pipe_.for_each_mask([&](auto& m) { mask_opt_.add(m.logits_for_update(), m.grad_for_update()); });
+    check_mask_reach();
     lambda_ = opt_.lambda;
     tau_ = opt_.tau.init;
     pipe_.set_tau(tau_);
@@ -282,6 +436,7 @@ private:
     p.final_fixation = !p.warm && (budget_reached_ || e >= epochs_ - opt_.final_fixation_epochs);
     if (p.final_fixation && final_start_ == 0) {
       final_start_ = e + 1; // stored one-based: 0 means "not yet"
+      project_masks();      // the masks are final from here on
     }
     p.current = p.warm             ? phase::warmup
                 : p.final_fixation ? phase::fixation
@@ -342,6 +497,9 @@ private:
     if (p.explore) {
       pipe_.backward(gx, lambda_);
       mask_opt_.step();
+      if constexpr (has_end_batch) {
+        policies_.lambda.end_batch(fr.q, lambda_);
+      }
     }
     if constexpr (trainable) {
       model_.step();
@@ -378,11 +536,22 @@ private:
     }
   }
 
+  /// Stochastic masks draw in training and apply their expected mask in evaluation.
+  void set_sampling(bool on) {
+    pipe_.for_each_mask([on](auto& m) {
+      if constexpr (requires { m.set_sampling(on); }) {
+        m.set_sampling(on);
+      }
+    });
+  }
+
   front_point evaluate_epoch(const epoch_plan& p) {
+    set_sampling(false);
     const auto [val_score, val_q] =
       evaluate(pipe_, model_, validation_, opt_.eval_batch_size, policies_.loss);
     const double test_score =
       test_ ? evaluate(pipe_, model_, *test_, opt_.eval_batch_size, policies_.loss).first : NAN;
+    set_sampling(true);
     if (p.warm || (p.epoch == 0 && opt_.warmup_epochs == 0)) {
       result_.full_val_accuracy = val_score;
       result_.full_test_accuracy = test_score;
@@ -450,6 +619,11 @@ private:
     if (p.explore && opt_.target_q > 0.0 && val_q <= opt_.target_q) {
       budget_reached_ = true;
     }
+    if constexpr (has_masks_final) {
+      if (p.explore && policies_.lambda.masks_final(p.epoch - opt_.warmup_epochs, val_q)) {
+        budget_reached_ = true;
+      }
+    }
     if (!p.warm && !p.final_fixation) {
       const bool grew = policies_.lambda.end_epoch(p.epoch - opt_.warmup_epochs, val_q, lambda_);
       tau_ = grew ? opt_.tau.init : opt_.tau.next(tau_);
@@ -472,6 +646,11 @@ private:
   }
 
   void finish() {
+    if ((opt_.keep_cells || opt_.keep_q) && final_start_ == 0) {
+      note(std::string(who) +
+           "keep_cells / keep_q were never applied: the masks did not become final "
+           "before the last epoch (set final_fixation_epochs >= 1, or an earlier by_epoch)");
+    }
     if constexpr (has_lr) {
       model_.set_learning_rate(base_lr_); // as the caller gave it
     }
