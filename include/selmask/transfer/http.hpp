@@ -35,6 +35,9 @@
 /// policy, and reads the resource whole with one plain GET when that costs no more bytes; the
 /// result is the same payload. `predict` gives the bytes a fetch will cost before it is made;
 /// `download_whole` is the full download to compare with.
+///
+/// `exchange` is one plain GET, HEAD or POST, counted the same way: the client of the packing
+/// server (transfer/pack_client.hpp) is built on it.
 
 #include <cstddef>
 #include <cstring>
