@@ -194,6 +194,21 @@ TEST_CASE("pack server: per-sample bitmaps answer pack of each sample with its o
   REQUIRE(bits.size() == n * 98);
   const tr::fetched_payload got = tr::fetch_selected(client, f.p, bits, f.source(srv), first);
   CHECK(got.payload == truth);
+  // unpacked: each sample's kept pixels as floats, the others 0 (by hand)
+  const std::vector<float> x = tr::unpack_selected(f.p, bits, got.payload);
+  REQUIRE(x.size() == n * 784);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < 784; ++k) {
+      const float want =
+        keep[i][k] == 1.0f ? static_cast<float>(std::to_integer<int>(f.data[(first + i) * 784 + k])) : 0.0f;
+      differ += x[i * 784 + k] != want ? 1 : 0;
+    }
+  }
+  CHECK(differ == 0);
+  CHECK_THROWS_AS(
+    tr::unpack_selected(f.p, bits, std::span<const std::byte>(got.payload).first(got.payload.size() - 1)),
+    shape_error);
   // the bitmaps are counted once as sent, with a request line and headers of a few hundred bytes
   CHECK(got.wire.request_bytes > bits.size() + 100);
   CHECK(got.wire.request_bytes < bits.size() + 600);

@@ -186,6 +186,40 @@ inline fetched_payload fetch_selected(http_client& client, const plan& tmpl,
                                what + url + ": ");
 }
 
+/// The dense N×C×H×W floats of a `fetch_selected` payload: sample i unpacked with the plan of
+/// its own bitmap (dropped values `opt.fill`), as `unpack` does for a static plan. Throws
+/// `shape_error` when the payload's size differs from what the bitmaps select.
+inline std::vector<float> unpack_selected(const plan& tmpl, std::span<const std::uint8_t> bitmaps,
+                                          std::span<const std::byte> payload,
+                                          const unpack_options& opt = {}) {
+  const cell_geometry& g = tmpl.masks().at(0).geometry;
+  const std::size_t per = (g.cells() + 7) / 8;
+  const std::size_t n = bitmaps.size() / per;
+  storage one = tmpl.source();
+  one.samples = 1;
+  const std::size_t values = one.sample_values();
+  std::vector<float> out(n * values);
+  std::vector<float> keep(g.cells());
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < g.cells(); ++k) {
+      keep[k] = (bitmaps[i * per + k / 8] >> (k % 8)) & 1u ? 1.0f : 0.0f;
+    }
+    const plan p = plan::from_masks({hard_mask{g, keep}}, one);
+    if (at + p.payload_bytes() > payload.size()) {
+      throw shape_error("selmask::transfer::unpack_selected: the payload of " +
+                        std::to_string(payload.size()) + " bytes ends inside sample " + std::to_string(i));
+    }
+    unpack(p, payload.subspan(at, p.payload_bytes()), std::span<float>(out).subspan(i * values, values), opt);
+    at += p.payload_bytes();
+  }
+  if (at != payload.size()) {
+    throw shape_error("selmask::transfer::unpack_selected: a payload of " + std::to_string(payload.size()) +
+                      " bytes, the bitmaps select " + std::to_string(at));
+  }
+  return out;
+}
+
 /// Measures the `packed_model` of `src`'s GET with one HEAD request, for a payload of
 /// `payload_bytes` (the Content-Length the HEAD announces); its bytes are added to `*cost`.
 /// Throws `io_error` unless the server answers 200.
