@@ -16,6 +16,7 @@
 #include <selmask/transfer/transfer.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -222,6 +223,24 @@ TEST_CASE("pack server: plain GET and Range as a file server, range fetches of a
   CHECK(whole.payload == f.data);
   tr::http_client ranges(tr::http_options{.strategy = tr::range_strategy::per_range});
   CHECK(ranges.fetch_payload(f.p, srv.url("/data.raw")).payload == tr::pack(f.p, f.data));
+  // multi-range requests (multipart/byteranges): plain and coalesced fetches give pack's bytes,
+  // and the client's transport model, probed from this server, predicts their bytes
+  const tr::wire_comparison c = tr::compare_wire(f.p, srv.url("/data.raw"));
+  CHECK(c.plain.range_bytes == f.p.payload_bytes());
+  CHECK(c.plain.requests > 1); // more ranges than fit one Range header
+  for (const auto& [counted, predicted] :
+       {std::pair{c.plain, c.plain_predicted}, std::pair{c.coalesced, c.coalesced_predicted},
+        std::pair{c.full, c.full_predicted}}) {
+    CHECK(std::abs(static_cast<double>(predicted.total()) - static_cast<double>(counted.total())) <=
+          0.01 * static_cast<double>(counted.total()));
+  }
+  tr::http_client multi;
+  CHECK(multi.fetch_payload(f.p, srv.url("/data.raw")).payload == tr::pack(f.p, f.data));
+  const std::string two = raw_exchange(
+    srv.port(), "GET /data.raw HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,5-6\r\nConnection: close\r\n\r\n");
+  CHECK(two.rfind("HTTP/1.1 206", 0) == 0);
+  CHECK(two.find("multipart/byteranges; boundary=") != std::string::npos);
+  CHECK(two.find("Content-Range: bytes 5-6/" + std::to_string(f.data.size())) != std::string::npos);
   const std::string got = raw_exchange(
     srv.port(), "GET /data.raw HTTP/1.1\r\nHost: x\r\nRange: bytes=784-787\r\nConnection: close\r\n\r\n");
   CHECK(got.rfind("HTTP/1.1 206", 0) == 0);

@@ -15,9 +15,9 @@
 ///
 /// | request                                        | answer                                        |
 /// |------------------------------------------------|-----------------------------------------------|
-/// | `GET`/`HEAD /<path>` [`Range: bytes=a-b`]      | the file (200), or one range of it (206, a    |
-/// |                                                | `Content-Range`; 416 past the end). A Range   |
-/// |                                                | of several ranges is ignored (200, whole file)|
+/// | `GET`/`HEAD /<path>` [`Range: bytes=a-b,c-d`]  | the file (200), one range (206, a             |
+/// |                                                | `Content-Range`) or several (206,             |
+/// |                                                | multipart/byteranges); 416 past the end       |
 /// | `GET`/`HEAD /pack?file=F&plan=P`               | `pack(plan P, file F)`: P a plan file         |
 /// |                                                | (transfer/plan_file.hpp) under the root       |
 /// | `POST /pack?file=F` with the plan JSON as body | the same, for a plan the client sends         |
@@ -38,8 +38,10 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -202,6 +204,10 @@ public:
       throw io_error("selmask::transfer::pack_service: the root '" + root.string() + "' is not a directory" +
                      (ec ? " (" + ec.message() + ")" : std::string()));
     }
+    std::random_device rd;
+    const std::uint64_t draw = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    const std::string digits = std::to_string(draw);
+    boundary_ = std::string(20 - digits.size(), '0') + digits; // of a fixed length, as the framing
   }
 
   [[nodiscard]] const std::filesystem::path& root() const noexcept { return root_; }
@@ -285,36 +291,83 @@ private:
     return r;
   }
 
-  /// A file, or a single range of it.
-  static service_reply serve_file(const std::filesystem::path& p, std::string_view range, bool head) {
-    const detail::mapped_file f(p);
-    const std::span<const std::byte> b = f.bytes();
-    std::size_t first = 0;
-    std::size_t last = b.empty() ? 0 : b.size() - 1;
-    service_reply r;
-    const std::string_view spec = range.substr(0, std::min<std::size_t>(range.size(), 6));
-    if (spec == "bytes=" && range.find(',') == std::string_view::npos) {
-      const std::string_view v = range.substr(6);
+  /// The ranges of a `Range: bytes=a-b,c-,...` value within a resource of `size` bytes, as
+  /// first/last pairs in the order asked; empty when the value is not such a list (the header is
+  /// then ignored, as RFC 9110 allows). A range starting at or past the end is dropped; `*none`
+  /// says that every range was (416).
+  static std::vector<std::pair<std::size_t, std::size_t>> parse_ranges(std::string_view range,
+                                                                       std::size_t size, bool* none) {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    *none = false;
+    if (range.substr(0, std::min<std::size_t>(range.size(), 6)) != "bytes=") {
+      return out;
+    }
+    std::string_view rest = range.substr(6);
+    std::size_t asked = 0;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view v = detail::trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       const std::size_t dash = v.find('-');
       const auto a = dash == std::string_view::npos ? std::nullopt : detail::parse_decimal(v.substr(0, dash));
-      const auto z =
-        dash == std::string_view::npos ? std::nullopt : detail::parse_decimal(v.substr(dash + 1));
-      if (a && (z || dash + 1 == v.size())) { // a-b or a- (suffix ranges are served whole)
-        if (*a >= b.size() || (z && *z < *a)) {
-          r.status = 416;
-          r.content_range = "bytes */" + std::to_string(b.size());
-          return r;
-        }
-        first = *a;
-        last = z ? std::min(*z, b.size() - 1) : b.size() - 1;
-        r.status = 206;
-        r.content_range =
-          "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(b.size());
+      const auto z = dash == std::string_view::npos || dash + 1 == v.size()
+                       ? std::optional<std::size_t>(std::numeric_limits<std::size_t>::max())
+                       : detail::parse_decimal(v.substr(dash + 1));
+      if (!a || !z || *z < *a) { // suffix ranges (-n) and malformed ones: ignore the header
+        return {};
+      }
+      ++asked;
+      if (*a < size) {
+        out.emplace_back(*a, std::min(*z, size - 1));
       }
     }
-    r.length = b.empty() ? 0 : last - first + 1;
-    if (!head && r.length > 0) {
-      r.body.assign(reinterpret_cast<const char*>(b.data() + first), r.length);
+    *none = asked > 0 && out.empty();
+    return out;
+  }
+
+  /// A file, one range of it (206 with a Content-Range) or several (206 multipart/byteranges,
+  /// the parts in the order asked, framed as nginx frames them, with this service's boundary).
+  [[nodiscard]] service_reply serve_file(const std::filesystem::path& p, std::string_view range,
+                                         bool head) const {
+    const detail::mapped_file f(p);
+    const std::span<const std::byte> b = f.bytes();
+    const auto data = [&](std::size_t first, std::size_t last) {
+      return std::string_view(reinterpret_cast<const char*>(b.data() + first), last - first + 1);
+    };
+    const std::string size = std::to_string(b.size());
+    service_reply r;
+    bool none = false;
+    const auto ranges = parse_ranges(range, b.size(), &none);
+    if (none) {
+      r.status = 416;
+      r.content_range = "bytes */" + size;
+      return r;
+    }
+    if (ranges.empty()) {
+      r.length = b.size();
+      if (!head && !b.empty()) {
+        r.body = data(0, b.size() - 1);
+      }
+      return r;
+    }
+    r.status = 206;
+    if (ranges.size() == 1) {
+      const auto [first, last] = ranges[0];
+      r.content_range = "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + size;
+      r.body = data(first, last);
+    } else {
+      r.content_type = "multipart/byteranges; boundary=" + boundary_;
+      for (const auto& [first, last] : ranges) {
+        r.body += "\r\n--" + boundary_ +
+                  "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes " +
+                  std::to_string(first) + "-" + std::to_string(last) + "/" + size + "\r\n\r\n";
+        r.body += data(first, last);
+      }
+      r.body += "\r\n--" + boundary_ + "--\r\n";
+    }
+    r.length = r.body.size();
+    if (head) {
+      r.body.clear();
     }
     return r;
   }
@@ -482,6 +535,7 @@ private:
 
   std::filesystem::path root_;
   server_options opt_;
+  std::string boundary_; ///< of multipart answers: 20 digits drawn when the service starts
 };
 
 } // namespace selmask::transfer
