@@ -18,8 +18,8 @@
 // else a seeded random pixel(any) mask of 39 of 784 pixels (Q = 0.05) — fetched from nginx (the
 // sample-major file with plain and coalesced ranges, the chunked file — rechunk_file: chunks of S
 // images x one pixel, default 1024 — and whole) and from the packing server (transfer/server.hpp,
-// in-process: GET /pack of the plan, the mask as per-image bitmaps, and whole). Every payload is
-// checked against pack of the images in memory.
+// in-process: the same range fetches, GET /pack of the plan, the mask as per-image bitmaps, and
+// whole). Every payload is checked against pack of the images in memory.
 //
 // Needs the Debian package nginx (scripts/install-deps.sh).
 #include "command_line.hpp"
@@ -150,8 +150,12 @@ void images_table(const std::filesystem::path& images, const std::filesystem::pa
   const tr::fetched_payload pf = tr::fetch_packed(pc, plan, src);
   const std::vector<std::vector<float>> every(s.samples, keep);
   const tr::fetched_payload sf = tr::fetch_selected(pc, plan, tr::selection_bitmaps(g, every), src);
-  const tr::fetched_payload pw = pc.download_whole(packer.url("/images.raw"));
-  if (pf.payload != truth || sf.payload != truth) {
+  opt.merge = tr::coalescing::off();
+  const tr::wire_comparison pw = tr::compare_wire(plan, packer.url("/images.raw"), opt, policy);
+  tr::http_client packer_chunked(opt);
+  const tr::wire_stats pcp = packer_chunked.predict(cp, packer.url("/images.chunked"));
+  const auto pcf = packer_chunked.fetch_payload(cp, packer.url("/images.chunked"));
+  if (pf.payload != truth || sf.payload != truth || pcf.payload != truth) {
     throw selmask::io_error("a fetch from the packing server gave another payload than pack");
   }
   const tr::transport_model m = check.probe(server.url("/images.chunked"));
@@ -181,9 +185,13 @@ void images_table(const std::filesystem::path& images, const std::filesystem::pa
        &cpp);
   line("nginx: chunked file, coalesced (" + policy.str() + ")", cm.wire, &cmp);
   line("nginx: full download (one plain GET)", c.full, &c.full_predicted);
+  line("packing server: sample-major file, plain ranges", pw.plain, &pw.plain_predicted);
+  line("packing server: sample-major file, coalesced (" + policy.str() + ")", pw.coalesced,
+       &pw.coalesced_predicted);
+  line("packing server: chunked file, plain ranges", pcf.wire, &pcp);
   line("packing server: GET /pack (named plan)", pf.wire, &pp);
   line("packing server: POST /select (the mask as one bitmap per image)", sf.wire, nullptr);
-  line("packing server: full download (one plain GET)", pw.wire, nullptr);
+  line("packing server: full download (one plain GET)", pw.full, &pw.full_predicted);
   const auto above = [](std::size_t w, std::size_t base) {
     return 100.0 * (static_cast<double>(w) / static_cast<double>(base) - 1.0);
   };
