@@ -282,6 +282,12 @@ TEST_CASE("pack server: bad requests get a 4xx with a message, the next request 
      "limit"},
     {"bits past the last cell", "POST", srv.url("/select?file=data.raw&plan=blocks.plan.json&count=1"),
      std::string(6, '\0') + std::string(1, '\x02'), 400, "past the last cell"}, // 49 cells: bit 49 set
+    {"samples past the end", "POST",
+     srv.url("/select?file=data.raw&plan=plans/q05.plan.json&first=100&count=21"), std::string(21 * 98, '\0'),
+     400, "past the 120 samples"},
+    {"a count that is not a number", "POST",
+     srv.url("/select?file=data.raw&plan=plans/q05.plan.json&count=x"), "", 400, "'count' is not a number"},
+    {"bitmaps without a plan file", "POST", srv.url("/select?file=data.raw"), "", 400, "/select needs plan="},
     {"an unknown plan", "GET", srv.url("/pack?file=data.raw&plan=plans/nope.json"), "", 404, "no plan"},
     {"a plan that is not JSON", "POST", srv.url("/pack?file=data.raw"), "not json", 400, "JSON"},
     {"an unknown file", "GET", srv.url("/pack?file=nope.raw&plan=plans/q05.plan.json"), "", 404, "no file"},
