@@ -13,6 +13,11 @@
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
 // fraction of pixels kept), mask_qXXX.png for every front point (kept pixels over the average
 // training image), summary.txt; checkpoints of every front point under DIR/checkpoints.
+// Bytes on the wire (front_wire.hpp): where libcurl and nginx are found, front.csv also gives per
+// test image the payload, the wire bytes of the default transport (coalesced ranges over nginx)
+// and the full download, predicted from a transport model measured once at the start against a
+// private nginx; front_wire.png plots accuracy against them and the summary line names them.
+// Without nginx (or libcurl) the columns are left out, with a message.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
 // --budget Q steers λ with selmask::budget_controller (dual ascent, per batch, η = E per epoch)
@@ -24,6 +29,9 @@
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "plot.hpp"
+#if defined(SELMASK_EXAMPLE_WIRE)
+#include "front_wire.hpp"
+#endif
 
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/nn/lenet.hpp>
@@ -32,11 +40,13 @@
 #endif
 #include <selmask/train/trainer.hpp>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -218,6 +228,28 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "train %zu, validation %zu, test %zu images\n", train.size(), validation.size(),
                data.test.size());
 
+  // bytes on the wire per test image: payload, coalesced ranges over nginx, full download
+  std::function<std::array<double, 3>(const std::vector<float>&)> wire_of;
+#if defined(SELMASK_EXAMPLE_WIRE)
+  const example::front_wire wire(std::filesystem::path(selmask::io::fashion_mnist_default_dir) /
+                                   "t10k-images-idx3-ubyte.gz",
+                                 data.test.size());
+  const std::string no_wire = wire.why();
+  if (wire.available()) {
+    wire_of = [&wire](const std::vector<float>& m) {
+      const example::wire_per_image w = wire.price(m);
+      return std::array<double, 3>{w.payload, w.wire, w.full};
+    };
+  }
+#else
+  const std::string no_wire = "built without libcurl (selmask::http)";
+#endif
+  if (wire_of) {
+    std::fprintf(stderr, "transport model of the test images on nginx measured (coalesced ranges)\n");
+  } else {
+    std::fprintf(stderr, "no wire bytes in front.csv: %s\n", no_wire.c_str());
+  }
+
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
   pipe::on<B> masks(train.sample, args.seed);
   selmask::nn::lenet<B> net(args.seed);
@@ -265,13 +297,20 @@ int main(int argc, char** argv) try {
   // ---- the front ------------------------------------------------------------------------------------
   const auto points = result.front.pareto();
   {
-    std::string csv = "q,val_accuracy,test_accuracy,epoch,lambda,tau,checkpoint\n";
+    std::string csv = "q,val_accuracy,test_accuracy,epoch,lambda,tau,checkpoint";
+    csv += wire_of ? ",payload_bytes_per_image,wire_bytes_per_image,full_download_bytes_per_image\n" : "\n";
     for (const auto& p : points) {
       char row[512];
-      std::snprintf(row, sizeof row, "%.6f,%.6f,%.6f,%zu,%.6g,%.6g,%s\n", p.q, p.val_accuracy,
-                    p.test_accuracy, p.epoch, static_cast<double>(p.lambda), static_cast<double>(p.tau),
+      std::snprintf(row, sizeof row, "%.6f,%.6f,%.6f,%zu,%.6g,%.6g,%s", p.q, p.val_accuracy, p.test_accuracy,
+                    p.epoch, static_cast<double>(p.lambda), static_cast<double>(p.tau),
                     p.checkpoint.string().c_str());
       csv += row;
+      if (wire_of) {
+        const auto w = wire_of(p.masks[0]);
+        std::snprintf(row, sizeof row, ",%.2f,%.2f,%.2f", w[0], w[1], w[2]);
+        csv += row;
+      }
+      csv += "\n";
     }
     selmask::io::write_file_atomically(args.out / "front.csv", [&](std::ostream& os) { os << csv; });
   }
@@ -305,6 +344,29 @@ int main(int argc, char** argv) try {
   po.title = "LeNet + pixel(any) mask on Fashion-MNIST";
   po.y_label = "accuracy";
   selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve, full}, po);
+  if (wire_of) { // the same front against bytes per test image
+    selmask::io::plot_series payload_curve;
+    payload_curve.label = "payload";
+    selmask::io::plot_series wire_curve;
+    wire_curve.label = "wire: coalesced ranges over nginx";
+    double full_bytes = 0;
+    for (const auto& p : points) {
+      const auto w = wire_of(p.masks[0]);
+      payload_curve.x.push_back(w[0]);
+      payload_curve.y.push_back(p.test_accuracy);
+      wire_curve.x.push_back(w[1]);
+      wire_curve.y.push_back(p.test_accuracy);
+      full_bytes = w[2];
+    }
+    selmask::io::plot_series full_wire = full;
+    full_wire.label = "full download, test (after warm-up)";
+    full_wire.x = {full_bytes};
+    selmask::io::plot_options pw = po;
+    pw.title = "the front against bytes on the wire";
+    pw.x_label = "bytes per test image (HTTP: requests + headers + bodies)";
+    pw.x_max = 1.05 * full_bytes;
+    selmask::io::plot_xy(args.out / "front_wire.png", {payload_curve, wire_curve, full_wire}, pw);
+  }
 
   // ---- summary --------------------------------------------------------------------------------------
   std::printf("\nfront (Pareto points, chosen on validation):\n   q(kept)  val acc  test acc  epoch\n");
@@ -317,10 +379,19 @@ int main(int argc, char** argv) try {
       break;
   }
   char line[512];
-  if (best_small) {
+  if (best_small && wire_of) {
+    const auto w = wire_of(best_small->masks[0]);
     std::snprintf(line, sizeof line,
-                  "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%",
-                  100 * best_small->q, 100 * best_small->test_accuracy, 100 * result.full_test_accuracy);
+                  "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%; per test image "
+                  "%.1f payload bytes, %.1f wire bytes (coalesced ranges over nginx), full download %.1f",
+                  100 * best_small->q, 100 * best_small->test_accuracy, 100 * result.full_test_accuracy, w[0],
+                  w[1], w[2]);
+  } else if (best_small) {
+    std::snprintf(line, sizeof line,
+                  "keeps %.1f %% of the pixels at %.1f %% test accuracy; full data %.1f %%; wire bytes not "
+                  "measured (%s)",
+                  100 * best_small->q, 100 * best_small->test_accuracy, 100 * result.full_test_accuracy,
+                  no_wire.c_str());
   } else {
     std::snprintf(line, sizeof line, "no point below half of the pixels yet; full data %.1f %%",
                   100 * result.full_test_accuracy);
@@ -334,8 +405,8 @@ int main(int argc, char** argv) try {
   }
   std::printf("\n%s\n", line);
   selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
-  std::printf("wrote %s/{front.csv,front.png,epochs.csv,summary.txt,mask_q*.png}\n",
-              args.out.string().c_str());
+  std::printf("wrote %s/{front.csv,front.png%s,epochs.csv,summary.txt,mask_q*.png}\n",
+              args.out.string().c_str(), wire_of ? ",front_wire.png" : "");
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());

@@ -10,11 +10,16 @@
 //  - pixel(any), 39 of 784 pixels (Q = 0.05), 1x28x28 uint8 (the main job's shape), 100 samples.
 //
 //   transfer_wire [--coalesce off|auto|BYTES] [--per-range] [--seed N] [--images IDX] [--chunk-samples S]
+//                 [--mask FILE]
 //
 // With --images (e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz, the main job's
-// 10,000 test images), a second table: a seeded random pixel(any) mask of 39 of 784 pixels
-// (Q = 0.05) over those images, fetched from the sample-major file with plain and coalesced ranges,
-// from the chunked file (rechunk_file: chunks of S images x one pixel, default 1024), and whole.
+// 10,000 test images), a second table: the main job's mask over those images — a trained one from
+// a checkpoint's .masks file (--mask: the trainer's front_NNN.masks, the first mask 0/1 per pixel),
+// else a seeded random pixel(any) mask of 39 of 784 pixels (Q = 0.05) — fetched from nginx (the
+// sample-major file with plain and coalesced ranges, the chunked file — rechunk_file: chunks of S
+// images x one pixel, default 1024 — and whole) and from the packing server (transfer/server.hpp,
+// in-process: the same range fetches, GET /pack of the plan, the mask as per-image bitmaps, and
+// whole). Every payload is checked against pack of the images in memory.
 //
 // Needs the Debian package nginx (scripts/install-deps.sh).
 #include "command_line.hpp"
@@ -23,11 +28,14 @@
 #include "../tests/nginx_server.hpp"
 #include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
+#include <selmask/transfer/pack_client.hpp>
+#include <selmask/transfer/server.hpp>
 #include <selmask/transfer/transfer.hpp>
 
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +85,121 @@ double relative_error(std::size_t predicted, std::size_t counted) {
                           static_cast<double>(counted);
 }
 
+/// The main job's mask: a trained pixel(any) mask from a checkpoint's .masks file (tensor 0, 0/1
+/// per pixel), or a seeded random one of 39 of `cells` pixels (Q = 0.05).
+std::vector<float> main_job_mask(const std::filesystem::path& file, std::size_t cells, std::mt19937_64& r) {
+  if (file.empty()) {
+    return keep_exactly(cells, 39, r);
+  }
+  const auto t = selmask::nn::read_weights_file(file);
+  if (t.empty() || t[0].values.size() != cells) {
+    throw selmask::shape_error(file.string() + ": the first mask has " +
+                               std::to_string(t.empty() ? 0 : t[0].values.size()) + " values, the images " +
+                               std::to_string(cells) + " pixels");
+  }
+  for (const float v : t[0].values) {
+    if (v != 0.0f && v != 1.0f) {
+      throw selmask::value_error(file.string() + ": not a hard mask (a value " + std::to_string(v) + ")");
+    }
+  }
+  return t[0].values;
+}
+
+/// The images table: the mask over the test images from nginx (sample-major plain and coalesced,
+/// chunked plain and coalesced, whole) and from the packing server (a named plan, the same mask as
+/// per-image bitmaps, whole), counted and, where a model exists, predicted.
+void images_table(const std::filesystem::path& images, const std::filesystem::path& mask_file,
+                  std::size_t chunk_samples, bool per_range, const tr::coalescing& policy,
+                  const std::filesystem::path& dir, selmask::testing::nginx_server& server,
+                  std::mt19937_64& r) {
+  const tr::chunk_shape chunk{chunk_samples, {1, 1, 1}};
+  const tr::storage s = tr::rechunk_file(images, dir / "images.chunked", chunk);
+  const selmask::io::idx_array a = selmask::io::read_idx(images);
+  selmask::io::write_file_atomically(
+    dir / "images.raw", std::string_view(reinterpret_cast<const char*>(a.values.data()), a.values.size()));
+  for (const char* f : {"images.raw", "images.chunked"}) {
+    std::filesystem::permissions(dir / f, std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
+  }
+  const selmask::cell_geometry g = selmask::make_geometry<selmask::pixel>(1, 1, s.height(), s.width(), true);
+  const std::vector<float> keep = main_job_mask(mask_file, s.height() * s.width(), r);
+  const tr::plan plan = tr::plan::from_masks({{g, keep}}, s);
+  const tr::chunked_plan cp(plan, chunk);
+  tr::http_options opt;
+  opt.strategy = per_range ? tr::range_strategy::per_range : tr::range_strategy::multi_range;
+  const tr::wire_comparison c = tr::compare_wire(plan, server.url("/images.raw"), opt, policy);
+  tr::http_client chunked_plain(opt);
+  const tr::wire_stats cpp = chunked_plain.predict(cp, server.url("/images.chunked"));
+  const auto cf = chunked_plain.fetch_payload(cp, server.url("/images.chunked"));
+  opt.merge = policy;
+  tr::http_client chunked_merged(opt);
+  const tr::wire_stats cmp = chunked_merged.predict(cp, server.url("/images.chunked"));
+  const auto cm = chunked_merged.fetch_payload(cp, server.url("/images.chunked"));
+  tr::http_client check;
+  const std::vector<std::byte> truth = tr::pack(plan, std::as_bytes(std::span(a.values)));
+  if (cf.payload != truth || cm.payload != truth ||
+      check.fetch_payload(plan, server.url("/images.raw")).payload != truth) {
+    throw selmask::io_error("a fetch from nginx gave another payload than pack");
+  }
+  // the packing server over the same sample-major file
+  tr::save_plan(plan, dir / "images.plan.json");
+  tr::pack_server packer(dir);
+  tr::http_client pc;
+  const tr::packed_source src{packer.url(), {"images.raw"}, "images.plan.json"};
+  const tr::wire_stats pp = tr::predict_packed(pc, plan, src);
+  const tr::fetched_payload pf = tr::fetch_packed(pc, plan, src);
+  const std::vector<std::vector<float>> every(s.samples, keep);
+  const tr::fetched_payload sf = tr::fetch_selected(pc, plan, tr::selection_bitmaps(g, every), src);
+  opt.merge = tr::coalescing::off();
+  const tr::wire_comparison pw = tr::compare_wire(plan, packer.url("/images.raw"), opt, policy);
+  tr::http_client packer_chunked(opt);
+  const tr::wire_stats pcp = packer_chunked.predict(cp, packer.url("/images.chunked"));
+  const auto pcf = packer_chunked.fetch_payload(cp, packer.url("/images.chunked"));
+  if (pf.payload != truth || sf.payload != truth || pcf.payload != truth) {
+    throw selmask::io_error("a fetch from the packing server gave another payload than pack");
+  }
+  const tr::transport_model m = check.probe(server.url("/images.chunked"));
+  const std::size_t headers =
+    cf.payload.size() +
+    cf.wire.requests * (m.range_request_fixed + (per_range ? m.single_header_fixed : m.multi_header_fixed));
+  std::printf("\n%s: %zu images of %s, pixel(any) %zu of %zu pixels (%s), payload %s bytes; "
+              "wire = request + header + body bytes\n\n",
+              images.string().c_str(), s.samples, s.sample.str().c_str(), plan.kept_values(),
+              s.height() * s.width(), mask_file.empty() ? "seeded random" : mask_file.string().c_str(),
+              with_commas(plan.payload_bytes()).c_str());
+  std::printf("| transport | requests | wire bytes | per image | read | discarded | predicted - counted |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  const auto line = [&](const std::string& name, const tr::wire_stats& w, const tr::wire_stats* pr) {
+    char err[32] = "n/a";
+    if (pr != nullptr) {
+      std::snprintf(err, sizeof err, "%+.2f %%", relative_error(pr->total(), w.total()));
+    }
+    std::printf("| %s | %zu | %s | %.1f | %s | %s | %s |\n", name.c_str(), w.requests,
+                with_commas(w.total()).c_str(),
+                static_cast<double>(w.total()) / static_cast<double>(s.samples),
+                with_commas(w.read_bytes).c_str(), with_commas(w.discarded_bytes).c_str(), err);
+  };
+  line("nginx: sample-major file, plain ranges", c.plain, &c.plain_predicted);
+  line("nginx: sample-major file, coalesced (" + policy.str() + ")", c.coalesced, &c.coalesced_predicted);
+  line("nginx: chunked file (" + std::to_string(chunk_samples) + " images x 1 pixel), plain ranges", cf.wire,
+       &cpp);
+  line("nginx: chunked file, coalesced (" + policy.str() + ")", cm.wire, &cmp);
+  line("nginx: full download (one plain GET)", c.full, &c.full_predicted);
+  line("packing server: sample-major file, plain ranges", pw.plain, &pw.plain_predicted);
+  line("packing server: sample-major file, coalesced (" + policy.str() + ")", pw.coalesced,
+       &pw.coalesced_predicted);
+  line("packing server: chunked file, plain ranges", pcf.wire, &pcp);
+  line("packing server: GET /pack (named plan)", pf.wire, &pp);
+  line("packing server: POST /select (the mask as one bitmap per image)", sf.wire, nullptr);
+  line("packing server: full download (one plain GET)", pw.full, &pw.full_predicted);
+  const auto above = [](std::size_t w, std::size_t base) {
+    return 100.0 * (static_cast<double>(w) / static_cast<double>(base) - 1.0);
+  };
+  std::printf("\npayload + one header block per request (chunked, plain): %s bytes; chunked plain is %.1f %% "
+              "above it; the packing server's GET /pack is %.2f %% above the payload\n",
+              with_commas(headers).c_str(), above(cf.wire.total(), headers),
+              above(pf.wire.total(), plan.payload_bytes()));
+}
 } // namespace
 
 int main(int argc, char** argv) {
@@ -84,13 +207,15 @@ int main(int argc, char** argv) {
   bool per_range = false;
   std::uint64_t seed = 1;
   std::filesystem::path images;
+  std::filesystem::path mask_file;
   std::size_t chunk_samples = 1024;
   example::command_line cl("transfer_wire");
   cl.option("--coalesce", "off|auto|BYTES", coalesce)
     .flag("--per-range", per_range)
     .option("--seed", "N", seed)
     .option("--images", "IDX", images)
-    .option("--chunk-samples", "S", chunk_samples);
+    .option("--chunk-samples", "S", chunk_samples)
+    .option("--mask", "FILE", mask_file);
   if (!cl.parse(argc, argv)) {
     return 2;
   }
@@ -158,65 +283,7 @@ int main(int argc, char** argv) {
       }
     }
     if (!images.empty()) {
-      const tr::chunk_shape chunk{chunk_samples, {1, 1, 1}};
-      const tr::storage s = tr::rechunk_file(images, dir / "images.chunked", chunk);
-      const selmask::io::idx_array a = selmask::io::read_idx(images);
-      selmask::io::write_file_atomically(
-        dir / "images.raw",
-        std::string_view(reinterpret_cast<const char*>(a.values.data()), a.values.size()));
-      for (const char* f : {"images.raw", "images.chunked"}) {
-        std::filesystem::permissions(dir / f, std::filesystem::perms::others_read,
-                                     std::filesystem::perm_options::add);
-      }
-      const tr::plan plan =
-        tr::plan::from_masks({{selmask::make_geometry<selmask::pixel>(1, 1, s.height(), s.width(), true),
-                               keep_exactly(s.height() * s.width(), 39, r)}},
-                             s);
-      const tr::chunked_plan cp(plan, chunk);
-      tr::http_options opt;
-      opt.strategy = per_range ? tr::range_strategy::per_range : tr::range_strategy::multi_range;
-      const tr::wire_comparison c = tr::compare_wire(plan, server.url("/images.raw"), opt, policy);
-      tr::http_client chunked_plain(opt);
-      const tr::wire_stats cpp = chunked_plain.predict(cp, server.url("/images.chunked"));
-      const auto cf = chunked_plain.fetch_payload(cp, server.url("/images.chunked"));
-      opt.merge = policy;
-      tr::http_client chunked_merged(opt);
-      const tr::wire_stats cmp = chunked_merged.predict(cp, server.url("/images.chunked"));
-      const auto cm = chunked_merged.fetch_payload(cp, server.url("/images.chunked"));
-      tr::http_client check;
-      if (cf.payload != check.fetch_payload(plan, server.url("/images.raw")).payload ||
-          cm.payload != cf.payload) {
-        throw selmask::io_error("the chunked fetch gave another payload than the sample-major one");
-      }
-      const tr::transport_model m = check.probe(server.url("/images.chunked"));
-      const std::size_t headers =
-        cf.payload.size() + cf.wire.requests * (m.range_request_fixed +
-                                                (per_range ? m.single_header_fixed : m.multi_header_fixed));
-      std::printf("\n%s: %zu images of %s, pixel(any) 39 of %zu pixels (seeded random), payload %s bytes; "
-                  "wire = request + header + body bytes\n\n",
-                  images.string().c_str(), s.samples, s.sample.str().c_str(), s.height() * s.width(),
-                  with_commas(plan.payload_bytes()).c_str());
-      std::printf(
-        "| transport | requests | wire bytes | per image | read | discarded | predicted - counted |\n");
-      std::printf("|---|---|---|---|---|---|---|\n");
-      const auto line = [&](const char* name, const tr::wire_stats& w, const tr::wire_stats& pr) {
-        std::printf(
-          "| %s | %zu | %s | %.1f | %s | %s | %+.2f %% |\n", name, w.requests, with_commas(w.total()).c_str(),
-          static_cast<double>(w.total()) / static_cast<double>(s.samples), with_commas(w.read_bytes).c_str(),
-          with_commas(w.discarded_bytes).c_str(), relative_error(pr.total(), w.total()));
-      };
-      line("sample-major file, plain ranges", c.plain, c.plain_predicted);
-      line(("sample-major file, coalesced (" + policy.str() + ")").c_str(), c.coalesced,
-           c.coalesced_predicted);
-      line(("chunked file (" + std::to_string(chunk_samples) + " images x 1 pixel), plain ranges").c_str(),
-           cf.wire, cpp);
-      line(("chunked file, coalesced (" + policy.str() + ")").c_str(), cm.wire, cmp);
-      line("full download (one plain GET)", c.full, c.full_predicted);
-      std::printf(
-        "\npayload + one header block per request (chunked, plain): %s bytes; chunked plain is %.1f %% "
-        "above it\n",
-        with_commas(headers).c_str(),
-        100.0 * (static_cast<double>(cf.wire.total()) / static_cast<double>(headers) - 1.0));
+      images_table(images, mask_file, chunk_samples, per_range, policy, dir, server, r);
     }
     server.stop();
     std::filesystem::remove_all(dir);

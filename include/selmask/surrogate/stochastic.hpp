@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/ops.hpp"
 #include "../detail/config.hpp"
 #include "formulas.hpp"
 #include "straight_through.hpp"
@@ -134,26 +135,26 @@ struct st_gumbel_softmax {
       x = static_cast<float>(-std::log(-std::log(detail::open_uniform(rng))));
     }
     B::map2(w, B::from_host(ws, g), h, formula::add{});
-    B::softmax_groups(h, choices, 1.0f / tau, s);
+    bk::softmax_groups<B>(h, choices, 1.0f / tau, s);
     finish<B>(s, choices, mode, h);
   }
   template <tensor_backend B>
   static void expect(const tensor_t<B>& w, std::size_t choices, float tau, mask_mode mode, tensor_t<B>& s,
                      tensor_t<B>& h) {
-    B::softmax_groups(w, choices, 1.0f / tau, s);
+    bk::softmax_groups<B>(w, choices, 1.0f / tau, s);
     finish<B>(s, choices, mode, h);
   }
   template <tensor_backend B>
   static void backward(const tensor_t<B>& /*w*/, const tensor_t<B>& s, const tensor_t<B>& dh,
                        std::size_t choices, float tau, tensor_t<B>& dw) {
-    B::softmax_groups_backward(s, dh, choices, 1.0f / tau, dw);
+    bk::softmax_groups_backward<B>(s, dh, choices, 1.0f / tau, dw);
   }
 
 private:
   template <tensor_backend B>
   static void finish(const tensor_t<B>& s, std::size_t choices, mask_mode mode, tensor_t<B>& h) {
     if (mode == mask_mode::hard) {
-      B::argmax_one_hot_groups(s, choices, h);
+      bk::argmax_one_hot_groups<B>(s, choices, h);
     } else {
       B::copy(s, h);
     }

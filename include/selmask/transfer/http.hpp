@@ -35,6 +35,9 @@
 /// policy, and reads the resource whole with one plain GET when that costs no more bytes; the
 /// result is the same payload. `predict` gives the bytes a fetch will cost before it is made;
 /// `download_whole` is the full download to compare with.
+///
+/// `exchange` is one plain GET, HEAD or POST, counted the same way: the client of the packing
+/// server (transfer/pack_client.hpp) is built on it.
 
 #include <cstddef>
 #include <cstring>
@@ -312,6 +315,33 @@ public:
     return out;
   }
 
+  /// The answer to a request that is not a range fetch (`exchange`).
+  struct exchange_result {
+    long status = 0;
+    std::string body; ///< also of an error answer (a server's message)
+    wire_stats wire;  ///< requests: the request line, headers and any body sent
+  };
+
+  /// One `method` request ("GET", "HEAD", or "POST" with `body` as application/octet-stream) of
+  /// `url`, counted as the range fetches are; the building block of the packing server's client
+  /// (transfer/pack_client.hpp). Throws `io_error` naming the URL when the transfer fails or the
+  /// body exceeds `body_limit`; any HTTP status is returned.
+  exchange_result exchange(const std::string& method, const std::string& url, std::string_view body,
+                           std::size_t body_limit) {
+    const std::string what = "selmask::transfer::http_client: " + method + " " + url + ": ";
+    exchange_result out;
+    response r;
+    r.method = method;
+    r.upload = body;
+    r.any_status = true;
+    perform(url, "", r, body_limit, 200, out.wire);
+    check_transfer(r, what);
+    out.status = r.status;
+    out.body = std::move(body_);
+    body_.clear();
+    return out;
+  }
+
   /// The payload of `p` fetched from `urls` (one per stream, in version order).
   fetched_payload fetch_payload(const plan& p, std::span<const std::string> urls) {
     fetched_payload out;
@@ -341,6 +371,9 @@ private:
   struct curl_deleter {
     void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
   };
+  struct slist_deleter {
+    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+  };
 
   struct response {
     long status = 0;
@@ -350,6 +383,10 @@ private:
     std::string* body = nullptr; ///< the client's reusable buffer
     long accept = 206;           ///< the status whose body is wanted
     bool headers_only = false;   ///< refuse the body at its first byte (a probe)
+    bool any_status = false;     ///< keep the body whatever the status (`exchange`)
+    std::string_view method;     ///< empty: GET; "HEAD"; "POST" (with `upload`)
+    std::string_view upload;
+    std::size_t header_out_bytes = 0; ///< request line and headers sent (uploads only)
     std::size_t body_limit = 0;
     std::size_t body_bytes = 0;
     std::size_t header_bytes = 0;
@@ -394,11 +431,18 @@ private:
     return len;
   }
 
+  static int on_debug(CURL*, curl_infotype type, char*, std::size_t size, void* user) {
+    if (type == CURLINFO_HEADER_OUT) {
+      static_cast<response*>(user)->header_out_bytes += size;
+    }
+    return 0;
+  }
+
   static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
     auto* r = static_cast<response*>(user);
     const std::size_t len = size * n;
     r->body_bytes += len;
-    if (r->status != r->accept || r->headers_only) {
+    if ((r->status != r->accept && !r->any_status) || r->headers_only) {
       r->refused = true;
       return 0; // abort: never download a whole file, nor an error page we do not need
     }
@@ -433,6 +477,20 @@ private:
     if (!range.empty()) {
       curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
     }
+    std::unique_ptr<curl_slist, slist_deleter> headers;
+    if (r.method == "HEAD") {
+      curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (r.method == "POST") {
+      headers.reset(curl_slist_append(nullptr, "Content-Type: application/octet-stream"));
+      headers.reset(curl_slist_append(headers.release(), "Expect:")); // no 100-continue round trip
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.upload.empty() ? "" : r.upload.data()); // never NULL (stdin)
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.upload.size()));
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+      curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, &http_client::on_debug);
+      curl_easy_setopt(c, CURLOPT_DEBUGDATA, &r);
+      curl_easy_setopt(c, CURLOPT_VERBOSE, 1L); // on_debug counts the request line and headers sent
+    }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, opt_.connect_timeout_ms);
@@ -449,6 +507,11 @@ private:
     long request_size = 0;
     curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_size);
     r.request_bytes = static_cast<std::size_t>(request_size > 0 ? request_size : 0);
+    if (!r.upload.empty()) { // CURLINFO_REQUEST_SIZE holds the body only when it fits the first send
+      curl_off_t sent = 0;
+      curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+      r.request_bytes = r.header_out_bytes + static_cast<std::size_t>(sent > 0 ? sent : 0);
+    }
     wire.requests += 1;
     wire.request_bytes += r.request_bytes;
     wire.body_bytes += r.body_bytes;
