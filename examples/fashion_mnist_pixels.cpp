@@ -40,6 +40,7 @@
 #endif
 #include <selmask/train/trainer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -343,6 +344,15 @@ int main(int argc, char** argv) try {
   selmask::io::plot_options po;
   po.title = "LeNet + pixel(any) mask on Fashion-MNIST";
   po.y_label = "accuracy";
+  if (wire_of && !points.empty()) { // the default transport's bytes of the smallest point, in the title
+    const auto& smallest =
+      *std::min_element(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.q < b.q; });
+    const auto w = wire_of(smallest.masks[0]);
+    char t[256];
+    std::snprintf(t, sizeof t, "LeNet, pixel(any): Q %.3f = %.0f wire B/image (full %.0f)", smallest.q, w[1],
+                  w[2]);
+    po.title = t;
+  }
   selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve, full}, po);
   if (wire_of) { // the same front against bytes per test image
     selmask::io::plot_series payload_curve;
