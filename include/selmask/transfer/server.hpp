@@ -27,10 +27,20 @@
 #include <utility>
 #include <vector>
 
+// GCC 12 reports a false -Wmaybe-uninitialized inside Beast's HTTP parser (a boost::optional
+// returned as boost::none, once inlined into the caller); the warning is silenced for the lines of
+// these headers only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #include "../error.hpp"
 #include "pack_service.hpp"
