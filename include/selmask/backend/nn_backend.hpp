@@ -21,7 +21,7 @@
 /// `B::conv2d_forward(x, w, b, k, pad, t)` / `B::conv2d_backward(x, w, g, k, pad, dw, db, dx*)` for
 /// `nn::conv2d`, and `B::conv2d_relu_pool_forward(x, w, b, k, pad, t, u)` /
 /// `B::conv2d_relu_pool_backward(x, w, y, u, g, k, pad, dw, db, dx*)` for `nn::conv_relu_pool`
-/// (backend/cpu/cpu.hpp documents their contracts). Without them the layers compose the
+/// (backend/cpu/conv.hpp documents their contracts). Without them the layers compose the
 /// operations above.
 
 #include <concepts>
