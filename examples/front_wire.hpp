@@ -8,8 +8,8 @@
 //
 // Needs libcurl (selmask::http) and nginx; where either is missing `measure` says why and the job
 // leaves the columns out.
-#include <selmask/io/idx.hpp>
 #include "../tests/nginx_server.hpp"
+#include <selmask/io/idx.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/transfer.hpp>
 #include <selmask/transfer/wire.hpp>

@@ -24,8 +24,8 @@
 // Needs the Debian package nginx (scripts/install-deps.sh).
 #include "command_line.hpp"
 
-#include <selmask/selmask.hpp>
 #include "../tests/nginx_server.hpp"
+#include <selmask/selmask.hpp>
 #include <selmask/transfer/chunked.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/pack_client.hpp>

@@ -96,7 +96,7 @@ public:
       B::conv2d_backward(x_, w_, g, k_, pad_, dw_, db_, &dx_);
       return dx_;
     }
-    bk::swap_leading_axes<B>(g, g_cm_);                     // OC × N × OH × OW
+    bk::swap_leading_axes<B>(g, g_cm_);                 // OC × N × OH × OW
     B::gemm(false, true, 1.0f, g_cm_, col_, 1.0f, dw_); // dW += g·colᵀ
     bk::bias_grad<B>(g, db_);
     B::gemm(true, false, 1.0f, w_, g_cm_, 0.0f, dcol_); // dcol = Wᵀ·g

@@ -66,7 +66,7 @@ public:
   const tensor& backward(const tensor& g) {
     detail::check_backward<B>(*this, has_forward_, g, y_);
     B::gemm(true, false, 1.0f, g, x_, 1.0f, dw_);  // dW += gᵀ·x
-    bk::bias_grad<B>(g, db_);                          // db += Σ_n g
+    bk::bias_grad<B>(g, db_);                      // db += Σ_n g
     B::gemm(false, false, 1.0f, g, w_, 0.0f, dx_); // dx = g·W
     return dx_;
   }
