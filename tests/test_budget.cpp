@@ -3,6 +3,7 @@
 // reached on the synthetic bands task, exactly k cells kept, bad input named, and the "no silent
 // no-op" message on a tiny data set but not at the main job's settings.
 #include "support.hpp"
+#include "train_support.hpp"
 
 #include <selmask/nn/dense.hpp>
 #include <selmask/nn/flatten.hpp>
@@ -27,44 +28,6 @@ net_t make_net(std::uint64_t seed, float lr = 2e-2f) {
   o.seed = seed;
   o.optimizer.lr = lr;
   return net_t(o, nn::flatten<B>{}, nn::dense<B>(108, 3));
-}
-
-/// 12 bands of 3×3; bands 1, 6 and 10 decide the class (3 classes), the others are noise (the
-/// task of tests/test_train.cpp).
-io::dataset bands(std::size_t n, std::uint64_t seed) {
-  io::dataset d;
-  d.sample = shape{12, 3, 3};
-  d.classes = 3;
-  std::mt19937_64 r(seed);
-  std::normal_distribution<float> noise(0.0f, 1.0f);
-  const std::size_t informative[3] = {1, 6, 10};
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto y = static_cast<std::int32_t>(r() % 3);
-    d.labels.push_back(y);
-    for (std::size_t c = 0; c < 12; ++c) {
-      float shift = 0.0f;
-      for (std::size_t j = 0; j < 3; ++j) {
-        if (c == informative[j]) {
-          shift = y == static_cast<std::int32_t>(j) ? 1.5f : -0.5f;
-        }
-      }
-      for (std::size_t p = 0; p < 9; ++p) {
-        d.images.push_back(shift + noise(r));
-      }
-    }
-  }
-  return d;
-}
-
-trainer_options quick_options() {
-  trainer_options o;
-  o.lambda = 0.5f;
-  o.warmup_epochs = 2;
-  o.mask_epochs = 12;
-  o.batch_size = 40;
-  o.mask_optimizer.lr = 0.05f;
-  o.seed = 3;
-  return o;
 }
 
 /// Phase, validation Q and the number of kept cells of the first mask after every epoch.

@@ -3,6 +3,7 @@
 // trains runs on every backend of support.hpp (label `backends`); the schedules and the front
 // hold no tensors and run once.
 #include "support.hpp"
+#include "train_support.hpp"
 
 #include <selmask/nn/dense.hpp>
 #include <selmask/nn/flatten.hpp>
@@ -26,43 +27,6 @@ net_t<B> make_net(std::size_t inputs, std::size_t classes, std::uint64_t seed, f
   o.seed = seed;
   o.optimizer.lr = lr;
   return net_t<B>(o, nn::flatten<B>{}, nn::dense<B>(inputs, classes));
-}
-
-/// 12 bands of 3×3; bands 1, 6 and 10 decide the class (3 classes), the others are noise.
-io::dataset bands(std::size_t n, std::uint64_t seed) {
-  io::dataset d;
-  d.sample = shape{12, 3, 3};
-  d.classes = 3;
-  std::mt19937_64 r(seed);
-  std::normal_distribution<float> noise(0.0f, 1.0f);
-  const std::size_t informative[3] = {1, 6, 10};
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto y = static_cast<std::int32_t>(r() % 3);
-    d.labels.push_back(y);
-    for (std::size_t c = 0; c < 12; ++c) {
-      float shift = 0.0f;
-      for (std::size_t j = 0; j < 3; ++j) {
-        if (c == informative[j]) {
-          shift = y == static_cast<std::int32_t>(j) ? 1.5f : -0.5f;
-        }
-      }
-      for (std::size_t p = 0; p < 9; ++p) {
-        d.images.push_back(shift + noise(r));
-      }
-    }
-  }
-  return d;
-}
-
-trainer_options quick_options() {
-  trainer_options o;
-  o.lambda = 0.5f;
-  o.warmup_epochs = 2;
-  o.mask_epochs = 12;
-  o.batch_size = 40;
-  o.mask_optimizer.lr = 0.05f;
-  o.seed = 3;
-  return o;
 }
 
 } // namespace
