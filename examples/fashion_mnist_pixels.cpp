@@ -7,7 +7,7 @@
 //                        [--explore-lr F] [--final-cosine 0|1]
 //                        [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F]
 //                        [--train-limit N]
-//                        [--test-limit N] [--seed S]
+//                        [--test-limit N] [--seed S] [--seeds N]
 //                        [--weights FILE]
 //
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
@@ -18,6 +18,13 @@
 // and the full download, predicted from a transport model measured once at the start against a
 // private nginx; front_wire.png plots accuracy against them and the summary line names them.
 // Without nginx (or libcurl) the columns are left out, with a message.
+// --seeds N trains N times, with seeds S, S+1, ..., S+N-1 (each its own validation split, mask
+// and network initialisation and batch order), each run writing the files above to DIR/seed_K;
+// DIR then holds the means over the seeds: seeds.csv (per seed and budget Q in {0.02, 0.05,
+// 0.10, 0.25}: the front point of largest validation accuracy with Q at most the budget, and its
+// test accuracy), front.csv (per budget: mean Q, mean, standard deviation, minimum and maximum of
+// the test accuracy over the seeds that reached the budget), front.png (every seed's front, and
+// the means with the minimum and maximum as the spread) and summary.txt.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
 // --budget Q steers λ with selmask::budget_controller (dual ascent, per batch, η = E per epoch)
@@ -42,6 +49,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,6 +58,7 @@
 #include <functional>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace {
@@ -78,6 +87,7 @@ struct arguments {
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
   std::uint64_t seed = 1;
+  std::size_t seeds = 1;
   std::filesystem::path weights;
 };
 
@@ -89,7 +99,7 @@ struct arguments {
                "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
                "[--train-limit N] "
                "[--test-limit N] [--validation N] "
-               "[--seed S] [--weights FILE]\n",
+               "[--seed S] [--seeds N] [--weights FILE]\n",
                msg);
   std::exit(2);
 }
@@ -165,7 +175,12 @@ arguments parse(int argc, char** argv) {
         a.validation = std::stoul(value());
       else if (k == "--seed")
         a.seed = std::stoull(value());
-      else if (k == "--weights")
+      else if (k == "--seeds") {
+        const std::string v = value();
+        if (v.empty() || v.front() == '-')
+          throw std::invalid_argument(v);
+        a.seeds = std::stoul(v);
+      } else if (k == "--weights")
         a.weights = value();
       else if (k == "--help" || k == "-h")
         usage("learn a pixel mask for LeNet on Fashion-MNIST");
@@ -198,6 +213,8 @@ arguments parse(int argc, char** argv) {
     if (!cosine_given)
       a.final_cosine = true;
   }
+  if (a.seeds == 0)
+    usage("--seeds must be at least 1");
   if (a.budget && a.keep)
     usage("--budget and --keep exclude each other");
   if (a.budget && !(*a.budget > 0.0 && *a.budget <= 1.0))
@@ -210,50 +227,28 @@ arguments parse(int argc, char** argv) {
   return a;
 }
 
-} // namespace
-
-int main(int argc, char** argv) try {
 #if defined(SELMASK_EXAMPLE_CUDA)
-  using B = selmask::cuda;
+using backend_t = selmask::cuda;
 #else
-  using B = selmask::cpu;
+using backend_t = selmask::cpu;
 #endif
-  const arguments args = parse(argc, argv);
-  std::filesystem::create_directories(args.out);
 
-  std::fprintf(stderr, "loading Fashion-MNIST from %s\n",
-               std::string(selmask::io::fashion_mnist_default_dir).c_str());
-  auto data = selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, args.train_limit,
-                                              args.test_limit);
-  auto [train, validation] = selmask::io::split(data.train, args.validation, args.seed);
-  std::fprintf(stderr, "train %zu, validation %zu, test %zu images\n", train.size(), validation.size(),
-               data.test.size());
+/// Bytes on the wire per test image of a mask: payload, coalesced ranges over nginx, full download.
+using wire_fn = std::function<std::array<double, 3>(const std::vector<float>&)>;
 
-  // bytes on the wire per test image: payload, coalesced ranges over nginx, full download
-  std::function<std::array<double, 3>(const std::vector<float>&)> wire_of;
-#if defined(SELMASK_EXAMPLE_WIRE)
-  const example::front_wire wire(std::filesystem::path(selmask::io::fashion_mnist_default_dir) /
-                                   "t10k-images-idx3-ubyte.gz",
-                                 data.test.size());
-  const std::string no_wire = wire.why();
-  if (wire.available()) {
-    wire_of = [&wire](const std::vector<float>& m) {
-      const example::wire_per_image w = wire.price(m);
-      return std::array<double, 3>{w.payload, w.wire, w.full};
-    };
-  }
-#else
-  const std::string no_wire = "built without libcurl (selmask::http)";
-#endif
-  if (wire_of) {
-    std::fprintf(stderr, "transport model of the test images on nginx measured (coalesced ranges)\n");
-  } else {
-    std::fprintf(stderr, "no wire bytes in front.csv: %s\n", no_wire.c_str());
-  }
+struct seed_run {
+  selmask::training_result result;
+  std::vector<selmask::front_point> points; ///< the Pareto points, chosen on validation
+};
 
+/// One training run of the job with `seed`, its checkpoints and epoch log under `out`.
+seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
+                    const selmask::io::dataset& validation, const selmask::io::dataset& test,
+                    std::uint64_t seed, const std::filesystem::path& out) {
+  using B = backend_t;
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
-  pipe::on<B> masks(train.sample, args.seed);
-  selmask::nn::lenet<B> net(args.seed);
+  pipe::on<B> masks(train.sample, seed);
+  selmask::nn::lenet<B> net(seed);
 
   selmask::trainer_options opt;
   opt.lambda = args.lambda;
@@ -261,9 +256,9 @@ int main(int argc, char** argv) try {
   opt.mask_epochs = args.mask_epochs + args.final_fixate; // the final fixation comes after the rounds
   opt.final_fixation_epochs = args.final_fixate;
   opt.target_q = args.target_q;
-  opt.seed = args.seed;
+  opt.seed = seed;
   opt.mask_optimizer.lr = args.mask_lr;
-  opt.checkpoint_dir = args.out / "checkpoints";
+  opt.checkpoint_dir = out / "checkpoints";
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
   }
@@ -272,12 +267,13 @@ int main(int argc, char** argv) try {
                                     .final_fixation = args.final_fixate_lr,
                                     .final_cosine = args.final_cosine};
   const auto train_with = [&](auto controller) {
-    return selmask::learn_selection_masks(masks, net, train, validation, &data.test, opt,
+    return selmask::learn_selection_masks(masks, net, train, validation, &test, opt,
                                           selmask::training_policies<>{}.with_lambda(controller).with_lr(lr),
                                           selmask::progress_display{25},
-                                          selmask::epoch_csv_log(args.out / "epochs.csv"));
+                                          selmask::epoch_csv_log(out / "epochs.csv"));
   };
-  selmask::training_result result;
+  seed_run run;
+  selmask::training_result& result = run.result;
   if (args.budget || args.keep) {
     // λ follows the budget: dual ascent after every batch, η per epoch spread over its batches
     const double cells = static_cast<double>(train.sample[1] * train.sample[2]);
@@ -295,8 +291,18 @@ int main(int argc, char** argv) try {
     result = train_with(selmask::round_schedule{args.explore, args.fixate, args.lambda_factor});
   }
 
+  run.points = run.result.front.pareto();
+  return run;
+}
+
+/// The files of one run (front.csv, plots, mask pictures, summary.txt) under `out`; returns the
+/// summary line.
+std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& train,
+                               const std::filesystem::path& out, const wire_fn& wire_of,
+                               const std::string& no_wire) {
   // ---- the front ------------------------------------------------------------------------------------
-  const auto points = result.front.pareto();
+  const auto& points = run.points;
+  const auto& result = run.result;
   {
     std::string csv = "q,val_accuracy,test_accuracy,epoch,lambda,tau,checkpoint";
     csv += wire_of ? ",payload_bytes_per_image,wire_bytes_per_image,full_download_bytes_per_image\n" : "\n";
@@ -313,7 +319,7 @@ int main(int argc, char** argv) try {
       }
       csv += "\n";
     }
-    selmask::io::write_file_atomically(args.out / "front.csv", [&](std::ostream& os) { os << csv; });
+    selmask::io::write_file_atomically(out / "front.csv", [&](std::ostream& os) { os << csv; });
   }
 
   // average training image as the background of the mask pictures
@@ -334,7 +340,7 @@ int main(int argc, char** argv) try {
     val_curve.y.push_back(p.val_accuracy);
     char name[64];
     std::snprintf(name, sizeof name, "mask_q%.3f.png", p.q);
-    selmask::io::mask_image(args.out / name, p.masks[0], mean, 28, 28, 8);
+    selmask::io::mask_image(out / name, p.masks[0], mean, 28, 28, 8);
   }
   selmask::io::plot_series full;
   full.label = "full data, test (after warm-up)";
@@ -353,7 +359,7 @@ int main(int argc, char** argv) try {
                   w[2]);
     po.title = t;
   }
-  selmask::io::plot_xy(args.out / "front.png", {test_curve, val_curve, full}, po);
+  selmask::io::plot_xy(out / "front.png", {test_curve, val_curve, full}, po);
   if (wire_of) { // the same front against bytes per test image
     selmask::io::plot_series payload_curve;
     payload_curve.label = "payload";
@@ -375,7 +381,7 @@ int main(int argc, char** argv) try {
     pw.title = "the front against bytes on the wire";
     pw.x_label = "bytes per test image (HTTP: requests + headers + bodies)";
     pw.x_max = 1.05 * full_bytes;
-    selmask::io::plot_xy(args.out / "front_wire.png", {payload_curve, wire_curve, full_wire}, pw);
+    selmask::io::plot_xy(out / "front_wire.png", {payload_curve, wire_curve, full_wire}, pw);
   }
 
   // ---- summary --------------------------------------------------------------------------------------
@@ -414,9 +420,147 @@ int main(int argc, char** argv) try {
                   f.val_accuracy, f.test_accuracy, f.epoch);
   }
   std::printf("\n%s\n", line);
-  selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
-  std::printf("wrote %s/{front.csv,front.png%s,epochs.csv,summary.txt,mask_q*.png}\n",
-              args.out.string().c_str(), wire_of ? ",front_wire.png" : "");
+  selmask::io::write_file_atomically(out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
+  std::printf("wrote %s/{front.csv,front.png%s,epochs.csv,summary.txt,mask_q*.png}\n", out.string().c_str(),
+              wire_of ? ",front_wire.png" : "");
+  return line;
+}
+
+/// Means over the seeds at the budgets Q ≤ 0.02, 0.05, 0.10, 0.25: per seed the front point of
+/// largest validation accuracy within the budget (as a user would pick it), then the mean, standard
+/// deviation, minimum and maximum of its test accuracy. Writes seeds.csv, front.csv, front.png and
+/// summary.txt to args.out.
+void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) {
+  const std::array<double, 4> budgets{0.02, 0.05, 0.10, 0.25};
+  std::string per_seed = "seed,budget,q,val_accuracy,test_accuracy,epoch\n";
+  std::string means = "budget,seeds_reaching,mean_q,mean_test_accuracy,std_test_accuracy,min_test_accuracy,"
+                      "max_test_accuracy\n";
+  selmask::io::plot_series mean_curve, lo_curve, hi_curve;
+  mean_curve.label = "mean over seeds (test, best within Q)";
+  lo_curve.label = "minimum over seeds";
+  hi_curve.label = "maximum over seeds";
+  lo_curve.marker = hi_curve.marker = selmask::io::marker_shape::square;
+  lo_curve.connect = hi_curve.connect = false;
+  std::string line;
+  char row[256];
+  for (const double budget : budgets) {
+    std::vector<double> qs, accs;
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      const selmask::front_point* p = runs[k].result.front.best_within(budget);
+      if (!p)
+        continue;
+      std::snprintf(row, sizeof row, "%llu,%.2f,%.6f,%.6f,%.6f,%zu\n",
+                    static_cast<unsigned long long>(args.seed + k), budget, p->q, p->val_accuracy,
+                    p->test_accuracy, p->epoch);
+      per_seed += row;
+      qs.push_back(p->q);
+      accs.push_back(p->test_accuracy);
+    }
+    if (accs.empty()) {
+      std::snprintf(row, sizeof row, "%.2f,0,,,,,\n", budget);
+      means += row;
+      std::snprintf(row, sizeof row, "Q <= %.2f: no seed reached it\n", budget);
+      line += row;
+      continue;
+    }
+    const double n = static_cast<double>(accs.size());
+    const double mq = std::accumulate(qs.begin(), qs.end(), 0.0) / n;
+    const double ma = std::accumulate(accs.begin(), accs.end(), 0.0) / n;
+    double var = 0.0;
+    for (const double a : accs)
+      var += (a - ma) * (a - ma);
+    const double sd = accs.size() > 1 ? std::sqrt(var / (n - 1.0)) : 0.0;
+    const auto [lo, hi] = std::minmax_element(accs.begin(), accs.end());
+    std::snprintf(row, sizeof row, "%.2f,%zu,%.6f,%.6f,%.6f,%.6f,%.6f\n", budget, accs.size(), mq, ma, sd,
+                  *lo, *hi);
+    means += row;
+    mean_curve.x.push_back(mq);
+    mean_curve.y.push_back(ma);
+    lo_curve.x.push_back(mq);
+    lo_curve.y.push_back(*lo);
+    hi_curve.x.push_back(mq);
+    hi_curve.y.push_back(*hi);
+    std::snprintf(
+      row, sizeof row,
+      "Q <= %.2f: mean Q %.4f, test accuracy %.4f +- %.4f (min %.4f, max %.4f, %zu of %zu seeds)\n", budget,
+      mq, ma, sd, *lo, *hi, accs.size(), runs.size());
+    line += row;
+  }
+  selmask::io::write_file_atomically(args.out / "seeds.csv", [&](std::ostream& os) { os << per_seed; });
+  selmask::io::write_file_atomically(args.out / "front.csv", [&](std::ostream& os) { os << means; });
+  std::vector<selmask::io::plot_series> series;
+  for (std::size_t k = 0; k < runs.size(); ++k) { // each seed's Pareto front, thin markers
+    selmask::io::plot_series s;
+    s.label = "seed " + std::to_string(args.seed + k);
+    for (const auto& p : runs[k].points) {
+      s.x.push_back(p.q);
+      s.y.push_back(p.test_accuracy);
+    }
+    s.colour = selmask::io::rgb{190, 190, 190};
+    s.marker = selmask::io::marker_shape::triangle;
+    s.connect = false;
+    series.push_back(std::move(s));
+  }
+  series.push_back(mean_curve);
+  series.push_back(lo_curve);
+  series.push_back(hi_curve);
+  selmask::io::plot_options po;
+  po.title = "LeNet + pixel(any) mask, " + std::to_string(runs.size()) + " seeds";
+  po.y_label = "test accuracy";
+  selmask::io::plot_xy(args.out / "front.png", std::span<const selmask::io::plot_series>(series), po);
+  std::printf("\nmeans over %zu seeds (points chosen on validation):\n%s", runs.size(), line.c_str());
+  selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line; });
+  std::printf("wrote %s/{seeds.csv,front.csv,front.png,summary.txt} and seed_*/\n",
+              args.out.string().c_str());
+}
+} // namespace
+
+int main(int argc, char** argv) try {
+  const arguments args = parse(argc, argv);
+  std::filesystem::create_directories(args.out);
+
+  std::fprintf(stderr, "loading Fashion-MNIST from %s\n",
+               std::string(selmask::io::fashion_mnist_default_dir).c_str());
+  auto data = selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, args.train_limit,
+                                              args.test_limit);
+
+  // bytes on the wire per test image: payload, coalesced ranges over nginx, full download
+  wire_fn wire_of;
+#if defined(SELMASK_EXAMPLE_WIRE)
+  const example::front_wire wire(std::filesystem::path(selmask::io::fashion_mnist_default_dir) /
+                                   "t10k-images-idx3-ubyte.gz",
+                                 data.test.size());
+  const std::string no_wire = wire.why();
+  if (wire.available()) {
+    wire_of = [&wire](const std::vector<float>& m) {
+      const example::wire_per_image w = wire.price(m);
+      return std::array<double, 3>{w.payload, w.wire, w.full};
+    };
+  }
+#else
+  const std::string no_wire = "built without libcurl (selmask::http)";
+#endif
+  if (wire_of) {
+    std::fprintf(stderr, "transport model of the test images on nginx measured (coalesced ranges)\n");
+  } else {
+    std::fprintf(stderr, "no wire bytes in front.csv: %s\n", no_wire.c_str());
+  }
+
+  std::vector<seed_run> runs;
+  for (std::size_t k = 0; k < args.seeds; ++k) {
+    const std::uint64_t seed = args.seed + k;
+    const std::filesystem::path out =
+      args.seeds == 1 ? args.out : args.out / ("seed_" + std::to_string(seed));
+    std::filesystem::create_directories(out);
+    auto [train, validation] = selmask::io::split(data.train, args.validation, seed);
+    std::fprintf(stderr, "seed %llu: train %zu, validation %zu, test %zu images\n",
+                 static_cast<unsigned long long>(seed), train.size(), validation.size(), data.test.size());
+    runs.push_back(train_seed(args, train, validation, data.test, seed, out));
+    write_seed_outputs(runs.back(), train, out, wire_of, no_wire);
+  }
+  if (args.seeds > 1) {
+    write_seed_means(args, runs);
+  }
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());
