@@ -266,3 +266,228 @@ TEST_CASE("xor_mask with st_gumbel_softmax: one version per cell per draw, the a
   p.forward(x);
   CHECK(B::to_host(m.applied()) == hard);
 }
+
+namespace {
+/// One concrete_top_k<K> draw of s (soft) or h (hard) for logits w with a fresh rng(seed).
+template <std::size_t K>
+std::vector<float> top_k_draw(const std::vector<float>& w, float tau, mask_mode mode, std::uint64_t seed,
+                              B::tensor* s_out = nullptr) {
+  std::mt19937_64 rng(seed);
+  B::tensor s, h;
+  concrete_top_k<K>::template forward<B>(B::from_host(shape{1, w.size()}, w), 1, tau, mode, rng, s, h);
+  if (s_out != nullptr) {
+    *s_out = s;
+  }
+  return B::to_host(h);
+}
+} // namespace
+
+TEST_CASE("concrete_top_k: exactly K cells per hard draw, Gumbel-top-k frequencies", "[mask][stochastic]") {
+  SECTION("every hard draw keeps K cells; the relaxed mask sums to K") {
+    const std::vector<float> w = {0.3f, -1.0f, 2.0f, 0.0f, 0.7f, -0.4f, 1.1f};
+    std::mt19937_64 rng(17);
+    const auto wt = B::from_host(shape{1, w.size()}, w);
+    for (int d = 0; d < 200; ++d) {
+      B::tensor s, h;
+      concrete_top_k<3>::forward<B>(wt, 1, 0.5f, mask_mode::hard, rng, s, h);
+      const auto hv = B::to_host(h);
+      const auto sv = B::to_host(s);
+      CHECK(std::count(hv.begin(), hv.end(), 1.0f) == 3);
+      CHECK(std::count(hv.begin(), hv.end(), 0.0f) == 4);
+      double sum = 0.0;
+      for (const float x : sv) {
+        CHECK(x >= 0.0f); // (Xie and Ermon's relaxation does not bound s_i by 1)
+        sum += x;
+      }
+      CHECK(sum == Approx(3.0).margin(1e-5));
+    }
+    // expect: the K largest logits (hard), the zero-noise relaxation (soft)
+    B::tensor s, h;
+    concrete_top_k<3>::expect<B>(wt, 1, 0.5f, mask_mode::hard, s, h);
+    CHECK(B::to_host(h) == std::vector<float>{0, 0, 1, 0, 1, 0, 1});
+    concrete_top_k<3>::expect<B>(wt, 1, 0.5f, mask_mode::soft, s, h);
+    CHECK(B::to_host(h) == B::to_host(s));
+    const auto sv = B::to_host(s);
+    CHECK(sv[2] > sv[6]);
+    CHECK(sv[6] > sv[4]);
+    CHECK(sv[4] > sv[0]);
+  }
+  SECTION("P(cell i kept) by enumerating the orderings of sampling without replacement") {
+    const std::vector<float> w = {0.5f, -1.0f, 1.2f};
+    const double z = std::exp(0.5) + std::exp(-1.0) + std::exp(1.2);
+    std::vector<double> p(3);
+    for (std::size_t i = 0; i < 3; ++i) {
+      p[i] = std::exp(static_cast<double>(w[i])) / z;
+    }
+    // K = 2: i is kept unless it is drawn last; P(order a, b, c) = p_a · p_b/(1 − p_a)
+    std::vector<double> p2(3, 0.0);
+    for (std::size_t a = 0; a < 3; ++a) {
+      for (std::size_t b = 0; b < 3; ++b) {
+        if (a != b) {
+          const double po = p[a] * p[b] / (1 - p[a]);
+          p2[a] += po;
+          p2[b] += po;
+        }
+      }
+    }
+    CHECK(p2[0] + p2[1] + p2[2] == Approx(2.0));
+    constexpr std::size_t n = 60000;
+    std::vector<double> c1(3, 0.0), c2(3, 0.0);
+    std::mt19937_64 rng(23);
+    const auto wt = B::from_host(shape{1, 3}, w);
+    for (std::size_t d = 0; d < n; ++d) {
+      B::tensor s, h;
+      concrete_top_k<1>::forward<B>(wt, 1, 0.7f, mask_mode::hard, rng, s, h);
+      const auto h1 = B::to_host(h);
+      concrete_top_k<2>::forward<B>(wt, 1, 0.7f, mask_mode::hard, rng, s, h);
+      const auto h2 = B::to_host(h);
+      for (std::size_t i = 0; i < 3; ++i) {
+        c1[i] += h1[i];
+        c2[i] += h2[i];
+      }
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+      CAPTURE(i, p[i], p2[i]);
+      CHECK(std::abs(c1[i] / n - p[i]) <= 4 * std::sqrt(p[i] * (1 - p[i]) / n));
+      CHECK(std::abs(c2[i] / n - p2[i]) <= 4 * std::sqrt(p2[i] * (1 - p2[i]) / n));
+    }
+  }
+  SECTION("K above the number of cells is a value_error") {
+    std::mt19937_64 rng(1);
+    const auto wt = B::full(shape{1, 3}, 0.0f);
+    B::tensor s, h;
+    CHECK_THROWS_AS(concrete_top_k<4>::forward<B>(wt, 1, 1.0f, mask_mode::hard, rng, s, h), value_error);
+    CHECK_THROWS_AS(concrete_top_k<4>::expect<B>(wt, 1, 1.0f, mask_mode::soft, s, h), value_error);
+    CHECK_NOTHROW(concrete_top_k<3>::forward<B>(wt, 1, 1.0f, mask_mode::hard, rng, s, h));
+    CHECK(B::to_host(h) == std::vector<float>{1, 1, 1});
+  }
+}
+
+TEST_CASE("concrete_top_k: the backward is the vector-Jacobian product of the relaxed mask s(w) of the draw",
+          "[mask][stochastic]") {
+  const float tau = GENERATE(1.0f, 0.5f);
+  const mask_mode mode = GENERATE(mask_mode::soft, mask_mode::hard);
+  CAPTURE(tau, mode == mask_mode::hard);
+  const std::vector<float> w = {0.4f, -0.3f, 1.0f, 0.1f, -0.8f};
+  const std::size_t n = w.size();
+  const double step = 3e-3;
+  for (const std::uint64_t seed : {31u, 32u, 33u}) {
+    CAPTURE(seed);
+    // the Jacobian by central differences, the noise fixed by re-seeding
+    std::vector<double> jac(n * n); // jac[k·n + i] = ∂s_k/∂w_i
+    for (std::size_t i = 0; i < n; ++i) {
+      auto wp = w, wm = w;
+      wp[i] += static_cast<float>(step);
+      wm[i] -= static_cast<float>(step);
+      B::tensor sp, sm;
+      top_k_draw<2>(wp, tau, mode, seed, &sp);
+      top_k_draw<2>(wm, tau, mode, seed, &sm);
+      const auto vp = B::to_host(sp), vm = B::to_host(sm);
+      for (std::size_t k = 0; k < n; ++k) {
+        jac[k * n + i] = (static_cast<double>(vp[k]) - vm[k]) / (static_cast<double>(wp[i]) - wm[i]);
+      }
+    }
+    B::tensor s;
+    top_k_draw<2>(w, tau, mode, seed, &s);
+    const auto wt = B::from_host(shape{1, n}, w);
+    double largest = 0.0;
+    for (std::size_t k = 0; k < n; ++k) {
+      std::vector<float> e(n, 0.0f);
+      e[k] = 1.0f;
+      B::tensor dw;
+      concrete_top_k<2>::backward<B>(wt, s, B::from_host(shape{1, n}, e), 1, tau, dw);
+      const auto row = B::to_host(dw);
+      for (std::size_t i = 0; i < n; ++i) {
+        CAPTURE(k, i);
+        CHECK(row[i] == Approx(jac[k * n + i]).margin(1e-3).epsilon(1e-2));
+        largest = std::max(largest, std::abs(jac[k * n + i]));
+      }
+    }
+    CHECK(largest > 0.05); // the check is not vacuous
+  }
+}
+
+TEST_CASE("concrete_top_k: the mean gradient over fixed-seed draws is the gradient of the mean relaxed loss",
+          "[mask][stochastic]") {
+  // L = c·s; common random numbers: the same seed for the draws at w and at w ± h·e_i
+  const float tau = GENERATE(1.0f, 0.5f);
+  CAPTURE(tau);
+  const std::vector<float> w = {0.2f, -0.5f, 0.9f, 0.0f};
+  const std::vector<float> c = {1.0f, -0.7f, 0.4f, 2.0f};
+  const std::size_t n = w.size();
+  constexpr std::size_t d = 2000;
+  const auto wt = B::from_host(shape{1, n}, w);
+  const auto ct = B::from_host(shape{1, n}, c);
+  std::vector<double> mean(n, 0.0);
+  std::mt19937_64 rng(41);
+  for (std::size_t t = 0; t < d; ++t) {
+    B::tensor s, h, dw;
+    concrete_top_k<2>::forward<B>(wt, 1, tau, mask_mode::hard, rng, s, h);
+    concrete_top_k<2>::backward<B>(wt, s, ct, 1, tau, dw);
+    const auto g = B::to_host(dw);
+    for (std::size_t i = 0; i < n; ++i) {
+      mean[i] += g[i] / static_cast<double>(d);
+    }
+  }
+  const auto mean_loss = [&](const std::vector<float>& wv) {
+    std::mt19937_64 r(41);
+    const auto x = B::from_host(shape{1, n}, wv);
+    double sum = 0.0;
+    for (std::size_t t = 0; t < d; ++t) {
+      B::tensor s, h;
+      concrete_top_k<2>::forward<B>(x, 1, tau, mask_mode::soft, r, s, h);
+      const auto sv = B::to_host(s);
+      for (std::size_t k = 0; k < n; ++k) {
+        sum += static_cast<double>(c[k]) * sv[k];
+      }
+    }
+    return sum / static_cast<double>(d);
+  };
+  double gap = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto wp = w, wm = w;
+    wp[i] += 3e-3f;
+    wm[i] -= 3e-3f;
+    const double fd = (mean_loss(wp) - mean_loss(wm)) / (static_cast<double>(wp[i]) - wm[i]);
+    CAPTURE(i);
+    CHECK(mean[i] == Approx(fd).margin(1e-3).epsilon(1e-2));
+    gap = std::max(gap, std::abs(fd));
+  }
+  CHECK(gap > 0.05);
+}
+
+TEST_CASE("any_mask with concrete_top_k: K cells per training draw, the top-K logits in evaluation",
+          "[mask][stochastic]") {
+  using tk_pipe = pipeline<any_mask<channel, concrete_top_k<2>>>;
+  tk_pipe::on<B> masks(shape{6, 2, 2}, 3,
+                       any_mask<channel, concrete_top_k<2>>{.init_mean = 0.0f, .init_std = 1.0f});
+  auto& m = masks.stage<0>();
+  const auto x = B::full(shape{4, 6, 2, 2}, 1.0f);
+  masks.forward(x);
+  const auto first = B::to_host(m.applied());
+  CHECK(std::count(first.begin(), first.end(), 1.0f) == 2);
+  bool changed = false;
+  for (int t = 0; t < 20 && !changed; ++t) {
+    masks.forward(x);
+    const auto again = B::to_host(m.applied());
+    CHECK(std::count(again.begin(), again.end(), 1.0f) == 2);
+    changed = again != first;
+  }
+  CHECK(changed); // fresh draws
+  // a backward through the pipeline reaches the logits
+  masks.zero_grad();
+  masks.forward(x);
+  masks.backward(B::full(shape{4, 6, 2, 2}, 1.0f), 0.0f);
+  const auto g = B::to_host(m.grad());
+  CHECK(std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; }));
+  const auto w = B::to_host(m.logits());
+  std::vector<std::size_t> order = {0, 1, 2, 3, 4, 5};
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return w[a] > w[b]; });
+  const auto h = B::to_host(m.hard());
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(h[i] == (i == order[0] || i == order[1] ? 1.0f : 0.0f));
+  }
+  m.set_sampling(false);
+  masks.forward(x);
+  CHECK(B::to_host(m.applied()) == h);
+}
