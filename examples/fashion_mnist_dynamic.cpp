@@ -13,7 +13,7 @@
 //   fashion_mnist_dynamic [--out DIR] [--budget Q] [--stride S] [--mask-model linear|mlp]
 //                         [--warmup N] [--mask-epochs N] [--fixate N] [--seeds N] [--seed S]
 //                         [--mask-lr LR] [--prior-lr LR] [--budget-eta E] [--train-limit N]
-//                         [--test-limit N] [--validation N] [--no-exact]
+//                         [--test-limit N] [--validation N] [--fill F] [--no-exact]
 //
 // Writes to DIR (default out/fashion_dynamic): dynamic.csv (per seed: the test accuracy, the mean,
 // smallest and largest Q of the test images, the validation accuracy), epochs_seed_S.csv (per
@@ -63,6 +63,7 @@ struct arguments {
   std::size_t test_limit = 0;
   std::size_t validation = 5000;
   bool no_exact = false;
+  float fill = 0.0f;
 };
 
 struct seed_result {
@@ -112,6 +113,7 @@ seed_result run_seed(const arguments& a, MaskModel& model, const selmask::io::da
   selmask::dynamic_mask_options mo;
   mo.prior_optimizer.lr = a.prior_lr;
   mo.prior_optimizer.beta1 = 0.5f;
+  mo.fill = a.fill;
   selmask::dynamic_any_mask<B, MaskModel> mask(train.sample, preview, model, mo, seed);
   nn::lenet<B> net(seed);
 
@@ -195,6 +197,7 @@ int main(int argc, char** argv) try {
     .option("--train-limit", "N", a.train_limit)
     .option("--test-limit", "N", a.test_limit)
     .option("--validation", "N", a.validation)
+    .option("--fill", "F", a.fill)
     .flag("--no-exact", a.no_exact);
   if (!cl.parse(argc, argv)) {
     return 2;

@@ -68,6 +68,12 @@ TEST_CASE("dynamic mask: forward, Q and projection by hand", "[dynamic]") {
   (void)mask.forward(x);
   const auto g = B::from_host(shape{2, 1, 2, 2}, std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8});
   CHECK(B::to_host(mask.backward(g, 0.5f)) == std::vector<float>{1, 0, 3, 4, 5, 6, 0, 8});
+
+  // a fill value for the dropped cells
+  opt.fill = -1.0f;
+  dynamic_any_mask<B, linear> filled(shape{1, 2, 2}, cell_preview{{0}}, model, opt);
+  filled.prior_for_update() = B::from_host(shape{4}, std::vector<float>{0.0f, 0.5f, -3.0f, 0.25f});
+  CHECK(B::to_host(filled.forward(x)) == std::vector<float>{2, -1, 7, 9, -1, 1, -1, 1});
 }
 
 TEST_CASE("dynamic mask: prior and mask-model gradients match finite differences", "[dynamic]") {
@@ -77,6 +83,7 @@ TEST_CASE("dynamic mask: prior and mask-model gradients match finite differences
   opt.mode = mask_mode::soft;
   opt.tau = 0.8f;
   opt.costs = random_values(k, 0.5f, 2.0f);
+  opt.fill = -0.5f;
   dynamic_any_mask<B, linear> mask(shape{1, 3, 3}, cell_preview{{0, 4}}, model, opt);
   set(mask.prior_for_update(), random_values(k, -1.0f, 1.0f));
   const std::vector<float> xv = random_values(n * k), rv = random_values(n * k);

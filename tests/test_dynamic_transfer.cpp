@@ -84,7 +84,9 @@ TEST_CASE("nginx: a dynamic transfer moves the preview and the chosen cells, not
     const std::size_t k = sc.s.sample_values(), vb = tr::dtype_size(sc.s.type), n = sc.s.samples;
     const cell_preview preview = cell_preview::strided(sc.s.sample, 3);
     linear model(nn::sequential_options{.seed = 20 + c}, nn::dense<B>(preview.size(), k));
-    dynamic_any_mask<B, linear> mask(sc.s.sample, preview, model, {}, 1);
+    dynamic_mask_options mo;
+    mo.fill = c == 1 ? -1.0f : 0.0f; // dropped cells: the mask's fill value, on the client too
+    dynamic_any_mask<B, linear> mask(sc.s.sample, preview, model, mo, 1);
     mask.prior_for_update() = B::from_host(shape{k}, random_values(k, -0.6f, 0.6f)); // about half kept
     mask.freeze();
     // what training's forward gives for every sample: masks and Q

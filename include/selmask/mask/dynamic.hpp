@@ -22,10 +22,12 @@
 /// static prior. `learn_static` and `learn_dynamic` switch the two parts on and off separately;
 /// with `learn_dynamic = false` the model is neither run nor trained (w_n = b: a static mask).
 ///
-/// Forward: `y_n = x_n ⊙ max(h_n, 1_P)` with `h_n` the surrogate's hard (or soft) mask of
-/// `w_n / τ`. Backward (straight-through, as the static masks): `∂L/∂x = ∂L/∂y ⊙ m`,
-/// `∂L/∂h_nk = ∂L/∂y_nk · x_nk + λ·c_k / (N·Σc)` for k ∉ P (0 on the preview), the surrogate turns
-/// that into `∂L/∂w`, which goes to the model's backward and, summed over the batch, to b.
+/// Forward: `y_n = m_n ⊙ x_n + (1 − m_n)·fill` with `m_n = max(h_n, 1_P)`, `h_n` the surrogate's
+/// hard (or soft) mask of `w_n / τ` and `fill` the value of a dropped cell (0 by default).
+/// Backward (straight-through, as the static masks): `∂L/∂x = ∂L/∂y ⊙ m` (the data's own path;
+/// the path through the preview into the mask model is not part of it), `∂L/∂h_nk = ∂L/∂y_nk ·
+/// (x_nk − fill) + λ·c_k / (N·Σc)` for k ∉ P (0 on the preview); the surrogate turns that into
+/// `∂L/∂w`, which goes to the model's backward and, summed over the batch, to b.
 ///
 /// Cells are the values of the C×H×W sample (for one channel: pixels). Dynamic xOr masks (a version
 /// per cell and sample) are not built yet.
@@ -84,6 +86,11 @@ struct dynamic_mask_options {
   /// The static prior's optimiser (the mask model has its own).
   adamw_hyper prior_optimizer{.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
   std::vector<float> costs{}; ///< cost of each cell (C·H·W values); empty: 1 each
+  /// The value of a dropped cell. 0 (the default) is the static masks' convention; a value outside
+  /// the data's range (e.g. −1 for pixels in [0, 1]) lets the network tell a dropped cell from a
+  /// dark one, so that it reads the mask's pattern too — which, for a dynamic mask, carries what
+  /// the mask model saw in the preview, at no cost in bytes (the client knows the mask).
+  float fill = 0.0f;
   bool check_finite = true;
 };
 
@@ -91,6 +98,16 @@ namespace formula {
 /// max(a, b): a hard mask with the preview cells forced on.
 struct keep_either {
   SELMASK_HOST_DEVICE float operator()(float a, float b) const { return a > b ? a : b; }
+};
+/// m·x + (1 − m)·fill: the value kept, or `fill` where dropped (interpolated for soft masks).
+struct keep_or_fill {
+  float fill;
+  SELMASK_HOST_DEVICE float operator()(float x, float m) const { return m * x + (1.0f - m) * fill; }
+};
+/// g·(x − fill): ∂L/∂m of `keep_or_fill` for ∂L/∂y = g.
+struct minus_fill_times {
+  float fill;
+  SELMASK_HOST_DEVICE float operator()(float g, float x) const { return g * (x - fill); }
 };
 } // namespace formula
 
@@ -170,6 +187,8 @@ public:
   /// The preview's share of Q (Σ_{k∈P} c_k / Σ c_k): the least a sample can cost.
   [[nodiscard]] double preview_q() const noexcept { return preview_cost_ / total_cost_; }
   [[nodiscard]] float tau() const noexcept { return opt_.tau; }
+  /// The value of a dropped cell (`dynamic_mask_options::fill`).
+  [[nodiscard]] float fill() const noexcept { return opt_.fill; }
   void set_tau(float tau) {
     if (!(tau > 0.0f) || !std::isfinite(tau)) {
       throw value_error(name() + ": temperature tau must be positive and finite, got " + std::to_string(tau));
@@ -200,7 +219,7 @@ public:
   [[nodiscard]] MaskModel& model() noexcept { return *model_; }
 
   /// The masked batch: x (N×C×H×W) with every cell outside the preview and outside the sample's
-  /// hard mask set to 0. Valid until the next forward.
+  /// hard mask set to `fill()`. Valid until the next forward.
   const tensor& forward(const tensor& x) {
     const shape xs = B::shape_of(x);
     if (xs.rank() != 4 || !(xs.drop_front() == sample_)) {
@@ -218,7 +237,7 @@ public:
     B::reshape(x_, shape{xs[0], k_});
     B::gemm(false, true, 1.0f, x_, select_, 0.0f, p_);
     masks_from_previews(p_);
-    B::map2(x_, m_, y_, formula::multiply{});
+    B::map2(x_, m_, y_, formula::keep_or_fill{opt_.fill});
     B::reshape(y_, xs);
     return y_;
   }
@@ -239,7 +258,7 @@ public:
     if (frozen_) {
       return gx_;
     }
-    B::map2(g_, x_, gh_, formula::multiply{});
+    B::map2(g_, x_, gh_, formula::minus_fill_times{opt_.fill});
     const float per = lambda / static_cast<float>(static_cast<double>(in_shape_[0]) * total_cost_);
     B::axpy(per, costs_n_, gh_);
     B::map2(gh_, outside_n_, gh_, formula::multiply{});

@@ -35,7 +35,7 @@ namespace selmask::transfer {
 /// What `fetch_dynamic` moved and decoded for a group of samples.
 struct dynamic_fetch {
   std::vector<std::vector<std::size_t>> kept; ///< per sample: the locations kept (preview + chosen)
-  std::vector<float> values;                  ///< the samples, N×C×H×W, 0 outside `kept`
+  std::vector<float> values;                  ///< the samples, N×C×H×W, the mask's fill outside `kept`
   std::size_t preview_bytes = 0;              ///< data bytes of the previews
   std::size_t chosen_bytes = 0;               ///< data bytes of the chosen cells
   wire_stats preview_wire, chosen_wire;       ///< counted by the client
@@ -147,7 +147,7 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
   const std::size_t vb = dtype_size(layout.stored().type);
   const std::vector<std::size_t>& pv = mask.preview().cells;
   dynamic_fetch out;
-  out.values.assign(n * k, 0.0f);
+  out.values.assign(n * k, mask.fill());
 
   const auto fetch = [&](const std::vector<std::vector<std::size_t>>& locs, wire_stats& wire, wire_stats& predicted) {
     std::vector<byte_range> ranges;
