@@ -3,12 +3,14 @@
 //
 // The preview is a grid of pixels of the image itself (--stride 7: the 16 pixels at rows and
 // columns 3, 10, 17, 24, i.e. 2.0 % of the pixels); the mask model maps those 16 values to one
-// logit per pixel (--mask-model linear: one dense layer; mlp: 16 → 256 → 784 with a ReLU), plus a
-// learned static prior per pixel. The network sees the preview pixels and the pixels the mask
-// chose; Q of an image counts both. Training (selmask::learn_dynamic_mask): --warmup epochs of the
-// network alone, up to --mask-epochs epochs in which the budget controller steers λ so that the
-// mean Q falls to --budget, then --fixate epochs with each image's mask projected onto exactly
-// floor(budget·784) pixels (the preview's included) and the network fine-tuned to those masks.
+// logit per pixel (--mask-model mlp, the default: 16 → 256 → 784 with a ReLU; linear: one dense
+// layer), plus a learned static prior per pixel. The network sees the preview pixels and the
+// pixels the mask chose (dropped pixels hold --fill, default 0); Q of an image counts both.
+// Training (selmask::learn_dynamic_mask): --warmup epochs of the network alone, up to
+// --mask-epochs epochs in which the budget controller steers λ so that the mean Q falls to
+// --budget, then --fixate epochs with each image's mask projected onto exactly floor(budget·784)
+// pixels (the preview's included) and the network fine-tuned to those masks (--no-exact: the
+// masks as they are, without the projection).
 //
 //   fashion_mnist_dynamic [--out DIR] [--budget Q] [--stride S] [--mask-model linear|mlp]
 //                         [--warmup N] [--mask-epochs N] [--fixate N] [--seeds N] [--seed S]
@@ -50,10 +52,10 @@ struct arguments {
   std::filesystem::path out = "out/fashion_dynamic";
   double budget = 0.05;
   std::size_t stride = 7;
-  std::string mask_model = "linear";
+  std::string mask_model = "mlp";
   std::size_t warmup = 2;
-  std::size_t mask_epochs = 12;
-  std::size_t fixate = 3;
+  std::size_t mask_epochs = 24;
+  std::size_t fixate = 6;
   std::size_t seeds = 1;
   std::uint64_t seed = 1;
   float mask_lr = 1e-3f;
