@@ -7,11 +7,15 @@
 //   - saliency:     the k pixels of largest mean |∂loss/∂pixel| of the warm-up network
 //                   (model-based; selmask::saliency_ranking),
 // and, when --learned CSV is given, the learned masks' points read from the main job's front.csv
-// (one run: the point of largest validation accuracy within each budget; --seeds N: the means).
+// (one run: the point of largest validation accuracy within each budget; --seeds N: the means);
+// --dynamic A.csv,B.csv,... adds the dynamic masks' points from fashion_mnist_dynamic's dynamic.csv
+// files (per budget, the means over their seeds); --reuse BASELINES_CSV takes the baselines from an
+// earlier run's baselines.csv instead of training them again.
 // Each baseline mask is frozen and the network trained to it with the trainer's final fixation
 // (learning rate 1× the network's, no mask learning), so the comparison differs only in the mask.
 //
-//   mask_baselines [--out DIR] [--warmup N] [--epochs N] [--learned FILE] [--train-limit N]
+//   mask_baselines [--out DIR] [--warmup N] [--epochs N] [--learned FILE] [--dynamic FILES]
+//                  [--reuse BASELINES_CSV] [--train-limit N]
 //                  [--test-limit N] [--validation N] [--seed S]
 //
 // Writes DIR/baselines.csv (method, budget, pixels, q, val_accuracy, test_accuracy) and
@@ -111,26 +115,66 @@ std::vector<row> read_learned(const std::filesystem::path& path) {
   return out;
 }
 
-} // namespace
+/// The dynamic masks' points from fashion_mnist_dynamic's dynamic.csv files (one per budget; the
+/// rows of a file are seeds): per budget the mean test Q and the mean test accuracy.
+std::vector<row> read_dynamic(const std::string& files) {
+  std::map<double, std::array<double, 4>> sums; // budget → Σq, Σacc, Σval, count
+  std::stringstream list(files);
+  for (std::string path; std::getline(list, path, ',');) {
+    std::ifstream in(path);
+    if (!in)
+      throw std::runtime_error("mask_baselines: cannot read --dynamic " + path);
+    std::string header;
+    std::getline(in, header);
+    if (header.rfind("seed,mask_model,budget,test_accuracy,test_mean_q", 0) != 0)
+      throw std::runtime_error("mask_baselines: " + path + " is not a dynamic.csv of fashion_mnist_dynamic");
+    for (std::string line; std::getline(in, line);) {
+      std::vector<std::string> v;
+      std::stringstream ss(line);
+      for (std::string cell; std::getline(ss, cell, ',');)
+        v.push_back(cell);
+      if (v.size() < 9)
+        throw std::runtime_error("mask_baselines: short row in " + path + ": " + line);
+      auto& t = sums[std::atof(v[2].c_str())];
+      t[0] += std::atof(v[4].c_str());
+      t[1] += std::atof(v[3].c_str());
+      t[2] += std::atof(v[7].c_str());
+      t[3] += 1.0;
+    }
+  }
+  std::vector<row> out;
+  for (const auto& [b, t] : sums)
+    out.push_back({"learned dynamic (mean of seeds)", b, static_cast<std::size_t>(std::lround(t[0] / t[3] * 784)),
+                   t[0] / t[3], t[2] / t[3], t[1] / t[3]});
+  return out;
+}
 
-int main(int argc, char** argv) try {
-  std::filesystem::path out = "out/baselines", learned;
-  std::size_t warmup = 2, epochs = 3, train_limit = 0, test_limit = 0, n_validation = 5000;
-  std::uint64_t seed = 1;
-  example::command_line cl("mask_baselines");
-  cl.option("--out", "DIR", out)
-    .option("--warmup", "N", warmup)
-    .option("--epochs", "N", epochs)
-    .option("--learned", "FILE", learned)
-    .option("--train-limit", "N", train_limit)
-    .option("--test-limit", "N", test_limit)
-    .option("--validation", "N", n_validation)
-    .option("--seed", "S", seed);
-  if (!cl.parse(argc, argv))
-    return 2;
-  if (epochs == 0)
-    throw std::invalid_argument("mask_baselines: --epochs must be at least 1");
-  std::filesystem::create_directories(out);
+/// The rows of an earlier baselines.csv (to add learned points without training the baselines again).
+std::vector<row> read_rows(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string header;
+  if (!in || !std::getline(in, header) || header != "method,budget,pixels,q,val_accuracy,test_accuracy")
+    throw std::runtime_error("mask_baselines: " + path.string() + " is not a baselines.csv");
+  std::vector<row> out;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> v;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');)
+      v.push_back(cell);
+    if (v.size() != 6)
+      throw std::runtime_error("mask_baselines: bad row in " + path.string() + ": " + line);
+    if (v[0].rfind("learned", 0) == 0)
+      continue; // learned points come from --learned / --dynamic
+    out.push_back({v[0], std::atof(v[1].c_str()), static_cast<std::size_t>(std::atol(v[2].c_str())),
+                   std::atof(v[3].c_str()), std::atof(v[4].c_str()), std::atof(v[5].c_str())});
+  }
+  return out;
+}
+
+/// Trains the warm-up network, then fine-tunes it to each baseline mask at each budget.
+std::vector<row> train_baselines(const std::filesystem::path& out, std::size_t warmup, std::size_t epochs,
+                                 std::size_t train_limit, std::size_t test_limit, std::size_t n_validation,
+                                 std::uint64_t seed) {
   auto data =
     selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, train_limit, test_limit);
   auto [train, validation] = selmask::io::split(data.train, n_validation, seed);
@@ -173,10 +217,10 @@ int main(int argc, char** argv) try {
       std::fflush(stdout);
     }
   }
-  if (!learned.empty())
-    for (const row& r : read_learned(learned))
-      rows.push_back(r);
+  return rows;
+}
 
+void write_outputs(const std::filesystem::path& out, const std::vector<row>& rows) {
   std::string csv = "method,budget,pixels,q,val_accuracy,test_accuracy\n";
   std::map<std::string, selmask::io::plot_series> series;
   for (const row& r : rows) {
@@ -198,6 +242,44 @@ int main(int argc, char** argv) try {
   po.x_max = 0.3;
   selmask::io::plot_xy(out / "baselines.png", std::span<const selmask::io::plot_series>(all), po);
   std::printf("wrote %s/{baselines.csv,baselines.png}\n", out.string().c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+  std::filesystem::path out = "out/baselines", learned, reuse;
+  std::string dynamic;
+  std::size_t warmup = 2, epochs = 3, train_limit = 0, test_limit = 0, n_validation = 5000;
+  std::uint64_t seed = 1;
+  example::command_line cl("mask_baselines");
+  cl.option("--out", "DIR", out)
+    .option("--warmup", "N", warmup)
+    .option("--epochs", "N", epochs)
+    .option("--learned", "FILE", learned)
+    .option("--dynamic", "FILE[,FILE...]", dynamic)
+    .option("--reuse", "BASELINES_CSV", reuse)
+    .option("--train-limit", "N", train_limit)
+    .option("--test-limit", "N", test_limit)
+    .option("--validation", "N", n_validation)
+    .option("--seed", "S", seed);
+  if (!cl.parse(argc, argv))
+    return 2;
+  if (epochs == 0)
+    throw std::invalid_argument("mask_baselines: --epochs must be at least 1");
+  std::filesystem::create_directories(out);
+  std::vector<row> rows;
+  if (!reuse.empty()) {
+    rows = read_rows(reuse);
+  } else {
+    rows = train_baselines(out, warmup, epochs, train_limit, test_limit, n_validation, seed);
+  }
+  if (!learned.empty())
+    for (const row& r : read_learned(learned))
+      rows.push_back(r);
+  if (!dynamic.empty())
+    for (const row& r : read_dynamic(dynamic))
+      rows.push_back(r);
+  write_outputs(out, rows);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "mask_baselines: %s\n", e.what());
