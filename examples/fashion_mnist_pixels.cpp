@@ -1,7 +1,7 @@
 // The main job: learn a pixel(any) selection mask jointly with LeNet on Fashion-MNIST, and show
 // the accuracy-versus-transferred-data front.
 //
-//   fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] [--lambda L]
+//   fashion_mnist_pixels [--out DIR] [--full] [--rounds] [--mask-epochs N] [--warmup N] [--lambda L]
 //                        [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F]
 //                        [--final-fixate N] [--final-fixate-lr F] [--target-q Q]
 //                        [--explore-lr F] [--final-cosine 0|1]
@@ -27,6 +27,8 @@
 // the means with the minimum and maximum as the spread) and summary.txt.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
+// Without --full, --rounds, --budget, --keep, --lambda, --lambda-factor or --target-q, the job runs
+// with --budget 0.05; --rounds runs the λ rounds of Algorithm 1 with the default settings instead.
 // --budget Q steers λ with selmask::budget_controller (dual ascent, per batch, η = E per epoch)
 // so that the mask keeps a fraction Q of the pixels by the end of the --mask-epochs, then projects
 // it onto the budget (trainer_options::keep_q) and fine-tunes the network to it for --final-fixate
@@ -93,7 +95,7 @@ struct arguments {
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
-               "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--mask-epochs N] [--warmup N] "
+               "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--rounds] [--mask-epochs N] [--warmup N] "
                "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
                "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
                "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
@@ -106,6 +108,7 @@ struct arguments {
 
 arguments parse(int argc, char** argv) {
   arguments a;
+  bool rounds = false;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
        fixate_given = false, target_given = false, final_lr_given = false, cosine_given = false,
        final_given = false;
@@ -121,6 +124,8 @@ arguments parse(int argc, char** argv) {
         a.out = value();
       else if (k == "--full")
         a.full = true;
+      else if (k == "--rounds")
+        rounds = true;
       else if (k == "--mask-epochs") {
         a.mask_epochs = std::stoul(value());
         epochs_given = true;
@@ -213,6 +218,11 @@ arguments parse(int argc, char** argv) {
     if (!cosine_given)
       a.final_cosine = true;
   }
+  // without a schedule named, the job learns a mask for a budget of 5 % of the pixels (the
+  // budget controller, then the projection and 3 epochs of fine-tuning): the quickest way to a
+  // useful front; --rounds keeps the λ rounds of Algorithm 1 with the default settings
+  if (!a.full && !rounds && !a.budget && !a.keep && !lambda_given && !factor_given && !target_given)
+    a.budget = 0.05;
   if (a.seeds == 0)
     usage("--seeds must be at least 1");
   if (a.budget && a.keep)
