@@ -52,6 +52,15 @@ struct row {
   double q, val, test;
 };
 
+/// The comma-separated cells of a CSV line (no quoting: the examples' CSVs have none).
+std::vector<std::string> csv_cells(const std::string& line) {
+  std::vector<std::string> v;
+  std::stringstream ss(line);
+  for (std::string cell; std::getline(ss, cell, ',');)
+    v.push_back(cell);
+  return v;
+}
+
 /// Trains `net` (already warmed up) for `epochs` with the 0/1 `mask` frozen; the best validation
 /// epoch's accuracies.
 selmask::front_point fine_tune(selmask::nn::lenet<B>& net, const std::vector<float>& mask,
@@ -87,8 +96,7 @@ std::vector<row> read_learned(const std::filesystem::path& path) {
   std::vector<std::vector<double>> rows;
   for (std::string line; std::getline(in, line);) {
     std::vector<double> v;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');)
+    for (const std::string& cell : csv_cells(line))
       v.push_back(cell.empty() ? NAN : std::atof(cell.c_str()));
     rows.push_back(v);
   }
@@ -129,10 +137,7 @@ std::vector<row> read_dynamic(const std::string& files) {
     if (header.rfind("seed,mask_model,budget,test_accuracy,test_mean_q", 0) != 0)
       throw std::runtime_error("mask_baselines: " + path + " is not a dynamic.csv of fashion_mnist_dynamic");
     for (std::string line; std::getline(in, line);) {
-      std::vector<std::string> v;
-      std::stringstream ss(line);
-      for (std::string cell; std::getline(ss, cell, ',');)
-        v.push_back(cell);
+      const std::vector<std::string> v = csv_cells(line);
       if (v.size() < 9)
         throw std::runtime_error("mask_baselines: short row in " + path + ": " + line);
       auto& t = sums[std::atof(v[2].c_str())];
@@ -157,10 +162,7 @@ std::vector<row> read_rows(const std::filesystem::path& path) {
     throw std::runtime_error("mask_baselines: " + path.string() + " is not a baselines.csv");
   std::vector<row> out;
   for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> v;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');)
-      v.push_back(cell);
+    const std::vector<std::string> v = csv_cells(line);
     if (v.size() != 6)
       throw std::runtime_error("mask_baselines: bad row in " + path.string() + ": " + line);
     if (v[0].rfind("learned", 0) == 0)
