@@ -15,15 +15,23 @@
 //   fashion_mnist_dynamic [--out DIR] [--budget Q] [--stride S] [--mask-model linear|mlp]
 //                         [--warmup N] [--mask-epochs N] [--fixate N] [--seeds N] [--seed S]
 //                         [--mask-lr LR] [--prior-lr LR] [--budget-eta E] [--train-limit N]
-//                         [--test-limit N] [--validation N] [--fill F] [--no-exact]
+//                         [--test-limit N] [--validation N] [--fill F] [--transfer N] [--no-exact]
 //
 // Writes to DIR (default out/fashion_dynamic): dynamic.csv (per seed: the test accuracy, the mean,
 // smallest and largest Q of the test images, the validation accuracy), epochs_seed_S.csv (per
 // epoch: phase, λ, training loss and Q, validation accuracy and Q), masks_seed_S.png (the first 10
 // test images, above: the image, below: what the network sees — preview pixels red, chosen pixels
 // as the image, the rest black) and summary.txt (the mean and spread over the seeds).
+// With libcurl and nginx, the first seed's mask then fetches the first --transfer N (default 1000;
+// 0: none) test images from a private nginx as a client would (dynamic_wire.hpp): transfer.csv
+// gives the data and wire bytes per image, one image per exchange and 100 per exchange, without
+// and with range coalescing, beside one GET of the whole file.
 #include "command_line.hpp"
+#if defined(SELMASK_EXAMPLE_WIRE)
+#include "dynamic_wire.hpp"
+#endif
 
+#include <selmask/io/atomic_file.hpp>
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/io/png.hpp>
 #include <selmask/mask/dynamic.hpp>
@@ -66,6 +74,7 @@ struct arguments {
   std::size_t validation = 5000;
   bool no_exact = false;
   float fill = 0.0f;
+  std::size_t transfer = 1000;
 };
 
 struct seed_result {
@@ -106,6 +115,40 @@ void write_mask_picture(const std::filesystem::path& path, const selmask::io::da
     }
   }
   selmask::io::write_png_rgb(path, w, h, px);
+}
+
+/// The first seed's mask over nginx (dynamic_wire.hpp): bytes per image, written to transfer.csv.
+template <class Mask, class Net>
+void transfer_demo(const arguments& a, Mask& mask, Net& net, const selmask::io::dataset& test) {
+#if defined(SELMASK_EXAMPLE_WIRE)
+  std::string why;
+  const auto rep = example::dynamic_wire<B>(
+    mask, net, std::filesystem::path(selmask::io::fashion_mnist_default_dir) / "t10k-images-idx3-ubyte.gz", test.labels,
+    a.transfer, why);
+  if (!rep) {
+    std::fprintf(stderr, "no dynamic transfer: %s\n", why.c_str());
+    return;
+  }
+  std::string csv = "how,images_per_exchange,data_bytes_per_image,wire_bytes_per_image,requests\n";
+  std::printf("dynamic transfer of %zu test images over nginx (network accuracy on what arrived %.4f):\n", rep->images,
+              rep->accuracy);
+  for (const auto& r : rep->rows) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%s,%zu,%.2f,%.2f,%zu\n", r.how.c_str(), r.group, r.data, r.wire, r.requests);
+    csv += line;
+    std::printf("  %-36s data %6.1f B, wire %7.1f B per image (%zu requests)\n", r.how.c_str(), r.data, r.wire,
+                r.requests);
+  }
+  char full[128];
+  std::snprintf(full, sizeof full, "whole file in one GET,%zu,784,%.2f,1\n", rep->images, rep->full_download_per_image);
+  csv += full;
+  std::printf("  %-36s data  784.0 B, wire %7.1f B per image (1 request)\n", "whole file in one GET",
+              rep->full_download_per_image);
+  selmask::io::write_file_atomically(a.out / "transfer.csv", csv);
+#else
+  (void)a, (void)mask, (void)net, (void)test;
+  std::fprintf(stderr, "no dynamic transfer: built without libcurl (selmask::http)\n");
+#endif
 }
 
 template <class MaskModel>
@@ -159,6 +202,9 @@ seed_result run_seed(const arguments& a, MaskModel& model, const selmask::io::da
   const auto x = B::from_host(selmask::shape{show, 1, 28, 28}, head);
   write_mask_picture(a.out / ("masks_seed_" + std::to_string(seed) + ".png"), test,
                      mask.choose(mask.previews_of(x)), preview);
+  if (seed == a.seed && a.transfer > 0) {
+    transfer_demo(a, mask, net, test);
+  }
   return out;
 }
 
@@ -200,6 +246,7 @@ int main(int argc, char** argv) try {
     .option("--test-limit", "N", a.test_limit)
     .option("--validation", "N", a.validation)
     .option("--fill", "F", a.fill)
+    .option("--transfer", "N", a.transfer)
     .flag("--no-exact", a.no_exact);
   if (!cl.parse(argc, argv)) {
     return 2;
