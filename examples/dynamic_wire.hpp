@@ -3,17 +3,20 @@
 // as a raw sample-major file (n×784 bytes) to a temporary folder served by a private nginx on
 // 127.0.0.1; the client then fetches each image's preview, decides its pixels with the trained
 // mask and fetches them (selmask::transfer::fetch_dynamic), one image per exchange and in groups,
-// without and with range coalescing. Checked on the way: every decision equals the mask's on the
+// without and with range coalescing, and through selmask's packing server (POST /select: the
+// client's decisions go up as bitmaps, the selected values come back in one body). Checked on the way: every decision equals the mask's on the
 // decoded image, every assembled image equals the masked image, every counted wire byte equals
 // the transport model's prediction; the network's accuracy on what arrived is reported.
 //
-// Needs libcurl (selmask::http) and nginx; where either is missing `run` says why and returns
-// nothing.
+// Needs libcurl (selmask::http), the packing server (selmask::server) and nginx; without nginx
+// `dynamic_wire` says why and returns nothing.
 #include "../tests/nginx_server.hpp"
 #include <selmask/backend/nn_ops.hpp>
 #include <selmask/io/atomic_file.hpp>
 #include <selmask/io/idx.hpp>
 #include <selmask/transfer/dynamic.hpp>
+#include <selmask/transfer/plan_file.hpp>
+#include <selmask/transfer/server.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -115,6 +118,31 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
     }
     tr::http_client plain;
     rep.full_download_per_image = static_cast<double>(plain.probe(url).full_download().total()) / static_cast<double>(n);
+  }
+  {
+    // the same decisions, the selections packed by selmask's server (POST /select, bitmaps up)
+    const tr::plan tmpl = tr::plan::from_masks(
+      {{selmask::make_geometry<selmask::pixel>(1, 1, 28, 28, true), std::vector<float>(k, 1.0f)}}, stored);
+    tr::save_plan(tmpl, dir / "pixels.plan.json");
+    tr::pack_server srv(dir);
+    const tr::packed_source src{srv.url(), {"t10k.raw"}, "pixels.plan.json"};
+    for (const std::size_t group : {std::size_t{1}, std::size_t{100}}) {
+      tr::http_client client;
+      dynamic_wire_row row{group == 1 ? "packing server, one image per exchange" : "packing server, 100 images per exchange",
+                           group};
+      for (std::size_t first = 0; first < n; first += group) {
+        const std::size_t count = std::min(group, n - first);
+        const tr::dynamic_fetch f = tr::fetch_dynamic_packed<B>(client, tmpl, src, first, count, mask, scale);
+        if (!std::equal(f.values.begin(), f.values.end(), want.begin() + static_cast<std::ptrdiff_t>(first * k)))
+          throw std::runtime_error("dynamic transfer (packing server): the fetched images differ from the masked ones");
+        row.data += static_cast<double>(f.preview_bytes + f.chosen_bytes);
+        row.wire += static_cast<double>(f.preview_wire.total() + f.chosen_wire.total());
+        row.requests += f.preview_wire.requests + f.chosen_wire.requests;
+      }
+      row.data /= static_cast<double>(n);
+      row.wire /= static_cast<double>(n);
+      rep.rows.push_back(row);
+    }
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

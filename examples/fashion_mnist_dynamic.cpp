@@ -25,7 +25,8 @@
 // With libcurl and nginx, the first seed's mask then fetches the first --transfer N (default 1000;
 // 0: none) test images from a private nginx as a client would (dynamic_wire.hpp): transfer.csv
 // gives the data and wire bytes per image, one image per exchange and 100 per exchange, without
-// and with range coalescing, beside one GET of the whole file.
+// and with range coalescing, and through selmask's packing server (the client's decisions sent as
+// bitmaps, POST /select), beside one GET of the whole file.
 #include "command_line.hpp"
 #if defined(SELMASK_EXAMPLE_WIRE)
 #include "dynamic_wire.hpp"
@@ -136,13 +137,13 @@ void transfer_demo(const arguments& a, Mask& mask, Net& net, const selmask::io::
     char line[256];
     std::snprintf(line, sizeof line, "%s,%zu,%.2f,%.2f,%zu\n", r.how.c_str(), r.group, r.data, r.wire, r.requests);
     csv += line;
-    std::printf("  %-36s data %6.1f B, wire %7.1f B per image (%zu requests)\n", r.how.c_str(), r.data, r.wire,
+    std::printf("  %-40s data %6.1f B, wire %7.1f B per image (%zu requests)\n", r.how.c_str(), r.data, r.wire,
                 r.requests);
   }
   char full[128];
   std::snprintf(full, sizeof full, "whole file in one GET,%zu,784,%.2f,1\n", rep->images, rep->full_download_per_image);
   csv += full;
-  std::printf("  %-36s data  784.0 B, wire %7.1f B per image (1 request)\n", "whole file in one GET",
+  std::printf("  %-40s data  784.0 B, wire %7.1f B per image (1 request)\n", "whole file in one GET",
               rep->full_download_per_image);
   selmask::io::write_file_atomically(a.out / "transfer.csv", csv);
 #else

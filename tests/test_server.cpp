@@ -11,6 +11,10 @@
 //  - the predicted wire bytes of a packed fetch are within 1 % of the bytes counted.
 #include "support.hpp"
 
+#include <selmask/mask/dynamic.hpp>
+#include <selmask/nn/dense.hpp>
+#include <selmask/nn/sequential.hpp>
+#include <selmask/transfer/dynamic.hpp>
 #include <selmask/transfer/pack_client.hpp>
 #include <selmask/transfer/server.hpp>
 #include <selmask/transfer/transfer.hpp>
@@ -387,4 +391,50 @@ TEST_CASE("pack server: predicted wire bytes of a packed fetch within 1 % of the
     CHECK(predicted.total() == got.wire.total()); // exact, in fact
     CHECK(got.wire.body_bytes == p.payload_bytes());
   }
+}
+
+TEST_CASE("pack server: a dynamic transfer decided on the client, packed by the server", "[server][wire][dynamic]") {
+  fixture f;
+  tr::pack_server srv(f.root);
+  using linear = nn::sequential<cpu, nn::dense<cpu>>;
+  const cell_preview preview = cell_preview::strided(shape{1, 28, 28}, 7);
+  linear model(nn::sequential_options{.seed = 4}, nn::dense<cpu>(preview.size(), 784));
+  dynamic_mask_options mo;
+  mo.fill = -1.0f;
+  dynamic_any_mask<cpu, linear> mask(shape{1, 28, 28}, preview, model, mo, 1);
+  mask.prior_for_update() = cpu::from_host(shape{784}, random_values(784, -2.0f, 0.5f));
+  mask.freeze();
+  const float scale = 1.0f / 255.0f;
+  const std::size_t first = 7, count = 30;
+  std::vector<float> x(count * 784);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(std::to_integer<unsigned>(f.data[first * 784 + i])) * scale;
+  const auto want = cpu::to_host(mask.forward(cpu::from_host(shape{count, 1, 28, 28}, x)));
+  const std::vector<double> q = mask.sample_q();
+
+  tr::http_client client;
+  const tr::dynamic_fetch got = tr::fetch_dynamic_packed<cpu>(client, f.p, f.source(srv), first, count, mask, scale);
+  CHECK(got.values == want); // the masked samples, dropped pixels at the fill value
+  CHECK(got.preview_bytes == count * preview.size());
+  double q_bytes = 0.0;
+  for (double v : q)
+    q_bytes += v * 784.0;
+  CHECK(static_cast<double>(got.preview_bytes + got.chosen_bytes) == Approx(q_bytes));
+  CHECK(got.preview_wire.requests == 1);
+  CHECK(got.chosen_wire.requests == 1);
+  CHECK(got.preview_wire.body_bytes == got.preview_bytes); // one body, no framing per cell
+  CHECK(got.chosen_wire.body_bytes == got.chosen_bytes);
+  CHECK(got.chosen_wire.request_bytes > count * 98); // the bitmaps went up
+  (void)mask.forward(cpu::from_host(shape{count, 1, 28, 28}, x)); // choose() replaced the masks
+  const auto applied = cpu::to_host(mask.applied());
+  std::vector<std::size_t> expected;
+  for (std::size_t c = 0; c < 784; ++c)
+    if (applied[c] > 0.5f)
+      expected.push_back(c);
+  CHECK(got.kept[0] == expected);
+  // a plan whose mask does not have one cell per value is refused
+  const tr::plan blocks = tr::plan::from_masks({{make_geometry<block<4, 4>>(1, 1, 28, 28, true),
+                                                 std::vector<float>(49, 1.0f)}}, f.s);
+  CHECK_THROWS_WITH(tr::fetch_dynamic_packed<cpu>(client, blocks, f.source(srv), 0, 1, mask, scale),
+                    Catch::Contains("one cell per value"));
 }

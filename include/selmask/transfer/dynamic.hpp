@@ -15,6 +15,13 @@
 ///
 /// The group's samples need not be consecutive; ranges of neighbouring cells are merged, and the
 /// client's coalescing policy applies as for static plans.
+///
+/// For one-byte cells scattered over the sample (pixels), the framing of the two range exchanges
+/// outweighs the data many times. `fetch_dynamic_packed` asks a packing server
+/// (transfer/server.hpp, `POST /select`) instead: the client still decides, and sends each
+/// exchange's selection as one bitmap per sample (a bit per cell: 98 bytes for 784 cells); the
+/// answer is the selected values packed in one body, no framing per cell. The bitmaps are counted
+/// in the wire bytes (`request_bytes`).
 
 #include <algorithm>
 #include <cstddef>
@@ -28,6 +35,7 @@
 #include "../error.hpp"
 #include "http.hpp"
 #include "pack.hpp"
+#include "pack_client.hpp"
 #include "storage.hpp"
 
 namespace selmask::transfer {
@@ -208,6 +216,64 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
     std::set_difference(out.kept[i].begin(), out.kept[i].end(), pv.begin(), pv.end(), std::back_inserter(chosen[i]));
   }
   out.chosen_bytes = fetch(chosen, out.chosen_wire, out.chosen_predicted);
+  return out;
+}
+
+/// Steps 1–3 for the consecutive samples `first` .. `first + count − 1` through a packing server:
+/// `tmpl` is the plan file `src.plan_file` (any mask over cells of one value each, as many as the
+/// mask has: e.g. pixels of a one-channel sample); the preview is one `fetch_selected` with the
+/// preview's bitmap for every sample, the chosen cells another with each sample's own bitmap.
+/// The `*_wire` fields are the counted bytes; no transport model predicts a POST's (the
+/// `*_predicted` fields stay empty).
+template <tensor_backend B, class Mask>
+dynamic_fetch fetch_dynamic_packed(http_client& client, const plan& tmpl, const packed_source& src, std::size_t first,
+                                   std::size_t count, Mask& mask, float scale = 1.0f) {
+  const std::string who = "selmask::transfer::fetch_dynamic_packed: ";
+  if (count == 0) {
+    throw value_error(who + "no samples asked");
+  }
+  if (tmpl.masks().size() != 1 || tmpl.masks()[0].geometry.cells() != mask.cells() ||
+      tmpl.source().sample_values() != mask.cells()) {
+    throw shape_error(who + "the plan's mask must have one cell per value of the sample (" +
+                      std::to_string(mask.cells()) + " cells, as the dynamic mask)");
+  }
+  const cell_geometry& g = tmpl.masks()[0].geometry;
+  const std::size_t k = mask.cells();
+  const std::vector<std::size_t>& pv = mask.preview().cells;
+  const unpack_options opt{.scale = scale, .fill = mask.fill()};
+  dynamic_fetch out;
+
+  std::vector<std::vector<float>> keep(count, std::vector<float>(k, 0.0f));
+  for (auto& row : keep)
+    for (std::size_t c : pv)
+      row[c] = 1.0f;
+  std::vector<std::uint8_t> bits = selection_bitmaps(g, keep);
+  const fetched_payload preview = fetch_selected(client, tmpl, bits, src, first);
+  out.values = unpack_selected(tmpl, bits, preview.payload, opt);
+  out.preview_bytes = preview.payload.size();
+  out.preview_wire = preview.wire;
+
+  std::vector<float> p(count * pv.size());
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t j = 0; j < pv.size(); ++j)
+      p[i * pv.size() + j] = out.values[i * k + pv[j]];
+  out.kept = mask.choose(B::from_host(shape{count, pv.size()}, p));
+  for (std::size_t i = 0; i < count; ++i) {
+    std::fill(keep[i].begin(), keep[i].end(), 0.0f);
+    for (std::size_t c : out.kept[i])
+      keep[i][c] = 1.0f;
+    for (std::size_t c : pv)
+      keep[i][c] = 0.0f; // already here
+  }
+  bits = selection_bitmaps(g, keep);
+  const fetched_payload chosen = fetch_selected(client, tmpl, bits, src, first);
+  const std::vector<float> v = unpack_selected(tmpl, bits, chosen.payload, opt);
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t c = 0; c < k; ++c)
+      if (keep[i][c] != 0.0f)
+        out.values[i * k + c] = v[i * k + c];
+  out.chosen_bytes = chosen.payload.size();
+  out.chosen_wire = chosen.wire;
   return out;
 }
 
