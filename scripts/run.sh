@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: learns a pixel(any) selection mask jointly with LeNet on Fashion-MNIST and writes
 # the accuracy-versus-transferred-data front to out/fashion_pixels (CSV, PNG plot, mask pictures,
-# one-line summary). Installs what it needs first. Extra arguments go to the program, e.g.
+# one-line summary). Installs what it needs first. With no arguments the mask is learnt for a
+# budget of 5 % of the pixels (--budget 0.05). Extra arguments go to the program, e.g.
+#   scripts/run.sh --rounds        the lambda rounds of Algorithm 1 (17 epochs) instead of a budget
 #   scripts/run.sh --full          the full schedule (75 epochs, about 14 minutes on 2 cores)
 #   scripts/run.sh --out DIR       another output folder
 #   scripts/run.sh --gpu [...]     the same job on a CUDA GPU (selmask::cuda; needs nvcc and a device)
