@@ -10,12 +10,13 @@
 // (one run: the point of largest validation accuracy within each budget; --seeds N: the means);
 // --dynamic A.csv,B.csv,... adds the dynamic masks' points from fashion_mnist_dynamic's dynamic.csv
 // files (per budget, the means over their seeds); --reuse BASELINES_CSV takes the baselines from an
-// earlier run's baselines.csv instead of training them again.
+// earlier run's baselines.csv instead of training them again; --random-only trains the random
+// masks only (e.g. with --epochs as long as the learned masks' schedule).
 // Each baseline mask is frozen and the network trained to it with the trainer's final fixation
 // (learning rate 1× the network's, no mask learning), so the comparison differs only in the mask.
 //
 //   mask_baselines [--out DIR] [--warmup N] [--epochs N] [--learned FILE] [--dynamic FILES]
-//                  [--reuse BASELINES_CSV] [--train-limit N]
+//                  [--reuse BASELINES_CSV] [--random-only] [--train-limit N]
 //                  [--test-limit N] [--validation N] [--seed S]
 //
 // Writes DIR/baselines.csv (method, budget, pixels, q, val_accuracy, test_accuracy) and
@@ -176,7 +177,7 @@ std::vector<row> read_rows(const std::filesystem::path& path) {
 /// Trains the warm-up network, then fine-tunes it to each baseline mask at each budget.
 std::vector<row> train_baselines(const std::filesystem::path& out, std::size_t warmup, std::size_t epochs,
                                  std::size_t train_limit, std::size_t test_limit, std::size_t n_validation,
-                                 std::uint64_t seed) {
+                                 std::uint64_t seed, bool random_only) {
   auto data =
     selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, train_limit, test_limit);
   auto [train, validation] = selmask::io::split(data.train, n_validation, seed);
@@ -211,6 +212,8 @@ std::vector<row> train_baselines(const std::filesystem::path& out, std::size_t w
        {"mutual information top-k", selmask::top_k_mask(mi, k)},
        {"saliency top-k", selmask::top_k_mask(saliency, k)}}};
     for (const auto& [name, m] : masks) {
+      if (random_only && std::string(name) != "random")
+        continue;
       net.load(warm);
       const auto p = fine_tune(net, m, train, validation, data.test, epochs, seed, out / "checkpoints");
       rows.push_back({name, b, k, p.q, p.val_accuracy, p.test_accuracy});
@@ -253,6 +256,7 @@ int main(int argc, char** argv) try {
   std::string dynamic;
   std::size_t warmup = 2, epochs = 3, train_limit = 0, test_limit = 0, n_validation = 5000;
   std::uint64_t seed = 1;
+  bool random_only = false;
   example::command_line cl("mask_baselines");
   cl.option("--out", "DIR", out)
     .option("--warmup", "N", warmup)
@@ -263,7 +267,8 @@ int main(int argc, char** argv) try {
     .option("--train-limit", "N", train_limit)
     .option("--test-limit", "N", test_limit)
     .option("--validation", "N", n_validation)
-    .option("--seed", "S", seed);
+    .option("--seed", "S", seed)
+    .flag("--random-only", random_only);
   if (!cl.parse(argc, argv))
     return 2;
   if (epochs == 0)
@@ -273,7 +278,7 @@ int main(int argc, char** argv) try {
   if (!reuse.empty()) {
     rows = read_rows(reuse);
   } else {
-    rows = train_baselines(out, warmup, epochs, train_limit, test_limit, n_validation, seed);
+    rows = train_baselines(out, warmup, epochs, train_limit, test_limit, n_validation, seed, random_only);
   }
   if (!learned.empty())
     for (const row& r : read_learned(learned))
