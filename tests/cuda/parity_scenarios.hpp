@@ -13,6 +13,7 @@
 #include <selmask/backend/nn_backend.hpp>
 #include <selmask/granularity/granularity.hpp>
 #include <selmask/io/dataset.hpp>
+#include <selmask/mask/dynamic.hpp>
 #include <selmask/mask/mask.hpp>
 #include <selmask/nn/adamw.hpp>
 #include <selmask/nn/conv2d.hpp>
@@ -21,6 +22,7 @@
 #include <selmask/nn/lenet.hpp>
 #include <selmask/nn/max_pool2.hpp>
 #include <selmask/nn/relu.hpp>
+#include <selmask/nn/sequential.hpp>
 #include <selmask/ops/extend.hpp>
 #include <selmask/ops/merge.hpp>
 #include <selmask/pipeline/pipeline.hpp>
@@ -691,6 +693,46 @@ outputs lenet_steps(std::uint64_t seed) {
   return r.take();
 }
 
+/// A dynamic mask with a linear mask model: forward, Q, backward and two steps, then the exact-k
+/// projection. Hard masks threshold logits that come from a GEMM, so they get the trained
+/// tolerance (a logit within rounding of 0 may flip).
+template <class B>
+outputs dynamic_mask(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  recorder<B> r;
+  using model_t = selmask::nn::sequential<B, selmask::nn::dense<B>>;
+  const shape s{2, 5, 6};
+  const selmask::cell_preview preview = selmask::cell_preview::strided(s, 2);
+  model_t model(selmask::nn::sequential_options{.seed = seed}, selmask::nn::dense<B>(preview.size(), s.size()));
+  selmask::dynamic_mask_options opt;
+  opt.fill = -0.5f;
+  opt.costs = random_values(rng, s.size(), 0.5f, 2.0f);
+  selmask::dynamic_any_mask<B, model_t> mask(s, preview, model, opt, seed);
+  mask.prior_for_update() = B::from_host(shape{s.size()}, random_values(rng, s.size()));
+  for (int step = 0; step < 2; ++step) {
+    const std::string t = "step" + std::to_string(step);
+    const auto x = random_tensor<B>(rng, shape{7, 2, 5, 6});
+    const auto g = random_tensor<B>(rng, shape{7, 2, 5, 6});
+    mask.zero_grad();
+    r.tensor(t + "_y", mask.forward(x), trained);
+    r.tensor(t + "_applied", mask.applied(), trained);
+    std::vector<float> q;
+    for (double v : mask.sample_q()) {
+      q.push_back(static_cast<float>(v));
+    }
+    r.values(t + "_sample_q", q, trained);
+    r.tensor(t + "_dx", mask.backward(g, 0.3f), trained);
+    r.tensor(t + "_prior_grad", mask.prior_grad(), trained);
+    r.tensor(t + "_model_grad", *model.grads()[0], trained);
+    mask.step();
+  }
+  r.tensor("prior", mask.prior(), trained);
+  mask.keep_per_sample(5);
+  const auto x = random_tensor<B>(rng, shape{4, 2, 5, 6});
+  r.tensor("projected_y", mask.forward(x), trained);
+  return r.take();
+}
+
 /// Synthetic 28×28 images: class c lights a 6×6 patch at a class-dependent place, plus noise.
 inline selmask::io::dataset synthetic_images(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -800,6 +842,7 @@ std::vector<std::pair<std::string, scenario_fn>> scenarios() {
     {"layers", &layers<B>},
     {"lenet_steps", &lenet_steps<B>},
     {"training", &training<B>},
+    {"dynamic_mask", &dynamic_mask<B>},
   };
 }
 
