@@ -62,6 +62,20 @@ std::vector<std::string> csv_cells(const std::string& line) {
   return v;
 }
 
+/// The trainer's options of every run here: `warmup` epochs on all pixels, then `epochs` mask
+/// epochs that are all final fixation epochs (the mask stays as it is, the network trains).
+selmask::trainer_options frozen_mask_options(std::size_t warmup, std::size_t epochs, std::uint64_t seed,
+                                             const std::filesystem::path& dir) {
+  selmask::trainer_options opt;
+  opt.warmup_epochs = warmup;
+  opt.mask_epochs = epochs;
+  opt.final_fixation_epochs = epochs;
+  opt.seed = seed;
+  opt.mask_reach = selmask::mask_reach_policy::warn;
+  opt.checkpoint_dir = dir;
+  return opt;
+}
+
 /// Trains `net` (already warmed up) for `epochs` with the 0/1 `mask` frozen; the best validation
 /// epoch's accuracies.
 selmask::front_point fine_tune(selmask::nn::lenet<B>& net, const std::vector<float>& mask,
@@ -73,13 +87,7 @@ selmask::front_point fine_tune(selmask::nn::lenet<B>& net, const std::vector<flo
   for (std::size_t i = 0; i < mask.size(); ++i)
     logits[i] = mask[i] > 0.5f ? 10.0f : -10.0f;
   masks.for_each_mask([&](auto& m) { m.set_logits(B::from_host(m.geometry().grid_shape(), logits)); });
-  selmask::trainer_options opt;
-  opt.warmup_epochs = 0;
-  opt.mask_epochs = epochs;
-  opt.final_fixation_epochs = epochs; // every epoch fine-tunes the network to the frozen mask
-  opt.seed = seed;
-  opt.mask_reach = selmask::mask_reach_policy::warn;
-  opt.checkpoint_dir = dir;
+  const selmask::trainer_options opt = frozen_mask_options(0, epochs, seed, dir);
   const auto result =
     selmask::learn_selection_masks(masks, net, train, validation, &test, opt, selmask::training_policies<>{});
   if (!result.final_point)
@@ -188,13 +196,8 @@ std::vector<row> train_baselines(const std::filesystem::path& out, std::size_t w
   const std::filesystem::path warm = out / "warmup.weights";
   {
     pipe::on<B> all(train.sample, seed);
-    selmask::trainer_options opt;
-    opt.warmup_epochs = warmup;
-    opt.mask_epochs = 1;
-    opt.final_fixation_epochs = 1; // all pixels kept (initial logits 3): one more full-data epoch
-    opt.seed = seed;
-    opt.mask_reach = selmask::mask_reach_policy::warn;
-    opt.checkpoint_dir = out / "checkpoints";
+    // all pixels kept (initial logits 3): the one fixation epoch is one more full-data epoch
+    const selmask::trainer_options opt = frozen_mask_options(warmup, 1, seed, out / "checkpoints");
     const auto r = selmask::learn_selection_masks(all, net, train, validation, &data.test, opt,
                                                   selmask::training_policies<>{});
     std::printf("warm-up network: test accuracy %.4f on all pixels\n",
