@@ -232,3 +232,29 @@ TEST_CASE("dynamic mask: a per-sample choice solves what no static choice can", 
   CHECK(dynamic >= 0.97);
   CHECK(fixed <= 0.85);
 }
+
+TEST_CASE("dynamic trainer: planned steps that cannot change a static prior are named", "[dynamic][train][errors]") {
+  const io::dataset train = switch_task(64, 1), validation = switch_task(32, 2);
+  using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
+  net_t net(nn::sequential_options{.seed = 5}, nn::flatten<B>{}, nn::dense<B>(16, 2));
+  linear model = make_linear(1, 16);
+  dynamic_mask_options mo;
+  mo.learn_dynamic = false;
+  mo.prior_optimizer.lr = 0.01f; // 2 epochs x 2 batches x 0.01 = 0.04, far from the initial 3
+  dynamic_any_mask<B, linear> mask(train.sample, cell_preview{{0}}, model, mo);
+  dynamic_training_options opt;
+  opt.mask_epochs = 2;
+  opt.batch_size = 32;
+  const budget_controller controller{.target_q = 0.5, .by_epoch = 2};
+  CHECK_THROWS_WITH(learn_dynamic_mask<B>(mask, net, train, validation, nullptr, opt, controller),
+                    Catch::Contains("cannot move the prior's logits") && Catch::Contains("raise prior_optimizer.lr to >= 0.75") &&
+                      Catch::Contains("or train >= 300 exploration steps"));
+  // with the mask model on, or enough steps, it trains
+  opt.mask_epochs = 1;
+  opt.fixation_epochs = 0;
+  mask.prior_for_update() = B::from_host(shape{16}, std::vector<float>(16, 0.01f));
+  dynamic_mask_options near = mo;
+  near.init_mean = 0.01f;
+  dynamic_any_mask<B, linear> close(train.sample, cell_preview{{0}}, model, near);
+  CHECK_NOTHROW(learn_dynamic_mask<B>(close, net, train, validation, nullptr, opt, controller));
+}

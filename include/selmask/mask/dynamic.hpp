@@ -181,6 +181,8 @@ public:
 
   [[nodiscard]] std::string name() const { return "selmask::dynamic_any_mask<" + std::string(S::name) + ">"; }
   [[nodiscard]] const shape& sample_shape() const noexcept { return sample_; }
+  /// The settings it was made with (τ as of now).
+  [[nodiscard]] const dynamic_mask_options& options() const noexcept { return opt_; }
   [[nodiscard]] const cell_preview& preview() const noexcept { return preview_; }
   [[nodiscard]] std::size_t cells() const noexcept { return k_; }
   [[nodiscard]] const std::vector<float>& costs() const noexcept { return costs_host_; }

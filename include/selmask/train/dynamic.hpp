@@ -109,6 +109,31 @@ dynamic_evaluation evaluate_dynamic(Mask& mask, Net& net, const io::dataset& dat
   return e;
 }
 
+/// No silent no-op: with the mask model off (`learn_dynamic = false`) only the static prior moves,
+/// by about one learning rate per AdamW step, so when the planned exploration steps times the
+/// prior's learning rate cannot bring the initial logits to 0 no mask would change. Throws a
+/// `value_error` that says what to change. (With the mask model on, its output moves the logits
+/// too and no such bound holds.)
+template <class Mask>
+void check_reach(const Mask& mask, const dynamic_training_options& opt, std::size_t batches) {
+  const auto& mo = mask.options();
+  if (mo.learn_dynamic || !mo.learn_static || opt.mask_epochs == 0) {
+    return;
+  }
+  const double steps = static_cast<double>(opt.mask_epochs) * static_cast<double>(batches);
+  const double reach = steps * static_cast<double>(mo.prior_optimizer.lr);
+  const double distance = std::fabs(static_cast<double>(mo.init_mean));
+  if (reach < distance) {
+    throw value_error("selmask::learn_dynamic_mask: " + std::to_string(opt.mask_epochs) + " exploration epochs x " +
+                      std::to_string(batches) + " batches x prior lr " + std::to_string(mo.prior_optimizer.lr) +
+                      " = " + std::to_string(reach) + " cannot move the prior's logits from " +
+                      std::to_string(mo.init_mean) + " to 0, so no mask would change; raise " +
+                      "prior_optimizer.lr to >= " + std::to_string(distance / steps) + " or train >= " +
+                      std::to_string(static_cast<std::size_t>(std::ceil(distance / mo.prior_optimizer.lr * (1.0 - 1e-6)) /* float lr rounding */)) +
+                      " exploration steps");
+  }
+}
+
 /// Trains `net` (a trainable model) and `mask` (a `dynamic_any_mask`) on `train`; see the file
 /// comment. `controller` is a `lambda_schedule` (e.g. `budget_controller{.per_batch = true}`).
 template <nn_backend B, class Mask, class Net, lambda_schedule Controller>
@@ -129,6 +154,7 @@ dynamic_result learn_dynamic_mask(Mask& mask, Net& net, const io::dataset& train
     throw value_error("selmask::learn_dynamic_mask: the training set has no labels");
   }
   dataset_source source(train, opt.batch_size, true, opt.seed);
+  check_reach(mask, opt, source.batches());
   host_batch hb;
   tensor_t<B> grad;
   dynamic_result r;
