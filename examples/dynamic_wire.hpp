@@ -4,9 +4,10 @@
 // 127.0.0.1; the client then fetches each image's preview, decides its pixels with the trained
 // mask and fetches them (selmask::transfer::fetch_dynamic), one image per exchange and in groups,
 // without and with range coalescing, and through selmask's packing server (POST /select: the
-// client's decisions go up as bitmaps, the selected values come back in one body). Checked on the way: every decision equals the mask's on the
-// decoded image, every assembled image equals the masked image, every counted wire byte equals
-// the transport model's prediction; the network's accuracy on what arrived is reported.
+// client's decisions go up as bitmaps, the selected values come back in one body). Checked on the way: every
+// decision equals the mask's on the decoded image, every assembled image equals the masked image, every
+// counted wire byte equals the transport model's prediction; the network's accuracy on what arrived is
+// reported.
 //
 // Needs libcurl (selmask::http), the packing server (selmask::server) and nginx; without nginx
 // `dynamic_wire` says why and returns nothing.
@@ -20,10 +21,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <span>
-#include <stdexcept>
 #include <filesystem>
 #include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -58,11 +59,13 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
   const selmask::io::idx_array a = selmask::io::read_idx(idx_images);
   const std::size_t k = 28 * 28;
   n = std::min(n, std::min(labels.size(), a.values.size() / k));
-  const auto dir = std::filesystem::temp_directory_path() / ("selmask-dynamic-wire-" + std::to_string(::getpid()));
+  const auto dir =
+    std::filesystem::temp_directory_path() / ("selmask-dynamic-wire-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   selmask::io::write_file_atomically(dir / "t10k.raw",
                                      std::string_view(reinterpret_cast<const char*>(a.values.data()), n * k));
-  std::filesystem::permissions(dir / "t10k.raw", std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  std::filesystem::permissions(dir / "t10k.raw", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
   const tr::storage stored{{1, 28, 28}, n, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1};
   const tr::dynamic_layout layout(stored);
   const float scale = 1.0f / 255.0f;
@@ -96,7 +99,8 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
         for (std::size_t i = first; i < std::min(n, first + w.group); ++i)
           group.push_back(i);
         const tr::dynamic_fetch f = tr::fetch_dynamic<B>(client, url, layout, group, mask, scale);
-        if (f.preview_wire.total() != f.preview_predicted.total() || f.chosen_wire.total() != f.chosen_predicted.total())
+        if (f.preview_wire.total() != f.preview_predicted.total() ||
+            f.chosen_wire.total() != f.chosen_predicted.total())
           throw std::runtime_error("dynamic transfer: counted wire bytes differ from the prediction");
         std::copy(f.values.begin(), f.values.end(), got.begin() + static_cast<std::ptrdiff_t>(first * k));
         row.data += static_cast<double>(f.preview_bytes + f.chosen_bytes);
@@ -104,7 +108,8 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
         row.requests += f.preview_wire.requests + f.chosen_wire.requests;
       }
       if (got != want)
-        throw std::runtime_error(std::string("dynamic transfer (") + w.how + "): the fetched images differ from the masked ones");
+        throw std::runtime_error(std::string("dynamic transfer (") + w.how +
+                                 "): the fetched images differ from the masked ones");
       row.data /= static_cast<double>(n);
       row.wire /= static_cast<double>(n);
       rep.rows.push_back(row);
@@ -117,7 +122,8 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
       }
     }
     tr::http_client plain;
-    rep.full_download_per_image = static_cast<double>(plain.probe(url).full_download().total()) / static_cast<double>(n);
+    rep.full_download_per_image =
+      static_cast<double>(plain.probe(url).full_download().total()) / static_cast<double>(n);
   }
   {
     // the same decisions, the selections packed by selmask's server (POST /select, bitmaps up)
@@ -128,13 +134,16 @@ std::optional<dynamic_wire_report> dynamic_wire(Mask& mask, Net& net, const std:
     const tr::packed_source src{srv.url(), {"t10k.raw"}, "pixels.plan.json"};
     for (const std::size_t group : {std::size_t{1}, std::size_t{100}}) {
       tr::http_client client;
-      dynamic_wire_row row{group == 1 ? "packing server, one image per exchange" : "packing server, 100 images per exchange",
+      dynamic_wire_row row{group == 1 ? "packing server, one image per exchange"
+                                      : "packing server, 100 images per exchange",
                            group};
       for (std::size_t first = 0; first < n; first += group) {
         const std::size_t count = std::min(group, n - first);
         const tr::dynamic_fetch f = tr::fetch_dynamic_packed<B>(client, tmpl, src, first, count, mask, scale);
-        if (!std::equal(f.values.begin(), f.values.end(), want.begin() + static_cast<std::ptrdiff_t>(first * k)))
-          throw std::runtime_error("dynamic transfer (packing server): the fetched images differ from the masked ones");
+        if (!std::equal(f.values.begin(), f.values.end(),
+                        want.begin() + static_cast<std::ptrdiff_t>(first * k)))
+          throw std::runtime_error(
+            "dynamic transfer (packing server): the fetched images differ from the masked ones");
         row.data += static_cast<double>(f.preview_bytes + f.chosen_bytes);
         row.wire += static_cast<double>(f.preview_wire.total() + f.chosen_wire.total());
         row.requests += f.preview_wire.requests + f.chosen_wire.requests;

@@ -85,8 +85,10 @@ struct seed_result {
 
 /// Grey image on top, what the network sees below (preview red, chosen pixels grey, rest black).
 void write_mask_picture(const std::filesystem::path& path, const selmask::io::dataset& test,
-                        const std::vector<std::vector<std::size_t>>& kept, const selmask::cell_preview& preview) {
-  const std::size_t n = kept.size(), side = 28, scale = 3, w = n * (side + 2) * scale, h = 2 * (side + 2) * scale;
+                        const std::vector<std::vector<std::size_t>>& kept,
+                        const selmask::cell_preview& preview) {
+  const std::size_t n = kept.size(), side = 28, scale = 3, w = n * (side + 2) * scale,
+                    h = 2 * (side + 2) * scale;
   std::vector<std::uint8_t> px(w * h * 3, 255);
   const auto put = [&](std::size_t x, std::size_t y, std::uint8_t r, std::uint8_t g, std::uint8_t b) {
     for (std::size_t dy = 0; dy < scale; ++dy)
@@ -110,7 +112,8 @@ void write_mask_picture(const std::filesystem::path& path, const selmask::io::da
       if (pv[k])
         put(x, side + 3 + y, 230, 30, 30);
       else if (on[k])
-        put(x, side + 3 + y, std::max<std::uint8_t>(v, 40), std::max<std::uint8_t>(v, 40), std::max<std::uint8_t>(v, 40));
+        put(x, side + 3 + y, std::max<std::uint8_t>(v, 40), std::max<std::uint8_t>(v, 40),
+            std::max<std::uint8_t>(v, 40));
       else
         put(x, side + 3 + y, 0, 0, 0);
     }
@@ -124,24 +127,26 @@ void transfer_demo(const arguments& a, Mask& mask, Net& net, const selmask::io::
 #if defined(SELMASK_EXAMPLE_WIRE)
   std::string why;
   const auto rep = example::dynamic_wire<B>(
-    mask, net, std::filesystem::path(selmask::io::fashion_mnist_default_dir) / "t10k-images-idx3-ubyte.gz", test.labels,
-    a.transfer, why);
+    mask, net, std::filesystem::path(selmask::io::fashion_mnist_default_dir) / "t10k-images-idx3-ubyte.gz",
+    test.labels, a.transfer, why);
   if (!rep) {
     std::fprintf(stderr, "no dynamic transfer: %s\n", why.c_str());
     return;
   }
   std::string csv = "how,images_per_exchange,data_bytes_per_image,wire_bytes_per_image,requests\n";
-  std::printf("dynamic transfer of %zu test images over nginx (network accuracy on what arrived %.4f):\n", rep->images,
-              rep->accuracy);
+  std::printf("dynamic transfer of %zu test images over nginx (network accuracy on what arrived %.4f):\n",
+              rep->images, rep->accuracy);
   for (const auto& r : rep->rows) {
     char line[256];
-    std::snprintf(line, sizeof line, "%s,%zu,%.2f,%.2f,%zu\n", r.how.c_str(), r.group, r.data, r.wire, r.requests);
+    std::snprintf(line, sizeof line, "%s,%zu,%.2f,%.2f,%zu\n", r.how.c_str(), r.group, r.data, r.wire,
+                  r.requests);
     csv += line;
-    std::printf("  %-40s data %6.1f B, wire %7.1f B per image (%zu requests)\n", r.how.c_str(), r.data, r.wire,
-                r.requests);
+    std::printf("  %-40s data %6.1f B, wire %7.1f B per image (%zu requests)\n", r.how.c_str(), r.data,
+                r.wire, r.requests);
   }
   char full[128];
-  std::snprintf(full, sizeof full, "whole file in one GET,%zu,784,%.2f,1\n", rep->images, rep->full_download_per_image);
+  std::snprintf(full, sizeof full, "whole file in one GET,%zu,784,%.2f,1\n", rep->images,
+                rep->full_download_per_image);
   csv += full;
   std::printf("  %-40s data  784.0 B, wire %7.1f B per image (1 request)\n", "whole file in one GET",
               rep->full_download_per_image);
@@ -154,7 +159,8 @@ void transfer_demo(const arguments& a, Mask& mask, Net& net, const selmask::io::
 
 template <class MaskModel>
 seed_result run_seed(const arguments& a, MaskModel& model, const selmask::io::dataset& train,
-                     const selmask::io::dataset& validation, const selmask::io::dataset& test, std::uint64_t seed) {
+                     const selmask::io::dataset& validation, const selmask::io::dataset& test,
+                     std::uint64_t seed) {
   const selmask::cell_preview preview = selmask::cell_preview::strided(train.sample, a.stride);
   selmask::dynamic_mask_options mo;
   mo.prior_optimizer.lr = a.prior_lr;
@@ -191,11 +197,13 @@ seed_result run_seed(const arguments& a, MaskModel& model, const selmask::io::da
     csv << e.epoch << ',' << selmask::phase_name(e.stage) << ',' << e.lambda << ',' << e.train_loss << ','
         << e.train_q << ',' << e.validation_accuracy << ',' << e.validation_q << '\n';
     csv.flush();
-    std::fprintf(stderr, "seed %llu epoch %zu %-11s lambda %.4f loss %.4f train Q %.4f  val acc %.4f Q %.4f\n",
+    std::fprintf(stderr,
+                 "seed %llu epoch %zu %-11s lambda %.4f loss %.4f train Q %.4f  val acc %.4f Q %.4f\n",
                  static_cast<unsigned long long>(seed), e.epoch, selmask::phase_name(e.stage), e.lambda,
                  e.train_loss, e.train_q, e.validation_accuracy, e.validation_q);
   };
-  seed_result out{seed, selmask::learn_dynamic_mask<B>(mask, net, train, validation, &test, opt, controller, on_epoch)};
+  seed_result out{
+    seed, selmask::learn_dynamic_mask<B>(mask, net, train, validation, &test, opt, controller, on_epoch)};
 
   const std::size_t show = std::min<std::size_t>(10, test.size());
   std::vector<float> head(test.images.begin(),
@@ -209,8 +217,9 @@ seed_result run_seed(const arguments& a, MaskModel& model, const selmask::io::da
   return out;
 }
 
-seed_result run_seed(const arguments& a, const selmask::io::dataset& train, const selmask::io::dataset& validation,
-                     const selmask::io::dataset& test, std::uint64_t seed) {
+seed_result run_seed(const arguments& a, const selmask::io::dataset& train,
+                     const selmask::io::dataset& validation, const selmask::io::dataset& test,
+                     std::uint64_t seed) {
   const std::size_t p = selmask::cell_preview::strided(train.sample, a.stride).size();
   const std::size_t k = train.sample.size();
   const nn::sequential_options mo{.seed = seed + 1000, .optimizer = {.lr = a.mask_lr}};
@@ -259,22 +268,25 @@ int main(int argc, char** argv) try {
     throw selmask::value_error("--seeds must be at least 1");
   }
   std::filesystem::create_directories(a.out);
-  auto data = selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, a.train_limit, a.test_limit);
+  auto data =
+    selmask::io::load_fashion_mnist(selmask::io::fashion_mnist_default_dir, a.train_limit, a.test_limit);
   std::vector<seed_result> runs;
   for (std::size_t s = 0; s < a.seeds; ++s) {
     const std::uint64_t seed = a.seed + s;
-    auto [train, validation] = selmask::io::split(data.train, std::min(a.validation, data.train.size() / 2), seed);
+    auto [train, validation] =
+      selmask::io::split(data.train, std::min(a.validation, data.train.size() / 2), seed);
     runs.push_back(run_seed(a, train, validation, data.test, seed));
   }
 
   std::ofstream csv(a.out / "dynamic.csv");
-  csv << "seed,mask_model,budget,test_accuracy,test_mean_q,test_min_q,test_max_q,validation_accuracy,validation_q\n";
+  csv << "seed,mask_model,budget,test_accuracy,test_mean_q,test_min_q,test_max_q,validation_accuracy,"
+         "validation_q\n";
   double sum = 0.0, sum2 = 0.0, qsum = 0.0;
   for (const seed_result& s : runs) {
     const auto& t = *s.r.test;
     const auto [lo, hi] = std::minmax_element(t.sample_q.begin(), t.sample_q.end());
-    csv << s.seed << ',' << a.mask_model << ',' << a.budget << ',' << t.accuracy << ',' << t.mean_q << ',' << *lo
-        << ',' << *hi << ',' << s.r.validation.accuracy << ',' << s.r.validation.mean_q << '\n';
+    csv << s.seed << ',' << a.mask_model << ',' << a.budget << ',' << t.accuracy << ',' << t.mean_q << ','
+        << *lo << ',' << *hi << ',' << s.r.validation.accuracy << ',' << s.r.validation.mean_q << '\n';
     sum += t.accuracy;
     sum2 += t.accuracy * t.accuracy;
     qsum += t.mean_q;
@@ -283,7 +295,8 @@ int main(int argc, char** argv) try {
   const double mean = sum / n;
   const double sd = runs.size() > 1 ? std::sqrt(std::max(0.0, (sum2 - n * mean * mean) / (n - 1.0))) : 0.0;
   char line[256];
-  std::snprintf(line, sizeof line, "dynamic %s mask, budget %.3f: test accuracy %.4f +- %.4f over %zu seed(s), mean Q %.4f\n",
+  std::snprintf(line, sizeof line,
+                "dynamic %s mask, budget %.3f: test accuracy %.4f +- %.4f over %zu seed(s), mean Q %.4f\n",
                 a.mask_model.c_str(), a.budget, mean, sd, runs.size(), qsum / n);
   std::ofstream(a.out / "summary.txt") << line;
   std::fputs(line, stdout);

@@ -94,15 +94,16 @@ struct arguments {
 };
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--rounds] [--mask-epochs N] [--warmup N] "
-               "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
-               "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
-               "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
-               "[--train-limit N] "
-               "[--test-limit N] [--validation N] "
-               "[--seed S] [--seeds N] [--weights FILE]\n",
-               msg);
+  std::fprintf(
+    stderr,
+    "%s\nusage: fashion_mnist_pixels [--out DIR] [--full] [--rounds] [--mask-epochs N] [--warmup N] "
+    "[--lambda L] [--lambda-factor F] [--mask-lr R] [--explore N] [--fixate N] [--fixate-lr F] "
+    "[--final-fixate N] [--final-fixate-lr F] [--target-q Q] [--explore-lr F] "
+    "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
+    "[--train-limit N] "
+    "[--test-limit N] [--validation N] "
+    "[--seed S] [--seeds N] [--weights FILE]\n",
+    msg);
   std::exit(2);
 }
 

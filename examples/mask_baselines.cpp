@@ -158,8 +158,9 @@ std::vector<row> read_dynamic(const std::string& files) {
   }
   std::vector<row> out;
   for (const auto& [b, t] : sums)
-    out.push_back({"learned dynamic (mean of seeds)", b, static_cast<std::size_t>(std::lround(t[0] / t[3] * 784)),
-                   t[0] / t[3], t[2] / t[3], t[1] / t[3]});
+    out.push_back({"learned dynamic (mean of seeds)", b,
+                   static_cast<std::size_t>(std::lround(t[0] / t[3] * 784)), t[0] / t[3], t[2] / t[3],
+                   t[1] / t[3]});
   return out;
 }
 

@@ -61,7 +61,8 @@ TEST_CASE("dynamic mask: forward, Q and projection by hand", "[dynamic]") {
   mask.keep_per_sample(1);
   CHECK(B::to_host(mask.forward(x)) == std::vector<float>{2, 0, 7, 0, -1, 1, 0, 0});
   CHECK(mask.choose(mask.previews_of(x)) == std::vector<std::vector<std::size_t>>{{0, 2}, {0, 1}});
-  CHECK_THROWS_WITH(mask.keep_per_sample(4), Catch::Contains("4 cells asked, only 3 lie outside the preview"));
+  CHECK_THROWS_WITH(mask.keep_per_sample(4),
+                    Catch::Contains("4 cells asked, only 3 lie outside the preview"));
 
   // backward: ∂L/∂x = ∂L/∂y ⊙ m
   mask.keep_per_sample(std::nullopt);
@@ -146,9 +147,12 @@ TEST_CASE("dynamic mask: prior and mask-model gradients match finite differences
 TEST_CASE("dynamic mask: bad input is named", "[dynamic][errors]") {
   linear model = make_linear(1, 4);
   const shape s{1, 2, 2};
-  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{}, model)), Catch::Contains("preview is empty"));
-  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{{4}}, model)), Catch::Contains("out of range"));
-  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{{2, 1}}, model)), Catch::Contains("not ascending"));
+  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{}, model)),
+                    Catch::Contains("preview is empty"));
+  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{{4}}, model)),
+                    Catch::Contains("out of range"));
+  CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{{2, 1}}, model)),
+                    Catch::Contains("not ascending"));
   dynamic_mask_options bad_costs;
   bad_costs.costs = {1.0f, 2.0f};
   CHECK_THROWS_WITH((dynamic_any_mask<B, linear>(s, cell_preview{{0}}, model, bad_costs)),
@@ -159,20 +163,23 @@ TEST_CASE("dynamic mask: bad input is named", "[dynamic][errors]") {
                     Catch::Contains("tau must be positive"));
 
   dynamic_any_mask<B, linear> mask(s, cell_preview{{0}}, model);
-  CHECK_THROWS_WITH(mask.forward(B::zeros(shape{2, 1, 3, 3})), Catch::Contains("does not match the sample shape"));
+  CHECK_THROWS_WITH(mask.forward(B::zeros(shape{2, 1, 3, 3})),
+                    Catch::Contains("does not match the sample shape"));
   CHECK_THROWS_WITH(mask.forward(B::zeros(shape{0, 1, 2, 2})), Catch::Contains("empty batch"));
   CHECK_THROWS_WITH(mask.forward(B::from_host(shape{1, 1, 2, 2}, std::vector<float>{0, NAN, 0, 0})),
                     Catch::Contains("NaN"));
   (void)mask.forward(B::zeros(shape{2, 1, 2, 2}));
-  CHECK_THROWS_WITH(mask.backward(B::zeros(shape{2, 1, 2, 2}), -0.1f), Catch::Contains("lambda must be finite and >= 0"));
+  CHECK_THROWS_WITH(mask.backward(B::zeros(shape{2, 1, 2, 2}), -0.1f),
+                    Catch::Contains("lambda must be finite and >= 0"));
   CHECK_THROWS_WITH(mask.backward(B::zeros(shape{3, 1, 2, 2}), 0.1f), Catch::Contains("gradient shape"));
 
   linear wrong = make_linear(1, 3); // 3 logits for 4 cells
   dynamic_any_mask<B, linear> wrong_mask(s, cell_preview{{0}}, wrong);
   CHECK_THROWS_WITH(wrong_mask.forward(B::zeros(shape{2, 1, 2, 2})), Catch::Contains("expected 2×4 logits"));
   CHECK_THROWS_WITH(cell_preview::strided(shape{28, 28}, 7), Catch::Contains("C×H×W"));
-  CHECK(cell_preview::strided(shape{1, 28, 28}, 7).cells ==
-        std::vector<std::size_t>{87, 94, 101, 108, 283, 290, 297, 304, 479, 486, 493, 500, 675, 682, 689, 696});
+  CHECK(
+    cell_preview::strided(shape{1, 28, 28}, 7).cells ==
+    std::vector<std::size_t>{87, 94, 101, 108, 283, 290, 297, 304, 479, 486, 493, 500, 675, 682, 689, 696});
 }
 
 namespace {
@@ -201,9 +208,11 @@ io::dataset switch_task(std::size_t n, std::uint64_t seed) {
 }
 
 double switch_accuracy(bool dynamic) {
-  const io::dataset train = switch_task(3000, 1), validation = switch_task(500, 2), test = switch_task(1000, 3);
+  const io::dataset train = switch_task(3000, 1), validation = switch_task(500, 2),
+                    test = switch_task(1000, 3);
   using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
-  net_t net(nn::sequential_options{.seed = 5, .optimizer = {.lr = 1e-2f}}, nn::flatten<B>{}, nn::dense<B>(16, 2));
+  net_t net(nn::sequential_options{.seed = 5, .optimizer = {.lr = 1e-2f}}, nn::flatten<B>{},
+            nn::dense<B>(16, 2));
   linear model(nn::sequential_options{.seed = 6, .optimizer = {.lr = 2e-2f}}, nn::dense<B>(1, 16));
   dynamic_mask_options mo;
   mo.learn_dynamic = dynamic;
@@ -233,7 +242,8 @@ TEST_CASE("dynamic mask: a per-sample choice solves what no static choice can", 
   CHECK(fixed <= 0.85);
 }
 
-TEST_CASE("dynamic trainer: planned steps that cannot change a static prior are named", "[dynamic][train][errors]") {
+TEST_CASE("dynamic trainer: planned steps that cannot change a static prior are named",
+          "[dynamic][train][errors]") {
   const io::dataset train = switch_task(64, 1), validation = switch_task(32, 2);
   using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
   net_t net(nn::sequential_options{.seed = 5}, nn::flatten<B>{}, nn::dense<B>(16, 2));
@@ -247,7 +257,8 @@ TEST_CASE("dynamic trainer: planned steps that cannot change a static prior are 
   opt.batch_size = 32;
   const budget_controller controller{.target_q = 0.5, .by_epoch = 2};
   CHECK_THROWS_WITH(learn_dynamic_mask<B>(mask, net, train, validation, nullptr, opt, controller),
-                    Catch::Contains("cannot move the prior's logits") && Catch::Contains("raise prior_optimizer.lr to >= 0.75") &&
+                    Catch::Contains("cannot move the prior's logits") &&
+                      Catch::Contains("raise prior_optimizer.lr to >= 0.75") &&
                       Catch::Contains("or train >= 300 exploration steps"));
   // with the mask model on, or enough steps, it trains
   opt.mask_epochs = 1;

@@ -33,7 +33,8 @@ struct stored_case {
 };
 
 /// Random stored values (within the type's range), the file's bytes and the decoded N×C×H×W floats.
-void make_data(const stored_case& c, std::vector<std::byte>& file, std::vector<float>& x, std::uint64_t seed) {
+void make_data(const stored_case& c, std::vector<std::byte>& file, std::vector<float>& x,
+               std::uint64_t seed) {
   std::mt19937_64 g(seed);
   const std::size_t vb = tr::dtype_size(c.s.type), k = c.s.sample_values();
   file.assign(c.header + c.s.stream_bytes(), std::byte{0x5a});
@@ -63,7 +64,8 @@ void make_data(const stored_case& c, std::vector<std::byte>& file, std::vector<f
 TEST_CASE("nginx: a dynamic transfer moves the preview and the chosen cells, nothing else",
           "[transfer][nginx][dynamic]") {
   const std::vector<stored_case> cases{
-    {tr::storage{shape{1, 8, 8}, 12, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1}, 0, 1.0f / 255.0f},
+    {tr::storage{shape{1, 8, 8}, 12, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1}, 0,
+     1.0f / 255.0f},
     {tr::storage{shape{2, 6, 6}, 9, tr::dtype::uint16, tr::storage_layout::pixel_interleaved(), 1}, 16,
      1.0f / 65535.0f},
     {tr::storage{shape{1, 9, 9}, 7, tr::dtype::uint8, tr::storage_layout::tiled(4, 4), 1}, 3, 1.0f / 255.0f},
@@ -73,14 +75,16 @@ TEST_CASE("nginx: a dynamic transfer moves the preview and the chosen cells, not
   std::vector<std::vector<float>> data(cases.size());
   for (std::size_t c = 0; c < cases.size(); ++c) {
     make_data(cases[c], files[c], data[c], 40 + c);
-    io::write_file_atomically(dir / ("d" + std::to_string(c) + ".bin"),
-                              std::string_view(reinterpret_cast<const char*>(files[c].data()), files[c].size()));
+    io::write_file_atomically(
+      dir / ("d" + std::to_string(c) + ".bin"),
+      std::string_view(reinterpret_cast<const char*>(files[c].data()), files[c].size()));
   }
   testing::nginx_server server(dir.path);
 
   for (std::size_t c = 0; c < cases.size(); ++c) {
     const stored_case& sc = cases[c];
-    INFO("case " << c << ": " << sc.s.sample.str() << " " << tr::dtype_name(sc.s.type) << " " << sc.s.layout.str());
+    INFO("case " << c << ": " << sc.s.sample.str() << " " << tr::dtype_name(sc.s.type) << " "
+                 << sc.s.layout.str());
     const std::size_t k = sc.s.sample_values(), vb = tr::dtype_size(sc.s.type), n = sc.s.samples;
     const cell_preview preview = cell_preview::strided(sc.s.sample, 3);
     linear model(nn::sequential_options{.seed = 20 + c}, nn::dense<B>(preview.size(), k));
@@ -115,7 +119,8 @@ TEST_CASE("nginx: a dynamic transfer moves the preview and the chosen cells, not
       CHECK(f.preview_bytes == preview.size() * vb);
       CHECK(f.chosen_bytes == (expected.size() - preview.size()) * vb);
       // data bytes = Q_n · sample bytes (uniform costs)
-      CHECK(static_cast<double>(f.preview_bytes + f.chosen_bytes) == Approx(q[i] * static_cast<double>(sc.s.sample_bytes())));
+      CHECK(static_cast<double>(f.preview_bytes + f.chosen_bytes) ==
+            Approx(q[i] * static_cast<double>(sc.s.sample_bytes())));
       CHECK(f.preview_wire.range_bytes == f.preview_bytes);
       CHECK(f.chosen_wire.range_bytes == f.chosen_bytes);
       CHECK(f.preview_wire.discarded_bytes == 0);
@@ -152,9 +157,12 @@ TEST_CASE("dynamic transfer: a plan that does not fit the data is named", "[tran
   const tr::dynamic_layout layout(s);
   std::vector<tr::byte_range> r;
   std::vector<std::size_t> order;
-  CHECK_THROWS_WITH(layout.ranges_of(3, std::vector<std::size_t>{0}, r, order), Catch::Contains("sample 3 is out of range"));
-  CHECK_THROWS_WITH(layout.ranges_of(0, std::vector<std::size_t>{16}, r, order), Catch::Contains("location 16"));
-  CHECK_THROWS_WITH(layout.ranges_of(0, std::vector<std::size_t>{2, 2}, r, order), Catch::Contains("given twice"));
+  CHECK_THROWS_WITH(layout.ranges_of(3, std::vector<std::size_t>{0}, r, order),
+                    Catch::Contains("sample 3 is out of range"));
+  CHECK_THROWS_WITH(layout.ranges_of(0, std::vector<std::size_t>{16}, r, order),
+                    Catch::Contains("location 16"));
+  CHECK_THROWS_WITH(layout.ranges_of(0, std::vector<std::size_t>{2, 2}, r, order),
+                    Catch::Contains("given twice"));
   layout.ranges_of(1, std::vector<std::size_t>{5, 1, 2, 3, 9}, r, order);
   CHECK(r == std::vector<tr::byte_range>{{17, 3}, {21, 1}, {25, 1}});
   CHECK(order == std::vector<std::size_t>{1, 2, 3, 5, 9});
@@ -165,8 +173,10 @@ TEST_CASE("dynamic transfer: a plan that does not fit the data is named", "[tran
   linear model(nn::sequential_options{}, nn::dense<B>(1, 9));
   dynamic_any_mask<B, linear> mask(shape{1, 3, 3}, cell_preview{{4}}, model);
   tr::http_client client;
-  CHECK_THROWS_WITH(tr::fetch_dynamic<B>(client, "http://127.0.0.1:1/x", layout, std::vector<std::size_t>{0}, mask),
-                    Catch::Contains("the mask has 9 cells, the stored samples 16 values"));
-  CHECK_THROWS_WITH(tr::fetch_dynamic<B>(client, "http://127.0.0.1:1/x", layout, std::vector<std::size_t>{}, mask),
-                    Catch::Contains("no samples"));
+  CHECK_THROWS_WITH(
+    tr::fetch_dynamic<B>(client, "http://127.0.0.1:1/x", layout, std::vector<std::size_t>{0}, mask),
+    Catch::Contains("the mask has 9 cells, the stored samples 16 values"));
+  CHECK_THROWS_WITH(
+    tr::fetch_dynamic<B>(client, "http://127.0.0.1:1/x", layout, std::vector<std::size_t>{}, mask),
+    Catch::Contains("no samples"));
 }

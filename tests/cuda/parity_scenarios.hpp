@@ -703,7 +703,8 @@ outputs dynamic_mask(std::uint64_t seed) {
   using model_t = selmask::nn::sequential<B, selmask::nn::dense<B>>;
   const shape s{2, 5, 6};
   const selmask::cell_preview preview = selmask::cell_preview::strided(s, 2);
-  model_t model(selmask::nn::sequential_options{.seed = seed}, selmask::nn::dense<B>(preview.size(), s.size()));
+  model_t model(selmask::nn::sequential_options{.seed = seed},
+                selmask::nn::dense<B>(preview.size(), s.size()));
   selmask::dynamic_mask_options opt;
   opt.fill = -0.5f;
   opt.costs = random_values(rng, s.size(), 0.5f, 2.0f);

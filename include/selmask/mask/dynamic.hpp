@@ -79,12 +79,13 @@ struct cell_preview {
 /// Run-time settings of a `dynamic_any_mask`.
 struct dynamic_mask_options {
   float tau = 1.0f;
-  float init_mean = 3.0f;   ///< initial static prior b (3: sigmoid ≈ 0.95, every cell kept)
-  bool learn_static = true; ///< train the static prior b
+  float init_mean = 3.0f;    ///< initial static prior b (3: sigmoid ≈ 0.95, every cell kept)
+  bool learn_static = true;  ///< train the static prior b
   bool learn_dynamic = true; ///< run and train the mask model (else w_n = b)
   mask_mode mode = mask_mode::hard;
   /// The static prior's optimiser (the mask model has its own).
-  adamw_hyper prior_optimizer{.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
+  adamw_hyper prior_optimizer{
+    .lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
   std::vector<float> costs{}; ///< cost of each cell (C·H·W values); empty: 1 each
   /// The value of a dropped cell. 0 (the default) is the static masks' convention; a value outside
   /// the data's range (e.g. −1 for pixels in [0, 1]) lets the network tell a dropped cell from a
@@ -112,7 +113,7 @@ struct minus_fill_times {
 } // namespace formula
 
 template <nn_backend B, class MaskModel, surrogate S = st_sigmoid>
-  requires differentiable_model<MaskModel, B>
+requires differentiable_model<MaskModel, B>
 class dynamic_any_mask {
   static_assert(S::kind == surrogate_kind::binary,
                 "selmask::dynamic_any_mask<B, Model, S>: S must be a binary surrogate, e.g. st_sigmoid");
@@ -356,7 +357,8 @@ private:
       const tensor& w = model_->forward(p);
       if (B::shape_of(w).size() != n * k_) {
         throw shape_error(name() + ": the mask model returned " + B::shape_of(w).str() + " for previews " +
-                          ps.str() + ", expected " + std::to_string(n) + "×" + std::to_string(k_) + " logits");
+                          ps.str() + ", expected " + std::to_string(n) + "×" + std::to_string(k_) +
+                          " logits");
       }
       B::copy(w, w_);
       B::reshape(w_, shape{n, k_});
@@ -399,8 +401,9 @@ private:
         }
       }
       const float* row = w.data() + i * k_;
-      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(*keep_k_), order.end(),
-                        [row](std::size_t a, std::size_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+      std::partial_sort(
+        order.begin(), order.begin() + static_cast<std::ptrdiff_t>(*keep_k_), order.end(),
+        [row](std::size_t a, std::size_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
       for (std::size_t j = 0; j < *keep_k_; ++j) {
         h[i * k_ + order[j]] = 1.0f;
       }

@@ -37,7 +37,7 @@ struct dynamic_training_options {
   std::size_t fixation_epochs = 3; ///< network fine-tuned to the frozen masks
   std::size_t batch_size = 128;
   std::size_t eval_batch_size = 500;
-  float lambda = 0.0f; ///< initial λ (the controller moves it)
+  float lambda = 0.0f;                          ///< initial λ (the controller moves it)
   std::optional<std::size_t> keep_per_sample{}; ///< exactly this many cells per sample in fixation
   std::uint64_t seed = 0;
 
@@ -78,7 +78,8 @@ struct dynamic_result {
 
 /// Accuracy and Q of `net` behind `mask` (hard masks, no sampling, no gradient) on `data`.
 template <nn_backend B, class Mask, class Net>
-dynamic_evaluation evaluate_dynamic(Mask& mask, Net& net, const io::dataset& data, std::size_t batch_size = 500) {
+dynamic_evaluation evaluate_dynamic(Mask& mask, Net& net, const io::dataset& data,
+                                    std::size_t batch_size = 500) {
   if (data.empty()) {
     throw value_error("selmask::evaluate_dynamic: empty data set");
   }
@@ -124,12 +125,14 @@ void check_reach(const Mask& mask, const dynamic_training_options& opt, std::siz
   const double reach = steps * static_cast<double>(mo.prior_optimizer.lr);
   const double distance = std::fabs(static_cast<double>(mo.init_mean));
   if (reach < distance) {
-    throw value_error("selmask::learn_dynamic_mask: " + std::to_string(opt.mask_epochs) + " exploration epochs x " +
-                      std::to_string(batches) + " batches x prior lr " + std::to_string(mo.prior_optimizer.lr) +
-                      " = " + std::to_string(reach) + " cannot move the prior's logits from " +
-                      std::to_string(mo.init_mean) + " to 0, so no mask would change; raise " +
+    throw value_error("selmask::learn_dynamic_mask: " + std::to_string(opt.mask_epochs) +
+                      " exploration epochs x " + std::to_string(batches) + " batches x prior lr " +
+                      std::to_string(mo.prior_optimizer.lr) + " = " + std::to_string(reach) +
+                      " cannot move the prior's logits from " + std::to_string(mo.init_mean) +
+                      " to 0, so no mask would change; raise " +
                       "prior_optimizer.lr to >= " + std::to_string(distance / steps) + " or train >= " +
-                      std::to_string(static_cast<std::size_t>(std::ceil(distance / mo.prior_optimizer.lr * (1.0 - 1e-6)) /* float lr rounding */)) +
+                      std::to_string(static_cast<std::size_t>(
+                        std::ceil(distance / mo.prior_optimizer.lr * (1.0 - 1e-6)) /* float lr rounding */)) +
                       " exploration steps");
   }
 }
@@ -137,9 +140,9 @@ void check_reach(const Mask& mask, const dynamic_training_options& opt, std::siz
 /// Trains `net` (a trainable model) and `mask` (a `dynamic_any_mask`) on `train`; see the file
 /// comment. `controller` is a `lambda_schedule` (e.g. `budget_controller{.per_batch = true}`).
 template <nn_backend B, class Mask, class Net, lambda_schedule Controller>
-dynamic_result learn_dynamic_mask(Mask& mask, Net& net, const io::dataset& train, const io::dataset& validation,
-                                  const io::dataset* test, const dynamic_training_options& opt,
-                                  Controller controller,
+dynamic_result learn_dynamic_mask(Mask& mask, Net& net, const io::dataset& train,
+                                  const io::dataset& validation, const io::dataset* test,
+                                  const dynamic_training_options& opt, Controller controller,
                                   const std::function<void(const dynamic_epoch&)>& on_epoch = {}) {
   opt.validate();
   controller.validate();
@@ -201,7 +204,8 @@ dynamic_result learn_dynamic_mask(Mask& mask, Net& net, const io::dataset& train
       std::size_t correct = 0;
       for (std::size_t b = 0; b < vs.batches(); ++b) {
         vs.read(b, hb);
-        correct += bk::softmax_cross_entropy<B>(net.forward(B::from_host(hb.x_shape, hb.x)), hb.labels, grad).correct;
+        correct +=
+          bk::softmax_cross_entropy<B>(net.forward(B::from_host(hb.x_shape, hb.x)), hb.labels, grad).correct;
       }
       e.validation_accuracy = static_cast<double>(correct) / static_cast<double>(validation.size());
     }

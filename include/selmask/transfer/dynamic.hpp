@@ -42,11 +42,11 @@ namespace selmask::transfer {
 
 /// What `fetch_dynamic` moved and decoded for a group of samples.
 struct dynamic_fetch {
-  std::vector<std::vector<std::size_t>> kept; ///< per sample: the locations kept (preview + chosen)
-  std::vector<float> values;                  ///< the samples, N×C×H×W, the mask's fill outside `kept`
-  std::size_t preview_bytes = 0;              ///< data bytes of the previews
-  std::size_t chosen_bytes = 0;               ///< data bytes of the chosen cells
-  wire_stats preview_wire, chosen_wire;       ///< counted by the client
+  std::vector<std::vector<std::size_t>> kept;     ///< per sample: the locations kept (preview + chosen)
+  std::vector<float> values;                      ///< the samples, N×C×H×W, the mask's fill outside `kept`
+  std::size_t preview_bytes = 0;                  ///< data bytes of the previews
+  std::size_t chosen_bytes = 0;                   ///< data bytes of the chosen cells
+  wire_stats preview_wire, chosen_wire;           ///< counted by the client
   wire_stats preview_predicted, chosen_predicted; ///< the transport model's prediction
 };
 
@@ -57,8 +57,9 @@ public:
   dynamic_layout(const storage& s, std::size_t header_bytes = 0) : s_(s), header_(header_bytes) {
     s_.validate("selmask::transfer::dynamic_layout");
     if (s_.versions != 1) {
-      throw value_error("selmask::transfer::dynamic_layout: a dynamic transfer reads one stream, the storage has " +
-                        std::to_string(s_.versions) + " versions");
+      throw value_error(
+        "selmask::transfer::dynamic_layout: a dynamic transfer reads one stream, the storage has " +
+        std::to_string(s_.versions) + " versions");
     }
     position_.resize(s_.sample_values());
     std::size_t i = 0;
@@ -157,7 +158,8 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
   dynamic_fetch out;
   out.values.assign(n * k, mask.fill());
 
-  const auto fetch = [&](const std::vector<std::vector<std::size_t>>& locs, wire_stats& wire, wire_stats& predicted) {
+  const auto fetch = [&](const std::vector<std::vector<std::size_t>>& locs, wire_stats& wire,
+                         wire_stats& predicted) {
     std::vector<byte_range> ranges;
     std::vector<std::size_t> order; // locations in the order of the fetched bytes
     std::vector<std::size_t> owner; // the sample (0..n-1) of each of them
@@ -175,7 +177,8 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
     std::vector<std::size_t> first(ranges.size() + 1, 0);
     for (std::size_t i = 0; i < ranges.size(); ++i)
       first[i + 1] = first[i] + ranges[i].length / vb;
-    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return ranges[a].offset < ranges[b].offset; });
+    std::sort(idx.begin(), idx.end(),
+              [&](std::size_t a, std::size_t b) { return ranges[a].offset < ranges[b].offset; });
     std::vector<byte_range> sorted;
     std::vector<std::size_t> sorted_order, sorted_owner;
     for (std::size_t j : idx) {
@@ -213,7 +216,8 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
   // 3. the chosen cells outside the preview
   std::vector<std::vector<std::size_t>> chosen(n);
   for (std::size_t i = 0; i < n; ++i) {
-    std::set_difference(out.kept[i].begin(), out.kept[i].end(), pv.begin(), pv.end(), std::back_inserter(chosen[i]));
+    std::set_difference(out.kept[i].begin(), out.kept[i].end(), pv.begin(), pv.end(),
+                        std::back_inserter(chosen[i]));
   }
   out.chosen_bytes = fetch(chosen, out.chosen_wire, out.chosen_predicted);
   return out;
@@ -226,8 +230,8 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
 /// The `*_wire` fields are the counted bytes; no transport model predicts a POST's (the
 /// `*_predicted` fields stay empty).
 template <tensor_backend B, class Mask>
-dynamic_fetch fetch_dynamic_packed(http_client& client, const plan& tmpl, const packed_source& src, std::size_t first,
-                                   std::size_t count, Mask& mask, float scale = 1.0f) {
+dynamic_fetch fetch_dynamic_packed(http_client& client, const plan& tmpl, const packed_source& src,
+                                   std::size_t first, std::size_t count, Mask& mask, float scale = 1.0f) {
   const std::string who = "selmask::transfer::fetch_dynamic_packed: ";
   if (count == 0) {
     throw value_error(who + "no samples asked");
