@@ -108,29 +108,6 @@ public:
     }
   }
 
-  /// `float(stored) · scale` of the value at `bytes`.
-  [[nodiscard]] float decode(const std::byte* bytes, float scale) const {
-    switch (s_.type) {
-      case dtype::uint8:
-        return static_cast<float>(detail::load_little_endian<std::uint8_t>(bytes)) * scale;
-      case dtype::int8:
-        return static_cast<float>(detail::load_little_endian<std::int8_t>(bytes)) * scale;
-      case dtype::uint16:
-        return static_cast<float>(detail::load_little_endian<std::uint16_t>(bytes)) * scale;
-      case dtype::int16:
-        return static_cast<float>(detail::load_little_endian<std::int16_t>(bytes)) * scale;
-      case dtype::uint32:
-        return static_cast<float>(detail::load_little_endian<std::uint32_t>(bytes)) * scale;
-      case dtype::int32:
-        return static_cast<float>(detail::load_little_endian<std::int32_t>(bytes)) * scale;
-      case dtype::float32:
-        return detail::load_little_endian<float>(bytes) * scale;
-      case dtype::float64:
-        return static_cast<float>(detail::load_little_endian<double>(bytes)) * scale;
-    }
-    return 0.0f;
-  }
-
 private:
   storage s_;
   std::size_t header_;
@@ -158,48 +135,36 @@ dynamic_fetch fetch_dynamic(http_client& client, const std::string& url, const d
   dynamic_fetch out;
   out.values.assign(n * k, mask.fill());
 
+  // the samples in storage order, so that their ranges ascend (neighbours merge in ranges_of)
+  std::vector<std::size_t> by_offset(n);
+  for (std::size_t i = 0; i < n; ++i)
+    by_offset[i] = i;
+  std::sort(by_offset.begin(), by_offset.end(),
+            [&](std::size_t a, std::size_t b) { return samples[a] < samples[b]; });
+  for (std::size_t j = 1; j < n; ++j) {
+    if (samples[by_offset[j]] == samples[by_offset[j - 1]]) {
+      throw value_error(who + "sample " + std::to_string(samples[by_offset[j]]) + " asked twice");
+    }
+  }
   const auto fetch = [&](const std::vector<std::vector<std::size_t>>& locs, wire_stats& wire,
                          wire_stats& predicted) {
     std::vector<byte_range> ranges;
     std::vector<std::size_t> order; // locations in the order of the fetched bytes
     std::vector<std::size_t> owner; // the sample (0..n-1) of each of them
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i : by_offset) {
       layout.ranges_of(samples[i], locs[i], ranges, order);
       owner.resize(order.size(), i);
     }
     if (ranges.empty()) {
       return std::size_t{0};
     }
-    // samples given out of storage order: sort the ranges (and their values) by offset
-    std::vector<std::size_t> idx(ranges.size());
-    for (std::size_t i = 0; i < idx.size(); ++i)
-      idx[i] = i;
-    std::vector<std::size_t> first(ranges.size() + 1, 0);
-    for (std::size_t i = 0; i < ranges.size(); ++i)
-      first[i + 1] = first[i] + ranges[i].length / vb;
-    std::sort(idx.begin(), idx.end(),
-              [&](std::size_t a, std::size_t b) { return ranges[a].offset < ranges[b].offset; });
-    std::vector<byte_range> sorted;
-    std::vector<std::size_t> sorted_order, sorted_owner;
-    for (std::size_t j : idx) {
-      if (!sorted.empty() && sorted.back().offset + sorted.back().length > ranges[j].offset) {
-        throw value_error(who + "sample " + std::to_string(samples[owner[first[j]]]) + " asked twice");
-      }
-      if (!sorted.empty() && sorted.back().offset + sorted.back().length == ranges[j].offset) {
-        sorted.back().length += ranges[j].length; // neighbouring samples' cells: one range
-      } else {
-        sorted.push_back(ranges[j]);
-      }
-      for (std::size_t v = first[j]; v < first[j + 1]; ++v) {
-        sorted_order.push_back(order[v]);
-        sorted_owner.push_back(owner[v]);
-      }
-    }
-    std::vector<std::byte> bytes(sorted_order.size() * vb);
-    predicted = client.predict_ranges(url, sorted, layout.resource_bytes());
-    wire = client.fetch_ranges_into(url, sorted, layout.resource_bytes(), bytes);
-    for (std::size_t v = 0; v < sorted_order.size(); ++v) {
-      out.values[sorted_owner[v] * k + sorted_order[v]] = layout.decode(bytes.data() + v * vb, scale);
+    std::vector<std::byte> bytes(order.size() * vb);
+    predicted = client.predict_ranges(url, ranges, layout.resource_bytes());
+    wire = client.fetch_ranges_into(url, ranges, layout.resource_bytes(), bytes);
+    std::vector<float> decoded(order.size());
+    detail::convert_values(layout.stored().type, bytes.data(), decoded.data(), decoded.size(), scale);
+    for (std::size_t v = 0; v < order.size(); ++v) {
+      out.values[owner[v] * k + order[v]] = decoded[v];
     }
     return bytes.size();
   };

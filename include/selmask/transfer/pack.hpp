@@ -91,6 +91,29 @@ void convert(const std::byte* src, float* dst, std::size_t n, std::size_t stride
   }
 }
 
+/// dst[i] = float(src[i]) · scale for the `n` stored values of type `t` at `src` (the one switch
+/// over the element types for code that decodes values outside a plan, e.g. transfer/dynamic.hpp).
+inline void convert_values(dtype t, const std::byte* src, float* dst, std::size_t n, float scale) {
+  switch (t) {
+    case dtype::uint8:
+      return convert<std::uint8_t>(src, dst, n, 1, scale);
+    case dtype::int8:
+      return convert<std::int8_t>(src, dst, n, 1, scale);
+    case dtype::uint16:
+      return convert<std::uint16_t>(src, dst, n, 1, scale);
+    case dtype::int16:
+      return convert<std::int16_t>(src, dst, n, 1, scale);
+    case dtype::uint32:
+      return convert<std::uint32_t>(src, dst, n, 1, scale);
+    case dtype::int32:
+      return convert<std::int32_t>(src, dst, n, 1, scale);
+    case dtype::float32:
+      return convert<float>(src, dst, n, 1, scale);
+    case dtype::float64:
+      return convert<double>(src, dst, n, 1, scale);
+  }
+}
+
 template <class T>
 void unpack_typed(const plan& p, const std::byte* payload, float* out, const unpack_options& opt) {
   const storage& s = p.source();
