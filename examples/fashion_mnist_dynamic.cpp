@@ -49,6 +49,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -278,7 +279,7 @@ int main(int argc, char** argv) try {
     runs.push_back(run_seed(a, train, validation, data.test, seed));
   }
 
-  std::ofstream csv(a.out / "dynamic.csv");
+  std::ostringstream csv;
   csv << "seed,mask_model,budget,test_accuracy,test_mean_q,test_min_q,test_max_q,validation_accuracy,"
          "validation_q\n";
   double sum = 0.0, sum2 = 0.0, qsum = 0.0;
@@ -298,7 +299,8 @@ int main(int argc, char** argv) try {
   std::snprintf(line, sizeof line,
                 "dynamic %s mask, budget %.3f: test accuracy %.4f +- %.4f over %zu seed(s), mean Q %.4f\n",
                 a.mask_model.c_str(), a.budget, mean, sd, runs.size(), qsum / n);
-  std::ofstream(a.out / "summary.txt") << line;
+  selmask::io::write_file_atomically(a.out / "dynamic.csv", csv.str());
+  selmask::io::write_file_atomically(a.out / "summary.txt", std::string_view(line));
   std::fputs(line, stdout);
   return 0;
 } catch (const std::exception& e) {

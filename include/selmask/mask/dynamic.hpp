@@ -362,6 +362,8 @@ private:
       }
       B::copy(w, w_);
       B::reshape(w_, shape{n, k_});
+    } else if (B::shape_of(w_) == shape{n, k_}) {
+      B::map(w_, w_, formula::scale_by{0.0f}); // w_n = b: no model, no allocation per batch
     } else {
       w_ = B::zeros(shape{n, k_});
     }
