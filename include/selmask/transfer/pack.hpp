@@ -91,27 +91,34 @@ void convert(const std::byte* src, float* dst, std::size_t n, std::size_t stride
   }
 }
 
-/// dst[i] = float(src[i]) · scale for the `n` stored values of type `t` at `src` (the one switch
-/// over the element types for code that decodes values outside a plan, e.g. transfer/dynamic.hpp).
-inline void convert_values(dtype t, const std::byte* src, float* dst, std::size_t n, float scale) {
+/// Calls `f(T{})` with the C++ type of the element type `t`: the one switch over the element
+/// types, for unpack and for code that decodes values outside a plan (transfer/dynamic.hpp).
+template <class F>
+void visit_dtype(dtype t, F&& f) {
+  static_assert(sizeof(float) == 4, "selmask::transfer: float must be 32-bit IEEE");
   switch (t) {
     case dtype::uint8:
-      return convert<std::uint8_t>(src, dst, n, 1, scale);
+      return f(std::uint8_t{});
     case dtype::int8:
-      return convert<std::int8_t>(src, dst, n, 1, scale);
+      return f(std::int8_t{});
     case dtype::uint16:
-      return convert<std::uint16_t>(src, dst, n, 1, scale);
+      return f(std::uint16_t{});
     case dtype::int16:
-      return convert<std::int16_t>(src, dst, n, 1, scale);
+      return f(std::int16_t{});
     case dtype::uint32:
-      return convert<std::uint32_t>(src, dst, n, 1, scale);
+      return f(std::uint32_t{});
     case dtype::int32:
-      return convert<std::int32_t>(src, dst, n, 1, scale);
+      return f(std::int32_t{});
     case dtype::float32:
-      return convert<float>(src, dst, n, 1, scale);
+      return f(float{});
     case dtype::float64:
-      return convert<double>(src, dst, n, 1, scale);
+      return f(double{});
   }
+}
+
+/// dst[i] = float(src[i]) · scale for the `n` stored values of type `t` at `src`.
+inline void convert_values(dtype t, const std::byte* src, float* dst, std::size_t n, float scale) {
+  visit_dtype(t, [&](auto tag) { convert<decltype(tag)>(src, dst, n, 1, scale); });
 }
 
 template <class T>
@@ -195,33 +202,9 @@ inline void unpack(const plan& p, std::span<const std::byte> payload, std::span<
     throw shape_error(where + "output of " + std::to_string(out.size()) + " values, expected " +
                       std::to_string(values) + " (" + p.source().batch_shape().str() + ")");
   }
-  switch (p.source().type) {
-    case dtype::uint8:
-      detail::unpack_typed<std::uint8_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::int8:
-      detail::unpack_typed<std::int8_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::uint16:
-      detail::unpack_typed<std::uint16_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::int16:
-      detail::unpack_typed<std::int16_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::uint32:
-      detail::unpack_typed<std::uint32_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::int32:
-      detail::unpack_typed<std::int32_t>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::float32:
-      static_assert(sizeof(float) == 4, "selmask::transfer: float must be 32-bit IEEE");
-      detail::unpack_typed<float>(p, payload.data(), out.data(), opt);
-      break;
-    case dtype::float64:
-      detail::unpack_typed<double>(p, payload.data(), out.data(), opt);
-      break;
-  }
+  detail::visit_dtype(p.source().type, [&](auto tag) {
+    detail::unpack_typed<decltype(tag)>(p, payload.data(), out.data(), opt);
+  });
 }
 
 /// The dense N×C×H×W floats of `payload`, as a host vector.
