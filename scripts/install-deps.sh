@@ -9,6 +9,7 @@ packages=(
   libopenblas-dev zlib1g-dev libpng-dev
   catch2 libbenchmark-dev python3-venv
   nlohmann-json3-dev libcurl4-openssl-dev nginx libturbojpeg0-dev libjpeg62-turbo-dev
+  libgdal-dev libtiff-dev libhdf5-dev
   dataset-fashion-mnist
 )
 
