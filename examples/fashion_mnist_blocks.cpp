@@ -1,10 +1,12 @@
 // block(any) on Fashion-MNIST: LeNet learns jointly with an any-mask over 4×4 pixel blocks (7×7
 // cells) which parts of the image to send — the main job's pixel(any) at a coarser granularity.
-// Writes blocks_front.csv, blocks_front.png and blocks_mask_qXXX.png (the kept blocks over the
-// average training image) to --out, and prints the front.
+// Writes blocks_front.csv, blocks_front.png (and .svg, drawn by gnuplot from blocks_front.dat with
+// the script blocks_front.gp) and blocks_mask_qXXX.png (the kept blocks over the average training
+// image) to --out, and prints the front.
 //
 //   fashion_mnist_blocks [--quick] [--out DIR] [--mask-epochs N] [--lambda L] [--seed S]
-#include "plot.hpp"
+#include "gnuplot.hpp"
+#include "pictures.hpp"
 
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/nn/lenet.hpp>
@@ -88,9 +90,10 @@ int main(int argc, char** argv) try {
   selmask::io::write_file_atomically(out / "blocks_front.csv", [&](std::ostream& os) { os << csv; });
   selmask::io::plot_options po;
   po.title = "LeNet + block<4,4>(any) mask on Fashion-MNIST";
-  po.x_label = "fraction of pixels kept";
+  po.x_label = "fraction of pixels kept (Q)";
   selmask::io::plot_xy(out / "blocks_front.png", {curve}, po);
-  std::printf("wrote %s/{blocks_front.csv,blocks_front.png,blocks_mask_q*.png}\n", out.string().c_str());
+  std::printf("wrote %s/{blocks_front.csv,blocks_front.{png,svg,dat,gp},blocks_mask_q*.png}\n",
+              out.string().c_str());
   return points.empty() ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_blocks: %s\n", e.what());

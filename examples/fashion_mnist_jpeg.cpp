@@ -7,11 +7,12 @@
 //  3. baseline: the frozen network fed one fixed version for every image, with its bytes;
 //  4. learn the selection for the frozen network (no weight updates) and compare: its front, the
 //     bytes its costs predict and the bytes actually encoded on the test set.
-// Writes jpeg_front.csv, jpeg_baseline.csv and jpeg_front.png to --out.
+// Writes jpeg_front.csv, jpeg_baseline.csv and jpeg_front.png to --out (with jpeg_front.svg, drawn by
+// gnuplot from jpeg_front.dat with the script jpeg_front.gp; see gnuplot.hpp).
 //
 //   fashion_mnist_jpeg [--quick] [--dir DIR] [--out DIR] [--weights FILE] [--pretrain E]
 //                      [--epochs E] [--lambda L] [--seed S]
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/cost/measured.hpp>
 #include <selmask/io/fashion_mnist.hpp>
@@ -253,7 +254,7 @@ int main(int argc, char** argv) try {
   }
   selmask::io::plot_options po;
   po.title = "frozen LeNet, JPEG version per 8x8 block";
-  po.x_label = "bytes sent / raw bytes (test set)";
+  po.x_label = "bytes sent per test image / raw bytes per image";
   po.y_min = std::max(0.0, full_test - 0.15);
   po.y_max = std::min(1.0, full_test + 0.03);
   selmask::io::plot_xy(out / "jpeg_front.png", {learned, fixed_curve}, po);
@@ -270,7 +271,8 @@ int main(int argc, char** argv) try {
               100.0 * worst_shortfall);
   std::printf("largest |predicted - encoded| / encoded bytes: %.2f %% (target <= 2 %%)\n",
               100.0 * worst_error);
-  std::printf("wrote %s/{jpeg_front.csv,jpeg_baseline.csv,jpeg_front.png}\n", out.string().c_str());
+  std::printf("wrote %s/{jpeg_front.csv,jpeg_baseline.csv,jpeg_front.{png,svg,dat,gp}}\n",
+              out.string().c_str());
   return points.empty() ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_jpeg: %s\n", e.what());

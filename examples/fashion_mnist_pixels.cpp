@@ -10,9 +10,11 @@
 //                        [--test-limit N] [--seed S] [--seeds N]
 //                        [--weights FILE]
 //
-// Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png (test accuracy vs
-// fraction of pixels kept), mask_qXXX.png for every front point (kept pixels over the average
-// training image), summary.txt; checkpoints of every front point under DIR/checkpoints.
+// Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png and front.svg (test
+// accuracy vs fraction of pixels kept, drawn by gnuplot from front.dat with the script front.gp:
+// edit it and run `gnuplot front.gp` in DIR to restyle), mask_qXXX.png for every front point (kept
+// pixels over the average training image), summary.txt; checkpoints of every front point under
+// DIR/checkpoints.
 // Bytes on the wire (front_wire.hpp): where libcurl and nginx are found, front.csv also gives per
 // test image the payload, the wire bytes of the default transport (coalesced ranges over nginx)
 // and the full download, predicted from a transport model measured once at the start against a
@@ -24,7 +26,7 @@
 // 0.10, 0.25}: the front point of largest validation accuracy with Q at most the budget, and its
 // test accuracy), front.csv (per budget: mean Q, mean, standard deviation, minimum and maximum of
 // the test accuracy over the seeds that reached the budget), front.png (every seed's front, and
-// the means with the minimum and maximum as the spread) and summary.txt.
+// the means, with bands for the standard deviation and for the minimum to maximum) and summary.txt.
 // The validation split (5000 images) is carved from the training set; masks and checkpoints are
 // chosen on it, and the test accuracy of each chosen point is reported.
 // Without --full, --rounds, --budget, --keep, --lambda, --lambda-factor or --target-q, the job runs
@@ -37,7 +39,8 @@
 // (default 0.5).
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
-#include "plot.hpp"
+#include "gnuplot.hpp"
+#include "pictures.hpp"
 #if defined(SELMASK_EXAMPLE_WIRE)
 #include "front_wire.hpp"
 #endif
@@ -390,7 +393,7 @@ std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& 
     full_wire.x = {full_bytes};
     selmask::io::plot_options pw = po;
     pw.title = "the front against bytes on the wire";
-    pw.x_label = "bytes per test image (HTTP: requests + headers + bodies)";
+    pw.x_label = "bytes per test image (HTTP requests, headers and bodies)";
     pw.x_max = 1.05 * full_bytes;
     selmask::io::plot_xy(out / "front_wire.png", {payload_curve, wire_curve, full_wire}, pw);
   }
@@ -432,8 +435,8 @@ std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& 
   }
   std::printf("\n%s\n", line);
   selmask::io::write_file_atomically(out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
-  std::printf("wrote %s/{front.csv,front.png%s,epochs.csv,summary.txt,mask_q*.png}\n", out.string().c_str(),
-              wire_of ? ",front_wire.png" : "");
+  std::printf("wrote %s/{front.csv,front.{png,svg,dat,gp}%s,epochs.csv,summary.txt,mask_q*.png}\n",
+              out.string().c_str(), wire_of ? ",front_wire.{png,svg,dat,gp}" : "");
   return line;
 }
 
@@ -446,12 +449,16 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
   std::string per_seed = "seed,budget,q,val_accuracy,test_accuracy,epoch\n";
   std::string means = "budget,seeds_reaching,mean_q,mean_test_accuracy,std_test_accuracy,min_test_accuracy,"
                       "max_test_accuracy\n";
-  selmask::io::plot_series mean_curve, lo_curve, hi_curve;
+  // the mean with a band of ± one standard deviation, over a lighter band from the minimum to the
+  // maximum (a series of its own that draws its band only)
+  selmask::io::plot_series mean_curve, spread;
   mean_curve.label = "mean over seeds (test, best within Q)";
-  lo_curve.label = "minimum over seeds";
-  hi_curve.label = "maximum over seeds";
-  lo_curve.marker = hi_curve.marker = selmask::io::marker_shape::square;
-  lo_curve.connect = hi_curve.connect = false;
+  mean_curve.band_label = "mean ± standard deviation";
+  mean_curve.colour = spread.colour = selmask::io::colours::palette[0];
+  spread.band_label = "minimum to maximum over seeds";
+  spread.marker = selmask::io::marker_shape::none;
+  spread.connect = false;
+  spread.band_bars = true; // the band has no width where budgets share one mean Q
   std::string line;
   char row[256];
   for (const double budget : budgets) {
@@ -487,10 +494,12 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
     means += row;
     mean_curve.x.push_back(mq);
     mean_curve.y.push_back(ma);
-    lo_curve.x.push_back(mq);
-    lo_curve.y.push_back(*lo);
-    hi_curve.x.push_back(mq);
-    hi_curve.y.push_back(*hi);
+    mean_curve.lower.push_back(ma - sd);
+    mean_curve.upper.push_back(ma + sd);
+    spread.x.push_back(mq);
+    spread.y.push_back(ma);
+    spread.lower.push_back(*lo);
+    spread.upper.push_back(*hi);
     std::snprintf(
       row, sizeof row,
       "Q <= %.2f: mean Q %.4f, test accuracy %.4f +- %.4f (min %.4f, max %.4f, %zu of %zu seeds)\n", budget,
@@ -499,29 +508,27 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
   }
   selmask::io::write_file_atomically(args.out / "seeds.csv", [&](std::ostream& os) { os << per_seed; });
   selmask::io::write_file_atomically(args.out / "front.csv", [&](std::ostream& os) { os << means; });
-  std::vector<selmask::io::plot_series> series;
-  for (std::size_t k = 0; k < runs.size(); ++k) { // each seed's Pareto front, thin markers
-    selmask::io::plot_series s;
-    s.label = "seed " + std::to_string(args.seed + k);
-    for (const auto& p : runs[k].points) {
-      s.x.push_back(p.q);
-      s.y.push_back(p.test_accuracy);
+  selmask::io::plot_series fronts; // every seed's Pareto front, light markers (seeds.csv has them per seed)
+  fronts.label = "each seed's front (seeds " + std::to_string(args.seed) + " to " +
+                 std::to_string(args.seed + runs.size() - 1) + ")";
+  for (const auto& run : runs) {
+    for (const auto& p : run.points) {
+      fronts.x.push_back(p.q);
+      fronts.y.push_back(p.test_accuracy);
     }
-    s.colour = selmask::io::rgb{190, 190, 190};
-    s.marker = selmask::io::marker_shape::triangle;
-    s.connect = false;
-    series.push_back(std::move(s));
   }
-  series.push_back(mean_curve);
-  series.push_back(lo_curve);
-  series.push_back(hi_curve);
+  fronts.colour = selmask::io::rgb{170, 170, 170};
+  fronts.marker = selmask::io::marker_shape::triangle;
+  fronts.connect = false;
+  const std::vector<selmask::io::plot_series> series{fronts, spread, mean_curve};
   selmask::io::plot_options po;
   po.title = "LeNet + pixel(any) mask, " + std::to_string(runs.size()) + " seeds";
   po.y_label = "test accuracy";
+  po.height = 620; // room for the legend below
   selmask::io::plot_xy(args.out / "front.png", std::span<const selmask::io::plot_series>(series), po);
   std::printf("\nmeans over %zu seeds (points chosen on validation):\n%s", runs.size(), line.c_str());
   selmask::io::write_file_atomically(args.out / "summary.txt", [&](std::ostream& os) { os << line; });
-  std::printf("wrote %s/{seeds.csv,front.csv,front.png,summary.txt} and seed_*/\n",
+  std::printf("wrote %s/{seeds.csv,front.csv,front.{png,svg,dat,gp},summary.txt} and seed_*/\n",
               args.out.string().c_str());
 }
 } // namespace

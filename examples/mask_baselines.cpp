@@ -20,9 +20,10 @@
 //                  [--test-limit N] [--validation N] [--seed S]
 //
 // Writes DIR/baselines.csv (method, budget, pixels, q, val_accuracy, test_accuracy) and
-// DIR/baselines.png (test accuracy against the fraction of pixels kept, one series per method).
+// DIR/baselines.png and .svg (test accuracy against the fraction of pixels kept, one series per
+// method; drawn by gnuplot from baselines.dat with the script baselines.gp, see gnuplot.hpp).
 #include "command_line.hpp"
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/nn/lenet.hpp>
@@ -250,7 +251,7 @@ void write_outputs(const std::filesystem::path& out, const std::vector<row>& row
   po.title = "learned masks against the baselines (LeNet, Fashion-MNIST)";
   po.x_max = 0.3;
   selmask::io::plot_xy(out / "baselines.png", std::span<const selmask::io::plot_series>(all), po);
-  std::printf("wrote %s/{baselines.csv,baselines.png}\n", out.string().c_str());
+  std::printf("wrote %s/{baselines.csv,baselines.{png,svg,dat,gp}}\n", out.string().c_str());
 }
 
 } // namespace

@@ -7,13 +7,14 @@
 // drop >= 80 % of all bands and stay within 1 point of full-data test accuracy), and writes
 //  - remote_channels_epochs.csv / .png: the hard mask after every epoch (the paper's Figure 7;
 //    rows = epochs, columns = bands, kept = dark, informative bands marked in orange),
-//  - remote_channels_front.csv / .png: the accuracy-versus-bands front.
+//  - remote_channels_front.csv / .png: the accuracy-versus-bands front;
+// the two figures are drawn by gnuplot (with .svg) from the .dat and .gp files beside them.
 //
 //   remote_channels [--quick] [--noise X] [--width X] [--seed N] [--out DIR]
 //     --quick: a reduced budget of a few seconds, as run by ctest
 //     --seed:  initialisation and batch order of mask and network (the scene stays the same)
 // Exit status 1 only when no front point sends <= 20 % of the bands or its test accuracy is < 0.8.
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/io/csv.hpp>
 #include <selmask/io/synthetic.hpp>
@@ -83,48 +84,79 @@ std::string band_list(const std::vector<std::size_t>& kept) {
   return s;
 }
 
-/// Figure 7: one row per epoch, one column per band; kept bands dark, dropped ones light, a
-/// coloured strip per row for the phase, orange ticks above and below for the informative bands,
-/// Q and validation accuracy to the right.
+/// Figure 7 as a gnuplot figure (a heatmap, not a picture: it has axes and labels): one row per
+/// epoch, one column per band, kept bands dark and dropped ones light; a coloured strip left of
+/// every row for the phase, orange triangles above the first row for the informative bands, Q and
+/// validation accuracy of every row on the right-hand axis.
 void draw_epochs(const std::filesystem::path& path, const std::vector<epoch_row>& rows, std::size_t bands,
                  const std::vector<std::size_t>& informative) {
   namespace io = selmask::io;
-  const int cw = 6, ch = 10;                               // cell size
-  const int left = 70, top = 50, right = 190, bottom = 60; // margins
-  const int gw = static_cast<int>(bands) * cw, gh = static_cast<int>(rows.size()) * ch;
-  io::canvas cv(static_cast<std::size_t>(left + gw + right), static_cast<std::size_t>(top + gh + bottom));
-  cv.text(left, 8, "hard channel mask after every epoch (dark: band sent)", io::colours::black, 2);
-  const io::rgb kept_colour{30, 30, 30}, dropped_colour{235, 235, 235};
+  namespace gp = io::gp;
+  if (rows.empty()) {
+    return;
+  }
   const io::rgb phase_colour[3] = {{170, 170, 170}, io::colours::palette[0], io::colours::palette[2]};
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const int y = top + static_cast<int>(i) * ch;
-    cv.text(4, y + 1, std::to_string(rows[i].epoch), io::colours::black);
-    cv.fill_rect(left - 36, y, left - 6, y + ch - 1, phase_colour[static_cast<std::size_t>(rows[i].current)]);
+  io::gnuplot_figure fig;
+  fig.about = "the hard channel mask after every epoch (remote_channels)";
+  fig.width = 1000;
+  fig.height = std::max<std::size_t>(420, 170 + 16 * rows.size());
+  fig.data =
+    "# index 0: the mask; columns band, epoch, sent (1) or dropped (0); one line of bands per epoch\n";
+  for (const auto& r : rows) {
     for (std::size_t c = 0; c < bands; ++c) {
-      const int x = left + static_cast<int>(c) * cw;
-      cv.fill_rect(x, y, x + cw, y + ch - 1, rows[i].mask[c] == 1.0f ? kept_colour : dropped_colour);
+      fig.data +=
+        std::to_string(c) + " " + std::to_string(r.epoch) + " " + (r.mask[c] == 1.0f ? "1" : "0") + "\n";
     }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "Q %.3f  val %.3f", rows[i].q, rows[i].val_accuracy);
-    cv.text(left + gw + 8, y + 1, buf, io::colours::black);
+    fig.data += "\n";
   }
+  fig.data += "\n# index 1: per epoch; columns epoch, phase (0 warm-up, 1 exploration, 2 fixation), Q, "
+              "validation accuracy, the phase's colour (0xRRGGBB)\n";
+  std::string right_tics;
+  for (const auto& r : rows) {
+    const auto ph = static_cast<std::size_t>(r.current);
+    fig.data += std::to_string(r.epoch) + " " + std::to_string(ph) + " " + gp::number(r.q) + " " +
+                gp::number(r.val_accuracy) + " " + gp::colour_value(phase_colour[ph]) + "\n";
+    char label[64];
+    std::snprintf(label, sizeof label, "Q %.3f  val %.3f", r.q, r.val_accuracy);
+    right_tics +=
+      std::string(right_tics.empty() ? "" : ", ") + gp::quote(label) + " " + std::to_string(r.epoch);
+  }
+  fig.data += "\n\n# index 2: the informative bands (of the generator); column band\n";
   for (std::size_t b : informative) {
-    const int x = left + static_cast<int>(b) * cw;
-    cv.fill_rect(x, top - 8, x + cw, top - 2, io::colours::orange);
-    cv.fill_rect(x, top + gh + 2, x + cw, top + gh + 8, io::colours::orange);
+    fig.data += std::to_string(b) + "\n";
   }
-  for (std::size_t b = 0; b <= bands; b += 16) {
-    const int x = left + static_cast<int>(b) * cw;
-    cv.fill_rect(x, top + gh + 10, x + 1, top + gh + 15, io::colours::black);
-    const std::string label = std::to_string(b);
-    cv.text(x - io::text_width(label) / 2, top + gh + 18, label, io::colours::black);
+  const std::string yrange = "[" + gp::number(static_cast<double>(rows.size()) + 0.5) + ":-0.7]";
+  const char* tics = rows.size() > 30 ? "5,5" : "1,1";
+  std::string& g = fig.setup;
+  g = "set title 'hard channel mask after every epoch (dark: band sent)'\n";
+  g += "set xlabel 'band (index of the spectral band)'\n";
+  g += "set ylabel 'epoch'\n";
+  g += "set xrange [-4.5:" + gp::number(static_cast<double>(bands) - 0.5) +
+       "] # the phase strip left of band 0\n";
+  g += "set yrange " + yrange + " # epoch 1 at the top, the informative bands above it\n";
+  g += "set y2range " + yrange + "\n";
+  g += "set xtics 0,16 out nomirror\n";
+  g += std::string("set ytics ") + tics + " out nomirror\n";
+  g += "set y2tics (" + right_tics + ") out\n";
+  g += "set palette defined (0 '#ebebeb', 1 '#1e1e1e') # dropped, sent\n";
+  g += "set cbrange [0:1]\n";
+  g += "unset colorbox\n";
+  g += "set key below horizontal height 1\n";
+  g += "set style fill solid 1.0 noborder\n";
+  std::string& p = fig.plot;
+  p = "  plot data index 0 using 1:2:3 with image notitle, \\\n";
+  p += "       data index 1 using (-2.5):1:(1.5):(0.45):5 with boxxyerror lc rgb variable notitle";
+  const char* phase_title[3] = {"warm-up", "exploration", "fixation"};
+  for (std::size_t k = 0; k < 3; ++k) {
+    p +=
+      ", \\\n       NaN with boxes lc " + gp::colour(phase_colour[k]) + " title " + gp::quote(phase_title[k]);
   }
-  cv.text(left + gw / 2 - 20, top + gh + 32, "band", io::colours::black);
-  cv.text(4, top - 12, "epoch", io::colours::black);
-  cv.text(left, top + gh + 46,
-          "phase: grey warm-up, blue exploration, green fixation; orange: informative bands",
-          io::colours::black);
-  cv.save_png(path);
+  if (!informative.empty()) {
+    p += ", \\\n       data index 2 using 1:(-0.2) with points pt 11 ps 1.2 lc " +
+         gp::colour(io::colours::orange) + " title 'informative band'";
+  }
+  p += "\n";
+  io::render_figure(path, fig);
 }
 } // namespace
 
@@ -217,7 +249,7 @@ int main(int argc, char** argv) {
                          io::marker_shape::none};
     io::plot_options po;
     po.title = "remote sensing, channel(any) mask, noise " + io::csv_cell(scene.noise).text();
-    po.x_label = "fraction of bands sent";
+    po.x_label = "fraction of bands sent (Q)";
     io::plot_xy(out / "remote_channels_front.png", {full, all, best}, po);
 
     // ---- the acceptance criterion at a budget of 20 % of the bands ---------------------------------
@@ -245,7 +277,7 @@ int main(int argc, char** argv) {
       failed += std::string(failed.empty() ? "" : "; ") + "test accuracy more than 1 point below full data";
     }
     std::printf("criterion: %s\n", failed.empty() ? "met" : ("NOT met (" + failed + ")").c_str());
-    std::printf("wrote %s/remote_channels_{epochs,front}.{csv,png}\n", out.string().c_str());
+    std::printf("wrote %s/remote_channels_{epochs,front}.{csv,png,svg,dat,gp}\n", out.string().c_str());
     return p->test_accuracy >= 0.8 ? 0 : 1;
   } catch (const selmask::error& e) {
     std::fprintf(stderr, "remote_channels: %s\n", e.what());

@@ -20,13 +20,14 @@
 //  - remote_jpeg_pixels_front.csv / .png: Q versus test accuracy (every Q bucket, Pareto front);
 //  - remote_jpeg_pixels_choice.csv / .png: for one front point (the smallest Q whose validation
 //    accuracy is within 1 point of full data, Q < 1, else the best point with Q <= 0.2), the version of
-//    every band and the pixel mask.
+//    every band and the pixel mask;
+// the figures are drawn by gnuplot (with .svg) from the .dat and .gp files beside them.
 //
 //   remote_jpeg_pixels [--quick] [--noise X] [--signal X] [--seed N] [--out DIR]
 //     --quick: a reduced budget of a few seconds, as run by ctest
 //     --seed:  initialisation and batch order of masks and network (the scene stays the same)
 // Exit status 1 only when the front is empty or its best test accuracy is below 0.5.
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/cost/measured.hpp>
 #include <selmask/io/csv.hpp>
@@ -115,47 +116,73 @@ double kept_fraction(const std::vector<float>& pixel_mask) {
   return pixel_mask.empty() ? 0.0 : kept / static_cast<double>(pixel_mask.size());
 }
 
-/// The chosen point: one strip of bands coloured by version (informative bands marked), and the
-/// H×W pixel mask.
+/// The chosen point as a gnuplot figure of two panels (plots, not pictures: they have axes): the
+/// version every band sends (informative bands in orange), and the H×W pixel mask as a heatmap.
 void draw_choice(const std::filesystem::path& path, const std::vector<std::size_t>& versions,
                  const std::vector<float>& pixels, std::size_t height, std::size_t width,
                  const std::vector<std::size_t>& informative, const std::string& title) {
   namespace io = selmask::io;
-  const io::rgb version_colour[V] = {
-    {20, 20, 20}, io::colours::palette[0], io::colours::palette[2], io::colours::palette[8], {240, 240, 240}};
-  const int cell = 22, left = 20, top = 40;
-  const int bands = static_cast<int>(versions.size());
-  const int px = 14, grid_left = left + bands * cell + 60;
-  const int w = grid_left + static_cast<int>(width) * px + 20;
-  const int h = top + std::max(static_cast<int>(height) * px, cell + 120) + 70;
-  io::canvas cv(static_cast<std::size_t>(w), static_cast<std::size_t>(h));
-  cv.text(left, 8, title, io::colours::black, 2);
-  cv.text(left, top - 2, "version per band", io::colours::black);
-  const int y0 = top + 12;
-  for (int c = 0; c < bands; ++c) {
-    const int x = left + c * cell;
-    cv.fill_rect(x + 1, y0, x + cell - 1, y0 + cell, version_colour[versions[static_cast<std::size_t>(c)]]);
-    const std::string label = std::to_string(c);
-    cv.text(x + cell / 2 - io::text_width(label) / 2, y0 + cell + 4, label, io::colours::black);
-    if (std::find(informative.begin(), informative.end(), static_cast<std::size_t>(c)) != informative.end()) {
-      cv.fill_rect(x + 1, y0 + cell + 16, x + cell - 1, y0 + cell + 20, io::colours::orange);
-    }
+  namespace gp = io::gp;
+  const io::rgb informative_colour = io::colours::orange, other_colour = io::colours::palette[0];
+  io::gnuplot_figure fig;
+  fig.about = "the version per band and the pixel mask of one front point (remote_jpeg_pixels)";
+  fig.width = 1100;
+  fig.height = 520;
+  fig.data =
+    "# index 0: per band; columns band, version (0 raw, 1 JPEG 90, 2 JPEG 50, 3 JPEG 10, 4 nothing), "
+    "informative (1) or not (0), the marker's colour (0xRRGGBB)\n";
+  for (std::size_t c = 0; c < versions.size(); ++c) {
+    const bool inf = std::find(informative.begin(), informative.end(), c) != informative.end();
+    fig.data += std::to_string(c) + " " + std::to_string(versions[c]) + " " + (inf ? "1 " : "0 ") +
+                gp::colour_value(inf ? informative_colour : other_colour) + "\n";
   }
-  for (std::size_t k = 0; k < V; ++k) {
-    const int y = y0 + cell + 30 + static_cast<int>(k) * 14;
-    cv.fill_rect(left, y, left + 10, y + 9, version_colour[k]);
-    cv.text(left + 16, y + 1, version_names[k], io::colours::black);
-  }
-  cv.text(left + 90, y0 + cell + 30, "orange: informative band", io::colours::black);
-  cv.text(grid_left, top - 2, "pixel mask (dark: sent)", io::colours::black);
+  fig.data +=
+    "\n\n# index 1: the pixel mask; columns column, row, sent (1) or dropped (0); one line per row\n";
   for (std::size_t r = 0; r < height; ++r) {
     for (std::size_t c = 0; c < width; ++c) {
-      const int x = grid_left + static_cast<int>(c) * px, y = y0 + static_cast<int>(r) * px;
-      cv.fill_rect(x, y, x + px - 1, y + px - 1,
-                   pixels[r * width + c] == 1.0f ? io::rgb{30, 30, 30} : io::rgb{235, 235, 235});
+      fig.data += std::to_string(c) + " " + std::to_string(r) + " " +
+                  (pixels[r * width + c] == 1.0f ? "1" : "0") + "\n";
     }
+    fig.data += "\n";
   }
-  cv.save_png(path);
+  std::string version_tics;
+  for (std::size_t v = 0; v < V; ++v) {
+    version_tics += std::string(v == 0 ? "" : ", ") + gp::quote(version_names[v]) + " " + std::to_string(v);
+  }
+  fig.setup = "set style fill solid 1.0 noborder\n"
+              "set palette defined (0 '#ebebeb', 1 '#1e1e1e') # pixel dropped, sent\n"
+              "set cbrange [0:1]\n"
+              "unset colorbox\n";
+  std::string& p = fig.plot;
+  p = "  set multiplot layout 1,2 title " + gp::quote(title) + "\n";
+  p += "  # left: the version of every band\n";
+  p += "  set title 'version per band'\n";
+  p += "  set xlabel 'band (index of the spectral band)'\n";
+  p += "  set ylabel 'version sent'\n";
+  p += "  set xrange [-0.5:" + gp::number(static_cast<double>(versions.size()) - 0.5) + "]\n";
+  p += "  set yrange [-0.5:" + gp::number(static_cast<double>(V) - 0.5) + "]\n";
+  p += "  set xtics 0,1 out nomirror\n";
+  p += "  set ytics (" + version_tics + ") out nomirror\n";
+  p += "  set grid ytics lt 1 lc rgb '#dadada'\n";
+  p += "  set key below horizontal height 1\n";
+  p += "  plot data index 0 using 1:2:4 with points pt 5 ps 2.2 lc rgb variable notitle, \\\n";
+  p += "       NaN with points pt 5 ps 2.2 lc " + gp::colour(informative_colour) +
+       " title 'informative band', \\\n";
+  p += "       NaN with points pt 5 ps 2.2 lc " + gp::colour(other_colour) + " title 'other band'\n";
+  p += "  # right: the pixel mask\n";
+  p += "  set title 'pixel mask (dark: sent)'\n";
+  p += "  set xlabel 'pixel column'\n";
+  p += "  set ylabel 'pixel row'\n";
+  p += "  set xrange [-0.5:" + gp::number(static_cast<double>(width) - 0.5) + "]\n";
+  p += "  set yrange [" + gp::number(static_cast<double>(height) - 0.5) + ":-0.5] # row 0 at the top\n";
+  p += "  set xtics 0,4 out nomirror\n";
+  p += "  set ytics 0,4 out nomirror\n";
+  p += "  unset grid\n";
+  p += "  set size ratio -1\n";
+  p += "  plot data index 1 using 1:2:3 with image notitle\n";
+  p += "  set size noratio\n";
+  p += "  unset multiplot\n";
+  io::render_figure(path, fig);
 }
 } // namespace
 
@@ -328,7 +355,7 @@ int main(int argc, char** argv) {
                   result.full_test_accuracy);
     draw_choice(out / "remote_jpeg_pixels_choice.png", vs, pixel_mask, scene.height, scene.width, informative,
                 title);
-    std::printf("wrote %s/remote_jpeg_pixels_{front,choice}.{csv,png}\n", out.string().c_str());
+    std::printf("wrote %s/remote_jpeg_pixels_{front,choice}.{csv,png,svg,dat,gp}\n", out.string().c_str());
     double best_test = 0.0;
     for (const auto& p : points) {
       best_test = std::max(best_test, p.test_accuracy);

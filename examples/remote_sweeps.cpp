@@ -8,11 +8,12 @@
 // exploration epoch already drops ~85 % of the bands and the schedule hardly matters). For each
 // setting the program prints the Pareto front and the test accuracy at a few budgets, and writes
 // remote_sweep_lambda_fac.csv/.png and remote_sweep_ratio.csv/.png (every front point; the plots
-// show the Pareto fronts, test accuracy vs fraction of bands sent).
+// show the Pareto fronts, test accuracy vs fraction of bands sent; gnuplot draws them, with .svg,
+// from the .dat and .gp files beside them, see gnuplot.hpp).
 //
 //   remote_sweeps [--quick] [--seed N] [--lambda X] [--mask-lr X] [--out DIR]
 //     --quick: 2 settings each on a tiny budget (a few seconds, as run by ctest; λ 0.1, rate 0.05)
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/io/csv.hpp>
 #include <selmask/io/synthetic.hpp>
@@ -120,7 +121,7 @@ void sweep(const std::string& name, const std::string& column, const std::string
   csv.save(out / (name + ".csv"));
   io::plot_options po;
   po.title = title;
-  po.x_label = "fraction of bands sent";
+  po.x_label = "fraction of bands sent (Q)";
   po.x_max = std::numeric_limits<double>::quiet_NaN();
   io::plot_xy(out / (name + ".png"), series, po);
 }
@@ -177,7 +178,7 @@ int main(int argc, char** argv) {
           scene.classes, quick, seed, lambda, mask_lr, out);
     sweep("remote_sweep_ratio", "rounds", "exploration+fixation epochs per round (lambda_fac 1.5)", ratios, d,
           scene.classes, quick, seed, lambda, mask_lr, out);
-    std::printf("\nwrote %s/remote_sweep_{lambda_fac,ratio}.{csv,png}\n", out.string().c_str());
+    std::printf("\nwrote %s/remote_sweep_{lambda_fac,ratio}.{csv,png,svg,dat,gp}\n", out.string().c_str());
     return 0;
   } catch (const selmask::error& e) {
     std::fprintf(stderr, "remote_sweeps: %s\n", e.what());

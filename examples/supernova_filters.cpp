@@ -5,12 +5,13 @@
 // accuracy and the front, and writes
 //  - supernova_filters_front.csv / .png: the front (test accuracy vs fraction of the values sent),
 //  - supernova_filters_mask.png: the kept (filter, day) cells of one front point (the smallest Q
-//    whose validation accuracy is within 1 point of full data), under each class's mean curve.
+//    whose validation accuracy is within 1 point of full data), under each class's mean curve;
+// both figures are drawn by gnuplot (with .svg) from the .dat and .gp files beside them.
 //
 //   supernova_filters [--quick] [--noise X] [--seed N] [--out DIR]
 //     --quick: a reduced budget of a few seconds, as run by ctest
 // Exit status 1 only when training fails or the chosen point's test accuracy is below 0.7.
-#include "plot.hpp"
+#include "gnuplot.hpp"
 
 #include <selmask/io/csv.hpp>
 #include <selmask/io/supernovae.hpp>
@@ -53,11 +54,12 @@ std::string kept_runs(const std::vector<float>& mask, std::size_t filters, std::
   return s;
 }
 
-/// One panel per filter (rows), days along x: kept cells shaded orange, each class's mean light
-/// curve drawn over them.
+/// A gnuplot figure (light curves are plots, not pictures): one panel per filter, days along x,
+/// the kept cells shaded orange and each class's mean light curve drawn over them.
 void draw_mask(const std::filesystem::path& path, const std::vector<float>& mask,
                const selmask::io::dataset& data, const std::string& title) {
   namespace io = selmask::io;
+  namespace gp = io::gp;
   const std::size_t filters = data.sample[0], times = data.sample[2];
   const std::size_t cols = (times + block_days - 1) / block_days;
   // class means
@@ -78,43 +80,73 @@ void draw_mask(const std::filesystem::path& path, const std::vector<float>& mask
       hi = std::max(hi, mean[k * filters * times + v]);
     }
   }
-  const int dx = 6, ph = 90, gap = 14, left = 80, top = 40;
-  const int w = static_cast<int>(times) * dx;
-  io::canvas cv(static_cast<std::size_t>(left + w + 20),
-                static_cast<std::size_t>(top + static_cast<int>(filters) * (ph + gap) + 50));
-  cv.text(left, 8, title, io::colours::black, 2);
+  const char* const class_names[3] = {"Ia-like", "II-P-like", "Ib/c-like"};
+  io::gnuplot_figure fig;
+  fig.about = title;
+  fig.width = 1000;
+  fig.height = 130 + 170 * filters;
+  fig.data =
+    "# index 0: the mean light curve of every class; columns day, then for filter 0, 1, ... the mean "
+    "flux of class 0, 1, ... (column 2 + filter * " +
+    std::to_string(data.classes) + " + class)\n";
+  for (std::size_t t = 0; t < times; ++t) {
+    fig.data += std::to_string(t);
+    for (std::size_t f = 0; f < filters; ++f) {
+      for (std::size_t k = 0; k < data.classes; ++k) {
+        fig.data += " " + gp::number(mean[(k * filters + f) * times + t]);
+      }
+    }
+    fig.data += "\n";
+  }
+  fig.data +=
+    "\n\n# index 1: the cells of the mask; columns filter, first day, last day, sent (1) or not (0)\n";
   for (std::size_t f = 0; f < filters; ++f) {
-    const int y0 = top + static_cast<int>(f) * (ph + gap);
-    cv.fill_rect(left, y0, left + w, y0 + ph, io::rgb{245, 245, 245});
     for (std::size_t j = 0; j < cols; ++j) {
-      if (mask[f * cols + j] == 1.0f) {
-        const int x0 = left + static_cast<int>(j * block_days) * dx;
-        const int x1 = left + static_cast<int>(std::min((j + 1) * block_days, times)) * dx;
-        cv.fill_rect(x0, y0, x1, y0 + ph, io::rgb{253, 200, 150});
-      }
-    }
-    cv.rect(left, y0, left + w, y0 + ph, io::colours::grey);
-    cv.text(8, y0 + ph / 2 - 4, "filter " + std::to_string(f), io::colours::black);
-    for (std::size_t k = 0; k < data.classes; ++k) {
-      const auto* m = mean.data() + (k * filters + f) * times;
-      const auto y = [&](std::size_t t) { return y0 + ph - 4 - (ph - 8) * m[t] / hi; };
-      for (std::size_t t = 1; t < times; ++t) {
-        cv.line(left + (static_cast<double>(t) - 0.5) * dx, y(t - 1),
-                left + (static_cast<double>(t) + 0.5) * dx, y(t), io::colours::palette[k], 2);
-      }
+      fig.data += std::to_string(f) + " " + std::to_string(j * block_days) + " " +
+                  std::to_string(std::min((j + 1) * block_days, times) - 1) + " " +
+                  (mask[f * cols + j] == 1.0f ? "1" : "0") + "\n";
     }
   }
-  const int yb = top + static_cast<int>(filters) * (ph + gap);
-  for (std::size_t t = 0; t <= times; t += 20) {
-    const int x = left + static_cast<int>(t) * dx;
-    cv.fill_rect(x, yb - gap + 2, x + 1, yb - gap + 7, io::colours::black);
-    const std::string label = std::to_string(t);
-    cv.text(x - io::text_width(label) / 2, yb - gap + 10, label, io::colours::black);
+  std::string names;
+  for (std::size_t k = 0; k < data.classes; ++k) {
+    names += std::string(k == 0 ? "" : ", ") + gp::quote(class_names[k % 3]);
   }
-  cv.text(left, yb + 12,
-          "day; orange: 4-day cells sent; class means: blue Ia-like, orange II-P-like, green Ib/c-like",
-          io::colours::black);
-  cv.save_png(path);
+  std::string& g = fig.setup;
+  g = "filters = " + std::to_string(filters) + "\n";
+  g += "classes = " + std::to_string(data.classes) + "\n";
+  g += "array class_name[classes] = [" + names + "]\n";
+  g += "# the mean curve of class k is drawn with line style k + 1\n";
+  for (std::size_t k = 0; k < data.classes; ++k) {
+    g += "set style line " + std::to_string(k + 1) + " lc " + gp::colour(io::colours::palette[k]) + " lw 2\n";
+  }
+  g += "cell_colour = " + gp::quote("#fdc896") + " # the cells sent\n";
+  g += "set style fill solid 1.0 noborder\n";
+  g += "set xrange [-0.5:" + gp::number(static_cast<double>(times) - 0.5) + "]\n";
+  const double y_top = hi > 0.0 ? 1.08 * hi : 1.0;
+  const double raw_step = y_top / 4.0, magnitude = std::pow(10.0, std::floor(std::log10(raw_step)));
+  const double f_step = raw_step / magnitude;
+  const double step = (f_step < 1.5 ? 1.0 : f_step < 3.5 ? 2.0 : f_step < 7.5 ? 5.0 : 10.0) * magnitude;
+  g += "y_top = " + gp::number(y_top) + "\n";
+  g += "set yrange [0:y_top]\n";
+  g += "set xtics 0,20 out nomirror\n";
+  g += "set ytics 0," + gp::number(step) + " out nomirror\n";
+  g += "set lmargin 12\n";
+  g += "set rmargin 4\n";
+  g += "set key top right horizontal opaque box\n";
+  std::string& p = fig.plot;
+  p = "  set multiplot layout filters,1 title " + gp::quote(title + "\norange: the 4-day cells sent") + "\n";
+  p += "  do for [f=0:filters-1] {\n";
+  p += "    set ylabel sprintf('filter %d: mean flux', f)\n";
+  p += "    if (f == filters - 1) { set xlabel 'day' } else { unset xlabel }\n";
+  p += "    if (f == 0) { set key } else { unset key }\n";
+  p += "    plot data index 1 using ($1 == f ? ($2 + $3) / 2.0 : NaN):($4 * y_top):($3 - $2 + 1) \\\n";
+  p += "           with boxes fc rgb cell_colour notitle, \\\n";
+  p += "         for [k=0:classes-1] data index 0 using 1:(column(2 + f * classes + k)) with lines ls k + 1 "
+       "\\\n";
+  p += "           title class_name[k + 1]\n";
+  p += "  }\n";
+  p += "  unset multiplot\n";
+  io::render_figure(path, fig);
 }
 } // namespace
 
@@ -196,7 +228,7 @@ int main(int argc, char** argv) {
     full.marker = io::marker_shape::none;
     io::plot_options po;
     po.title = "supernova light curves, block<1,4> (filter, 4 days) mask";
-    po.x_label = "fraction of values sent";
+    po.x_label = "fraction of the values sent (Q)";
     io::plot_xy(out / "supernova_filters_front.png", {full, all, best}, po);
 
     // the point drawn: the smallest Q within 1 point of full data on validation (else the best)
@@ -222,7 +254,8 @@ int main(int argc, char** argv) {
     std::printf("drawn: Q %.4f (%s), val %.3f, test %.3f (full data %.3f)\n", p.q,
                 kept_runs(p.masks[0], o.filters, o.times).c_str(), p.val_accuracy, p.test_accuracy,
                 result.full_test_accuracy);
-    std::printf("wrote %s/supernova_filters_{front.csv,front.png,mask.png}\n", out.string().c_str());
+    std::printf("wrote %s/supernova_filters_{front.csv,front.{png,svg,dat,gp},mask.{png,svg,dat,gp}}\n",
+                out.string().c_str());
     return p.test_accuracy >= 0.7 ? 0 : 1;
   } catch (const selmask::error& e) {
     std::fprintf(stderr, "supernova_filters: %s\n", e.what());
