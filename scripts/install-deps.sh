@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libcurl4-openssl-dev nginx libturbojpeg0-dev libjpeg62-turbo-dev
   libgdal-dev libtiff-dev libhdf5-dev
   dataset-fashion-mnist
+  gnuplot-nox
 )
 
 missing=()
