@@ -12,11 +12,13 @@
 //     them (transfer/tiles.hpp) and classifies every parcel of the scene;
 // against downloading the whole file, and against GDAL reading every band over /vsicurl/. The
 // network on all bands (after the warm-up) classifies the whole download for the full-data
-// accuracy. Prints the table and writes scene_tiles.csv and summary.txt to --out.
+// accuracy. Where HDF5 is found, the scene is also written as a chunked HDF5 dataset (chunks of one
+// band × tile × tile, shuffle + deflate) and the same bands' chunks are fetched from nginx. Prints the table
+// and writes scene_tiles.csv and summary.txt to --out.
 //
 //   scene_tiles [--quick] [--bands N] [--size N] [--tile N] [--parcel N] [--budget Q]
 //               [--train N] [--noise X] [--seed N] [--out DIR]
-//     defaults: 64 bands, a 1024×1024 scene, 256×256 tiles, 4×4-pixel parcels, budget 0.15 of the
+//     defaults: 64 bands, a 1024×1024 scene, 256×256 tiles, 4×4-pixel parcels, noise 0.2, budget 0.15 of the
 //     compressed bytes, 6000 training parcels; --quick: 16 bands, 256×256, 128×128 tiles, budget at least
 //     0.3, a few seconds (as ctest runs it).
 #include "../tests/nginx_server.hpp"
@@ -30,6 +32,9 @@
 #include <selmask/train/trainer.hpp>
 #include <selmask/transfer/gdal.hpp>
 #include <selmask/transfer/http.hpp>
+#ifdef SELMASK_EXAMPLE_HDF5
+#include <selmask/transfer/hdf5.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -154,6 +159,39 @@ void write_scene(const std::filesystem::path& path, const char* driver, const st
   std::filesystem::rename(tmp, path); // complete files only
 }
 
+#ifdef SELMASK_EXAMPLE_HDF5
+/// Writes the scene (C×S×S, quantised) as a chunked HDF5 dataset "reflectance" of uint16, chunks
+/// of one band × tile × tile, shuffle + deflate (level 6), written to a temporary file first.
+void write_scene_hdf5(const std::filesystem::path& path, const std::vector<float>& scene, std::size_t bands,
+                      std::size_t size, std::size_t tile) {
+  std::vector<std::uint16_t> v(scene.size());
+  for (std::size_t i = 0; i < scene.size(); ++i) {
+    v[i] = static_cast<std::uint16_t>(std::lround(scene[i] * 10000.0f));
+  }
+  const std::filesystem::path tmp = path.string() + ".part";
+  const hid_t file = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t dims[3] = {bands, size, size}, chunk[3] = {1, tile, tile};
+  const hid_t space = H5Screate_simple(3, dims, nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 3, chunk);
+  H5Pset_shuffle(dcpl);
+  H5Pset_deflate(dcpl, 6);
+  const hid_t ds = H5Dcreate2(file, "reflectance", H5T_STD_U16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  const herr_t w = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  if (ds >= 0) {
+    H5Dclose(ds);
+  }
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  const herr_t c = file < 0 ? -1 : H5Fclose(file);
+  if (file < 0 || ds < 0 || w < 0 || c < 0) {
+    std::filesystem::remove(tmp);
+    throw selmask::io_error("scene_tiles: HDF5 cannot write " + path.string());
+  }
+  std::filesystem::rename(tmp, path);
+}
+#endif
+
 /// Requests and body bytes in nginx's access log (the default "combined" format) after line `from`.
 struct log_count {
   std::size_t requests = 0, body_bytes = 0, lines = 0;
@@ -224,7 +262,7 @@ int main(int argc, char** argv) {
   double budget = 0.15;
   std::uint64_t seed = 0;
   io::remote_options scene_opt{};
-  scene_opt.noise = 0.05f;
+  scene_opt.noise = 0.2f;
   std::filesystem::path out = "scene_tiles_out";
   example::command_line cl("scene_tiles");
   cl.flag("--quick", quick)
@@ -407,12 +445,32 @@ int main(int argc, char** argv) {
     // the same mask over the pixel-interleaved COG: every tile carries every band
     const tr::tile_plan cog_plan = tr::make_tile_plan(local_cog, kept);
 
+#ifdef SELMASK_EXAMPLE_HDF5
+    // the same scene as a chunked HDF5 dataset (chunks of one band): the same bands' chunks
+    write_scene_hdf5(out / "scene.h5", scene, bands, size, tile);
+    const tr::tiled_raster h5 = tr::read_hdf5_chunks((out / "scene.h5").string(), "reflectance");
+    const tr::tile_plan h5_plan = tr::make_tile_plan(h5, kept);
+    t0 = clock_type::now();
+    tr::tile_values h5_got = tr::fetch_tiles(client, server.url("/scene.h5"), h5, h5_plan);
+    const double h5_s = seconds_since(t0);
+    from_stored(h5_got.values);
+    io::dataset h5_parcels =
+      parcels_of(h5_got.values, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
+    stats.apply(h5_parcels, &kept);
+    const double h5_acc = selmask::evaluate(masks, net, h5_parcels).first;
+    const std::uint64_t h5_file = h5.file_bytes;
+#endif
+
     // ---- report -------------------------------------------------------------------------------------
     const double file_mb = static_cast<double>(remote.file_bytes) / 1e6;
     std::printf("\n%-44s %12s %9s %9s %9s\n", "read of the scene", "bytes", "x file", "seconds", "accuracy");
-    auto row = [&](const char* what, double bytes, double s, double acc) {
-      std::printf("%-44s %12.0f %9.4f %9.3f %9s\n", what, bytes, bytes / 1e6 / file_mb, s,
-                  std::isnan(acc) ? "-" : std::to_string(acc).substr(0, 6).c_str());
+    auto row = [&](const char* what, double bytes, double s, double acc, double of_mb = 0.0) {
+      char a[32] = "-";
+      if (!std::isnan(acc)) {
+        std::snprintf(a, sizeof a, "%.4f", acc);
+      }
+      std::printf("%-44s %12.0f %9.4f %9.3f %9s\n", what, bytes,
+                  bytes / 1e6 / (of_mb > 0.0 ? of_mb : file_mb), s, a);
     };
     char what[128];
     std::snprintf(what, sizeof what, "header (GDAL /vsicurl/, %zu requests)", header.requests);
@@ -424,6 +482,13 @@ int main(int argc, char** argv) {
     row("whole file (one GET), all bands", static_cast<double>(whole.wire.total()), whole_s, full_acc);
     std::snprintf(what, sizeof what, "GDAL reads every band (/vsicurl/, %zu req.)", gdal.requests);
     row(what, static_cast<double>(gdal.body_bytes), gdal_s, NAN);
+#ifdef SELMASK_EXAMPLE_HDF5
+    std::snprintf(what, sizeof what, "HDF5: selected chunks (%zu chunks, %zu req.)", h5_plan.tiles.size(),
+                  h5_got.wire.requests);
+    row(what, static_cast<double>(h5_got.wire.total()), h5_s, h5_acc, static_cast<double>(h5_file) / 1e6);
+    std::printf("  (the HDF5 file: %llu bytes, %s; x file: of the HDF5 file)\n",
+                static_cast<unsigned long long>(h5_file), h5.description.c_str());
+#endif
     std::printf("payload of the plan %llu bytes = %.4f of the tile bytes (Q of the mask %.4f); in memory the "
                 "masked network scores %.4f on the scene's parcels\n",
                 static_cast<unsigned long long>(plan.payload_bytes),
@@ -446,6 +511,11 @@ int main(int argc, char** argv) {
     csv.add_row({std::string("gdal_all_bands_vsicurl"), gdal.body_bytes,
                  static_cast<double>(gdal.body_bytes) / static_cast<double>(remote.file_bytes), gdal_s,
                  gdal.requests, std::string("")});
+#ifdef SELMASK_EXAMPLE_HDF5
+    csv.add_row({std::string("hdf5_selected_chunks"), h5_got.wire.total(),
+                 static_cast<double>(h5_got.wire.total()) / static_cast<double>(h5_file), h5_s,
+                 h5_got.wire.requests, h5_acc});
+#endif
     csv.save(out / "scene_tiles.csv");
     std::ostringstream summary;
     summary << "scene " << bands << "x" << size << "x" << size << " uint16, tiles " << tile << ", "
@@ -457,6 +527,14 @@ int main(int argc, char** argv) {
             << "whole file: " << whole.wire.total() << " bytes on the wire, full-data accuracy " << full_acc
             << "\n";
     io::write_file_atomically(out / "summary.txt", summary.str());
+#ifdef SELMASK_EXAMPLE_HDF5
+    if (h5_acc != mem_acc) {
+      std::fprintf(
+        stderr, "scene_tiles: accuracy from the HDF5 chunks (%.6f) differs from the in-memory one (%.6f)\n",
+        h5_acc, mem_acc);
+      return 1;
+    }
+#endif
     if (fetched_acc != mem_acc) {
       std::fprintf(
         stderr, "scene_tiles: accuracy from the fetched tiles (%.6f) differs from the in-memory one (%.6f)\n",
