@@ -232,6 +232,81 @@ inline std::vector<byterange_part> parse_multipart_byteranges(std::string_view b
   return parts;
 }
 
+/// What a client keeps of a response's status line and header fields (the rest is not needed to
+/// take a range response apart).
+struct response_head {
+  long status = 0;                   ///< 0 until a status line is seen, or for a malformed one
+  std::string content_type;          ///< the Content-Type value, trimmed
+  std::string content_type_boundary; ///< the boundary of a multipart/byteranges type, else empty
+  std::string content_range;         ///< the Content-Range value, trimmed
+};
+
+/// Folds one header line (a status line or a `Name: value` field, CRLF included or not) into
+/// `h`. A status line (`HTTP/...`) starts a new response (after 100 Continue or a redirect): what
+/// was known is reset. Malformed lines are kept as they are, to be reported when the body is taken
+/// apart (`response_parts`); this function does not throw.
+inline void read_response_line(response_head& h, std::string_view line) {
+  if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+    h.content_type.clear();
+    h.content_type_boundary.clear();
+    h.content_range.clear();
+    const std::size_t sp = line.find(' ');
+    const auto code =
+      sp == std::string_view::npos ? std::nullopt : detail::parse_decimal(line.substr(sp + 1, 3));
+    h.status = code ? static_cast<long>(*code) : 0;
+    return;
+  }
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) {
+    return;
+  }
+  const std::string_view name = detail::trim(line.substr(0, colon));
+  const std::string_view value = detail::trim(line.substr(colon + 1));
+  if (detail::iequals(name, "content-type")) {
+    h.content_type = value;
+    try {
+      h.content_type_boundary = multipart_boundary(value).value_or(std::string());
+    } catch (const io_error&) {
+      h.content_type_boundary.clear(); // reported by response_parts
+    }
+  } else if (detail::iequals(name, "content-range")) {
+    h.content_range = value;
+  }
+}
+
+/// The parts of the body of a 206 response with head `h`: the parts of a multipart/byteranges
+/// body, or the one range its `Content-Range` names (the body must be exactly that long). Every
+/// part's total length must be `resource_bytes`, the size the caller knows. Throws `io_error`
+/// saying what is missing or does not fit (the caller adds which request it was).
+inline std::vector<byterange_part> response_parts(const response_head& h, std::string_view body,
+                                                  std::size_t resource_bytes) {
+  std::vector<byterange_part> parts;
+  if (const auto boundary = multipart_boundary(h.content_type)) {
+    parts = parse_multipart_byteranges(body, *boundary);
+  } else {
+    if (h.content_range.empty()) {
+      throw io_error("a 206 response without Content-Range or multipart body");
+    }
+    const content_range cr = parse_content_range(h.content_range);
+    if (body.size() != cr.length()) {
+      throw io_error("short body: " + std::to_string(body.size()) + " bytes for Content-Range " +
+                     h.content_range + " (" + std::to_string(cr.length()) + " bytes)");
+    }
+    parts.push_back({cr, 0});
+  }
+  for (const byterange_part& p : parts) {
+    if (!p.range.total) {
+      throw io_error("the server did not give the resource's size (Content-Range total '*')");
+    }
+    if (*p.range.total != resource_bytes) {
+      throw io_error("the server's resource has " + std::to_string(*p.range.total) +
+                     " bytes, the plan expects " + std::to_string(resource_bytes) +
+                     " (truncated file, or a plan for other data)");
+    }
+  }
+  return parts;
+}
+
 /// Copies the bytes of each of `wanted` (ascending file ranges) from the parts of a response into
 /// `out`, one range after another. A part may cover several wanted ranges (a server may merge
 /// ranges). Throws `io_error` naming the first wanted range that no part covers completely.

@@ -375,16 +375,12 @@ private:
     void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
   };
 
-  struct response {
-    long status = 0;
-    std::string content_type;
-    std::string content_type_boundary; ///< non-empty for a multipart content type
-    std::string content_range;
-    std::string* body = nullptr; ///< the client's reusable buffer
-    long accept = 206;           ///< the status whose body is wanted
-    bool headers_only = false;   ///< refuse the body at its first byte (a probe)
-    bool any_status = false;     ///< keep the body whatever the status (`exchange`)
-    std::string_view method;     ///< empty: GET; "HEAD"; "POST" (with `upload`)
+  struct response : response_head { ///< status, Content-Type, boundary, Content-Range
+    std::string* body = nullptr;    ///< the client's reusable buffer
+    long accept = 206;              ///< the status whose body is wanted
+    bool headers_only = false;      ///< refuse the body at its first byte (a probe)
+    bool any_status = false;        ///< keep the body whatever the status (`exchange`)
+    std::string_view method;        ///< empty: GET; "HEAD"; "POST" (with `upload`)
     std::string_view upload;
     std::size_t header_out_bytes = 0; ///< request line and headers sent (uploads only)
     std::size_t body_limit = 0;
@@ -401,33 +397,7 @@ private:
     auto* r = static_cast<response*>(user);
     const std::size_t len = size * n;
     r->header_bytes += len;
-    const std::string_view line(data, len);
-    if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
-      // a new response (also after 100 Continue or a redirect): reset what we know
-      r->content_type.clear();
-      r->content_type_boundary.clear();
-      r->content_range.clear();
-      const std::size_t sp = line.find(' ');
-      const auto code =
-        sp == std::string_view::npos ? std::nullopt : detail::parse_decimal(line.substr(sp + 1, 3));
-      r->status = code ? static_cast<long>(*code) : 0;
-      return len;
-    }
-    const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      const std::string_view name = detail::trim(line.substr(0, colon));
-      const std::string_view value = detail::trim(line.substr(colon + 1));
-      if (detail::iequals(name, "content-type")) {
-        r->content_type = value;
-        try {
-          r->content_type_boundary = multipart_boundary(value).value_or(std::string());
-        } catch (const io_error&) {
-          r->content_type_boundary.clear(); // reported when the body is parsed
-        }
-      } else if (detail::iequals(name, "content-range")) {
-        r->content_range = value;
-      }
-    }
+    read_response_line(*r, std::string_view(data, len));
     return len;
   }
 
@@ -619,34 +589,8 @@ private:
 
   static void copy_response(const response& r, const std::string& what, std::span<const byte_range> ranges,
                             std::size_t expected_size, std::byte* dst) {
-    const auto check_total = [&](const content_range& cr) {
-      if (!cr.total) {
-        throw io_error(what + "the server did not give the resource's size (Content-Range total '*')");
-      }
-      if (*cr.total != expected_size) {
-        throw io_error(what + "the server's resource has " + std::to_string(*cr.total) +
-                       " bytes, the plan expects " + std::to_string(expected_size) +
-                       " (truncated file, or a plan for other data)");
-      }
-    };
-    std::vector<byterange_part> parts;
     try {
-      if (const auto boundary = multipart_boundary(r.content_type)) {
-        parts = parse_multipart_byteranges(*r.body, *boundary);
-      } else {
-        if (r.content_range.empty()) {
-          throw io_error("a 206 response without Content-Range or multipart body");
-        }
-        const content_range cr = parse_content_range(r.content_range);
-        if (r.body->size() != cr.length()) {
-          throw io_error("short body: " + std::to_string(r.body->size()) + " bytes for Content-Range " +
-                         r.content_range + " (" + std::to_string(cr.length()) + " bytes)");
-        }
-        parts.push_back({cr, 0});
-      }
-      for (const byterange_part& p : parts) {
-        check_total(p.range);
-      }
+      const std::vector<byterange_part> parts = response_parts(r, *r.body, expected_size);
       copy_wanted_ranges(parts, *r.body, ranges, dst);
     } catch (const io_error& e) {
       const std::string_view m = e.what();
