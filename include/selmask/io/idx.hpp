@@ -135,6 +135,24 @@ inline std::string truncated(std::string_view what, std::uint64_t expected, std:
          std::to_string(got);
 }
 
+/// "N entries of M bytes" for extents whose product may overflow (M saturates).
+inline std::string claims(const shape& extents) {
+  std::uint64_t per = 1;
+  for (std::size_t i = 1; i < extents.rank(); ++i) {
+    per = extents[i] != 0 && per > std::numeric_limits<std::uint64_t>::max() / extents[i]
+            ? std::numeric_limits<std::uint64_t>::max()
+            : per * extents[i];
+  }
+  return std::to_string(extents[0]) + " entries of " + std::to_string(per) + " bytes";
+}
+
+/// The most uncompressed bytes a gzip file of `file_bytes` bytes can hold: DEFLATE expands at
+/// most 1032:1 (a 258-byte match in 2 bits); the margin covers the gzip header and trailer.
+inline std::uint64_t gzip_inflated_bound(std::uint64_t file_bytes) {
+  return file_bytes > (std::uint64_t{1} << 52) ? std::numeric_limits<std::uint64_t>::max()
+                                               : file_bytes * 1032 + 4096;
+}
+
 inline idx_header read_header(gzFile f, std::string_view fn, const std::filesystem::path& path) {
   std::array<std::uint8_t, 4> magic{};
   const std::size_t got = gz_read_some(f, magic.data(), magic.size(), fn, path);
@@ -176,8 +194,9 @@ inline idx_header read_header(gzFile f, std::string_view fn, const std::filesyst
   }
   h.extents = shape(ext.begin(), ext.begin() + static_cast<std::ptrdiff_t>(rank));
   if (too_big || total > max_idx_bytes) {
-    throw io_error(idx_where(fn, path) + "absurd extents " + h.extents.str() + ": more than " +
-                   std::to_string(max_idx_bytes) + " bytes of data");
+    throw io_error(idx_where(fn, path) + "absurd extents " + h.extents.str() + ": the header claims " +
+                   claims(h.extents) + ", more than the " + std::to_string(max_idx_bytes) +
+                   " bytes of data an IDX file may hold (max_idx_bytes)");
   }
   return h;
 }
@@ -242,8 +261,36 @@ inline idx_array read_idx(const std::filesystem::path& path, std::size_t max_ite
     a.extents[0] = max_items;
   }
   const std::size_t n = a.extents.size();
-  a.values.resize(n);
-  const std::size_t got = detail::gz_read_some(f.get(), a.values.data(), n, "read_idx", path);
+  // what the file can hold, checked before anything is allocated: exactly its bytes after the
+  // header when raw, at most DEFLATE's ratio when compressed
+  std::error_code ec;
+  const std::uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  const std::uint64_t header_bytes = 4 + 4 * std::uint64_t{a.extents.rank()};
+  if (!ec && gzdirect(f.get()) == 1) {
+    const std::uint64_t held = file_bytes > header_bytes ? file_bytes - header_bytes : 0;
+    if (n > held) {
+      throw io_error(detail::idx_where("read_idx", path) + detail::truncated("data", n, held) + " (extents " +
+                     a.extents.str() + ": the header claims " + detail::claims(a.extents) +
+                     ", the file holds " + std::to_string(file_bytes) + " bytes)");
+    }
+  } else if (!ec && n > detail::gzip_inflated_bound(file_bytes)) {
+    throw io_error(detail::idx_where("read_idx", path) + "the header claims " + detail::claims(a.extents) +
+                   " (extents " + a.extents.str() + ", " + std::to_string(n) +
+                   " bytes of data), but a gzip file of " + std::to_string(file_bytes) +
+                   " bytes holds at most " + std::to_string(detail::gzip_inflated_bound(file_bytes)) +
+                   " (corrupt header)");
+  }
+  // a compressed stream is read in growing steps, so memory follows the data that really come
+  std::size_t got = 0;
+  for (std::size_t step = std::min<std::size_t>(n, std::size_t{1} << 24); got < n;) {
+    a.values.resize(got + step);
+    const std::size_t r = detail::gz_read_some(f.get(), a.values.data() + got, step, "read_idx", path);
+    got += r;
+    if (r < step) {
+      break;
+    }
+    step = std::min(n - got, std::max<std::size_t>(step, got));
+  }
   if (got < n) {
     throw io_error(detail::idx_where("read_idx", path) + detail::truncated("data", n, got) + " (extents " +
                    a.extents.str() + ")");

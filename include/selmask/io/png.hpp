@@ -24,6 +24,10 @@
 
 namespace selmask::io {
 
+/// The largest picture `decode_png` accepts (1 GiB of pixels); a header that announces more is
+/// rejected before anything is allocated.
+inline constexpr std::uint64_t max_picture_bytes = std::uint64_t{1} << 30;
+
 /// An 8-bit raster: `height` rows of `width` pixels of `channels` (1: grey, 3: RGB) bytes.
 struct picture {
   std::size_t width = 0;
@@ -124,6 +128,19 @@ inline picture decode_png(std::string_view bytes, std::string_view name = "<memo
   p.height = img.height;
   p.channels = (img.format & PNG_FORMAT_FLAG_COLOR) != 0 ? 3 : 1;
   img.format = p.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  // the size the header (IHDR) announces, checked before the pixels are allocated: the image data
+  // are DEFLATE-compressed (at most 1032:1) and a pixel takes at least 1 bit of them, expanding to
+  // at most 3 bytes (a 1-bit palette image read as RGB)
+  const std::uint64_t want = std::uint64_t{img.width} * img.height * p.channels;
+  const std::uint64_t can = std::uint64_t{bytes.size()} * 1032 * 8 * 3;
+  if (want > max_picture_bytes || want > can) {
+    png_image_free(&img);
+    throw io_error(where + "the header (IHDR) claims " + std::to_string(p.width) + "x" +
+                   std::to_string(p.height) + " pixels (" + std::to_string(want) + " bytes), more than " +
+                   (want > max_picture_bytes ? "the " + std::to_string(max_picture_bytes) +
+                                                 " bytes a picture may have (max_picture_bytes)"
+                                             : std::to_string(bytes.size()) + " bytes of PNG can hold"));
+  }
   p.pixels.assign(p.width * p.height * p.channels, 0);
   const png_color white{255, 255, 255};
   if (png_image_finish_read(&img, &white, p.pixels.data(), 0, nullptr) == 0) {

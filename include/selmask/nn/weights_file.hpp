@@ -32,6 +32,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -74,7 +75,7 @@ void put_le(std::vector<unsigned char>& out, U v) {
 /// Reads little-endian integers from a byte buffer, reporting running past the end.
 class byte_reader {
 public:
-  byte_reader(const std::vector<unsigned char>& bytes, std::size_t end) : b_(bytes), end_(end) {}
+  byte_reader(std::span<const unsigned char> bytes, std::size_t end) : b_(bytes), end_(end) {}
   [[nodiscard]] std::size_t left() const noexcept { return pos_ < end_ ? end_ - pos_ : 0; }
   /// Moves the end (e.g. to exclude a trailer); never past the buffer.
   void set_end(std::size_t end) noexcept { end_ = std::min(end, b_.size()); }
@@ -94,7 +95,7 @@ public:
   void skip(std::size_t n) noexcept { pos_ += n; }
 
 private:
-  const std::vector<unsigned char>& b_;
+  std::span<const unsigned char> b_;
   std::size_t end_;
   std::size_t pos_ = 0;
 };
@@ -135,19 +136,13 @@ inline void write_weights_file(const std::filesystem::path& path, const std::vec
                             std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-/// Reads a weights file written by `write_weights_file`; every problem is an `io_error` whose
-/// message names the file and what is wrong.
-inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& path) {
-  const std::string where = "selmask::nn::read_weights_file: " + path.string() + ": ";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw io_error(where + "cannot open the file");
-  }
-  const std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in),
-                                         std::istreambuf_iterator<char>()};
-  if (in.bad()) {
-    throw io_error(where + "read error");
-  }
+/// The tensors of the bytes of a weights file (see `read_weights_file`); `name` (e.g. the
+/// file's path) is named in error messages. Every extent is checked against the bytes that are
+/// left before anything is allocated, so a header that announces more values than the bytes hold
+/// fails at once.
+inline std::vector<host_tensor> read_weights_bytes(std::span<const unsigned char> bytes,
+                                                   const std::string& name = "<memory>") {
+  const std::string where = "selmask::nn::read_weights_file: " + name + ": ";
   if (bytes.size() < sizeof weights_magic) {
     throw io_error(where + "truncated: " + std::to_string(bytes.size()) +
                    " bytes, not even the 8-byte magic \"SELMASKW\"");
@@ -171,6 +166,10 @@ inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& p
   if (!r.get(count)) {
     throw io_error(where + "truncated: the file ends before the number of tensors");
   }
+  if (count > r.left() / 4) { // every tensor has at least its 4-byte rank
+    throw io_error(where + "truncated or corrupt: the number of tensors is " + std::to_string(count) +
+                   ", more than the " + std::to_string(r.left()) + " bytes left in the file can hold");
+  }
   std::vector<host_tensor> out;
   for (std::uint32_t t = 0; t < count; ++t) {
     const std::string tname = "tensor " + std::to_string(t) + " of " + std::to_string(count);
@@ -189,9 +188,11 @@ inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& p
       if (!r.get(e)) {
         throw io_error(where + "truncated or corrupt: the file ends inside the shape of " + tname);
       }
-      if (e > std::numeric_limits<std::size_t>::max() / 4 || (e != 0 && n > r.left() / e)) {
-        throw io_error(where + "truncated or corrupt: the shape of " + tname +
-                       " holds more values than the file has bytes");
+      // checked before anything is allocated: 4 bytes per value must be left in the file
+      if (e > std::numeric_limits<std::size_t>::max() / 4 || (e != 0 && n > r.left() / 4 / e)) {
+        throw io_error(where + "truncated or corrupt: extent " + std::to_string(a) + " of the shape of " +
+                       tname + " is " + std::to_string(e) + ", more float32 values than the " +
+                       std::to_string(r.left()) + " bytes left in the file hold");
       }
       ext[a] = static_cast<std::size_t>(e);
       n *= ext[a];
@@ -222,6 +223,22 @@ inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& p
                    detail::hex32(computed) + "): the file is corrupt");
   }
   return out;
+}
+
+/// Reads a weights file written by `write_weights_file`; every problem is an `io_error` whose
+/// message names the file and what is wrong.
+inline std::vector<host_tensor> read_weights_file(const std::filesystem::path& path) {
+  const std::string where = "selmask::nn::read_weights_file: " + path.string() + ": ";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw io_error(where + "cannot open the file");
+  }
+  const std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in),
+                                         std::istreambuf_iterator<char>()};
+  if (in.bad()) {
+    throw io_error(where + "read error");
+  }
+  return read_weights_bytes(bytes, path.string());
 }
 
 } // namespace selmask::nn

@@ -345,21 +345,23 @@ inline const std::vector<std::uint8_t>& jpeg_flat_segment() {
 inline std::vector<std::uint8_t> jpeg_assemble_blocks(std::span<const std::uint8_t> header,
                                                       std::span<const std::vector<std::uint8_t>> segments) {
   // the frame header (SOF0) holds the size: FF C0, length, precision, height, width
-  std::size_t blocks = 0;
+  std::size_t blocks = 0, height = 0, width = 0;
   detail::walk_jpeg_header(header, "selmask::jpeg_assemble_blocks",
                            [&](std::uint8_t m, std::size_t pos, std::size_t len) {
                              if (m == 0xC0 && len >= 7) {
-                               const std::size_t h = (std::size_t{header[pos + 5]} << 8) | header[pos + 6];
-                               const std::size_t w = (std::size_t{header[pos + 7]} << 8) | header[pos + 8];
-                               blocks = ((h + 7) / 8) * ((w + 7) / 8);
+                               height = (std::size_t{header[pos + 5]} << 8) | header[pos + 6];
+                               width = (std::size_t{header[pos + 7]} << 8) | header[pos + 8];
+                               blocks = ((height + 7) / 8) * ((width + 7) / 8);
                              }
                            });
   if (blocks == 0) {
     throw value_error("selmask::jpeg_assemble_blocks: the header has no baseline frame header (SOF0)");
   }
-  if (segments.size() != blocks) {
+  if (segments.size() != blocks) { // before anything is allocated for the blocks
     throw value_error("selmask::jpeg_assemble_blocks: " + std::to_string(segments.size()) +
-                      " segments for an image of " + std::to_string(blocks) + " blocks");
+                      " segments for an image of " + std::to_string(blocks) +
+                      " blocks (the header's frame, SOF0, is " + std::to_string(height) + "x" +
+                      std::to_string(width) + " pixels)");
   }
   std::vector<std::uint8_t> file(header.begin(), header.end());
   for (std::size_t b = 0; b < blocks; ++b) {

@@ -48,6 +48,13 @@ namespace selmask::transfer {
 
 inline constexpr const char* plan_format_name = "selmask-plan";
 inline constexpr std::size_t plan_format_version = 1;
+/// The largest sample a plan file may describe: 2^31 values (a plan holds a choice per value of
+/// a sample, and each mask a value per cell). A file that announces more is rejected before
+/// anything is allocated, naming the field.
+inline constexpr std::size_t max_plan_sample_values = std::size_t{1} << 31;
+/// The largest stored stream a plan file may describe (samples × bytes per sample): 2^62 bytes,
+/// so that every offset and payload size fits.
+inline constexpr std::size_t max_plan_stream_bytes = std::size_t{1} << 62;
 
 namespace detail {
 
@@ -68,16 +75,26 @@ inline const json& field(const json& obj, const char* key, const std::string& pa
   return *it;
 }
 
+/// A value for a message: scalars as JSON, arrays and objects by their type only (a nested
+/// document is neither printed whole nor walked).
+inline std::string brief(const json& j) {
+  if (j.is_structured()) {
+    return std::string("a JSON ") + j.type_name();
+  }
+  const std::string d = j.dump();
+  return d.size() > 80 ? d.substr(0, 77) + "..." : d;
+}
+
 inline std::size_t as_size(const json& j, const std::string& path, const std::string& w) {
   if (!j.is_number_unsigned()) {
-    throw io_error(w + "field '" + path + "' must be a non-negative integer, got " + j.dump());
+    throw io_error(w + "field '" + path + "' must be a non-negative integer, got " + brief(j));
   }
   return j.get<std::size_t>();
 }
 
 inline std::string as_string(const json& j, const std::string& path, const std::string& w) {
   if (!j.is_string()) {
-    throw io_error(w + "field '" + path + "' must be a string, got " + j.dump());
+    throw io_error(w + "field '" + path + "' must be a string, got " + brief(j));
   }
   return j.get<std::string>();
 }
@@ -207,22 +224,56 @@ inline storage storage_from_json(const json& d, const std::string& w) {
   }
   s.layout = detail::layout_from_json(detail::field(d, "layout", "data", w), w);
   s.versions = detail::as_size(detail::field(d, "versions", "data", w), "data.versions", w);
+  // sizes the file announces, checked before anything is allocated for them
+  const std::size_t c = s.sample[0], h = s.sample[1], wd = s.sample[2];
+  if (c != 0 && h != 0 && wd != 0 &&
+      (h > max_plan_sample_values / c || wd > max_plan_sample_values / (c * h))) {
+    throw io_error(w + "field 'data.sample_shape' is [" + std::to_string(c) + "," + std::to_string(h) + "," +
+                   std::to_string(wd) + "], more than the " + std::to_string(max_plan_sample_values) +
+                   " values per sample a plan may describe (max_plan_sample_values)");
+  }
   try {
     s.validate("data");
   } catch (const error& e) {
     throw io_error(w + "field " + e.what());
+  }
+  if (s.samples > max_plan_stream_bytes / s.sample_bytes()) {
+    throw io_error(w + "field 'data.samples' is " + std::to_string(s.samples) + ": " +
+                   std::to_string(s.samples) + " samples of " + std::to_string(s.sample_bytes()) +
+                   " bytes are more than the " + std::to_string(max_plan_stream_bytes) +
+                   " bytes a plan may describe (max_plan_stream_bytes)");
+  }
+  if (s.versions > 32767) {
+    throw io_error(w + "field 'data.versions' is " + std::to_string(s.versions) + " (at most 32767)");
   }
 
   return s;
 }
 
 /// Entry `path` (e.g. "masks[0]") of a plan file's "masks" array: one hard mask.
-inline hard_mask mask_from_json(const json& m, const std::string& path, const std::string& w) {
+inline hard_mask mask_from_json(const json& m, const std::string& path, const storage& s,
+                                const std::string& w) {
   const std::string kind = detail::as_string(detail::field(m, "kind", path, w), path + ".kind", w);
   const auto dims = detail::as_extents(detail::field(m, "dims", path, w), path + ".dims", w);
   const auto block = detail::as_extents(detail::field(m, "block", path, w), path + ".block", w);
+  // the mask's cells are allocated below: its dims must be the data's (bounded by the checks of
+  // storage_from_json) first
+  const std::array<std::size_t, 4> data_dims{s.versions, s.sample[0], s.sample[1], s.sample[2]};
+  if (dims != data_dims) {
+    const auto str = [](const std::array<std::size_t, 4>& e) {
+      return "[" + std::to_string(e[0]) + "," + std::to_string(e[1]) + "," + std::to_string(e[2]) + "," +
+             std::to_string(e[3]) + "]";
+    };
+    throw io_error(w + "the masks do not fit the data: field '" + path + ".dims' is " + str(dims) +
+                   ", the data's versions x sample shape is " + str(data_dims));
+  }
   hard_mask h;
   h.geometry = cell_geometry::make(dims, block);
+  if (h.geometry.cells() > max_plan_sample_values) {
+    throw io_error(w + "field '" + path + ".block' gives " + std::to_string(h.geometry.cells()) +
+                   " cells, more than the " + std::to_string(max_plan_sample_values) +
+                   " a plan may describe (max_plan_sample_values)");
+  }
   h.values.assign(h.geometry.cells(), 0.0f);
   const std::size_t k_n = h.cells_per_version();
   if (kind == "any") {
@@ -342,7 +393,7 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
     const json& jm = detail::as_array(detail::field(j, "masks", "", w), "masks", w);
     std::vector<hard_mask> masks;
     for (std::size_t i = 0; i < jm.size(); ++i) {
-      masks.push_back(detail::mask_from_json(jm[i], "masks[" + std::to_string(i) + "]", w));
+      masks.push_back(detail::mask_from_json(jm[i], "masks[" + std::to_string(i) + "]", s, w));
     }
     plan p = [&] {
       try {

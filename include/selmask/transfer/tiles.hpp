@@ -59,6 +59,11 @@ static_assert(std::endian::native == std::endian::little,
 /// How the stored tiles are compressed.
 enum class tile_codec { none, deflate, lzw };
 
+/// The largest decoded tile `tiled_raster::validate` and `decode_tile` accept: 4 GiB (HDF5's
+/// limit on a chunk; GeoTIFF tiles are far smaller). A table that announces more is rejected
+/// before anything is allocated.
+inline constexpr std::uint64_t max_tile_raw_bytes = std::uint64_t{1} << 32;
+
 constexpr const char* tile_codec_name(tile_codec c) noexcept {
   switch (c) {
     case tile_codec::none:
@@ -127,6 +132,13 @@ struct tiled_raster {
   [[nodiscard]] std::size_t tile_raw_bytes() const noexcept {
     return tile_values() * dtype_size(format.type);
   }
+  /// Whether a decoded tile has 1 to `max_tile_raw_bytes` bytes (computed without overflow).
+  [[nodiscard]] bool tile_size_fits() const noexcept {
+    const std::uint64_t tb = tile_bands, th = tile_height, tw = tile_width, es = dtype_size(format.type);
+    constexpr std::uint64_t m = max_tile_raw_bytes;
+    return tb != 0 && th != 0 && tw != 0 && tb <= m && th <= m / tb && tw <= m / (tb * th) &&
+           tb * th * tw <= m / es;
+  }
   /// Sum of every stored tile's bytes.
   [[nodiscard]] std::uint64_t tile_bytes() const noexcept {
     std::uint64_t s = 0;
@@ -149,6 +161,19 @@ struct tiled_raster {
     if (tile_bands != 1 && tile_bands != bands && format.order == tile_order::pixel_interleaved) {
       throw shape_error(w + "a pixel-interleaved tile holds every band (" + std::to_string(bands) +
                         "), not " + std::to_string(tile_bands));
+    }
+    // sizes the table announces, checked before anything is sized by them
+    if (!tile_size_fits()) {
+      throw shape_error(w + "tiles of " + std::to_string(tile_bands) + "x" + std::to_string(tile_height) +
+                        "x" + std::to_string(tile_width) + " " + dtype_name(format.type) +
+                        " values are more than the " + std::to_string(max_tile_raw_bytes) +
+                        " bytes a decoded tile may have (max_tile_raw_bytes)");
+    }
+    if (rows() > tiles.size() || cols() > tiles.size() || band_groups() > tiles.size() ||
+        (rows() * cols() != 0 && band_groups() > tiles.size() / (rows() * cols()))) {
+      throw shape_error(w + std::to_string(tiles.size()) + " tiles in the table, the grid has more (" +
+                        std::to_string(band_groups()) + " band groups x " + std::to_string(rows()) + " x " +
+                        std::to_string(cols()) + ")");
     }
     const std::size_t n = band_groups() * rows() * cols();
     if (tiles.size() != n) {
@@ -456,13 +481,32 @@ inline std::vector<std::byte> decode_tile(const tiled_raster& r, std::span<const
                                           const std::string& what = "selmask::transfer::decode_tile") {
   const tile_format& f = r.format;
   const std::size_t size = dtype_size(f.type);
-  std::vector<std::byte> raw(r.tile_raw_bytes());
+  // what the stored bytes can decode to, checked before the tile is allocated: DEFLATE expands at
+  // most 1032:1, a TIFF LZW code (9 bits or more) to at most 4096 bytes
+  const std::uint64_t in = stored.size();
+  const std::uint64_t can = f.codec == tile_codec::none      ? in
+                            : f.codec == tile_codec::deflate ? in * 1032 + 64
+                                                             : (in * 8 / 9 + 1) * 4096;
+  if (!r.tile_size_fits()) {
+    throw value_error(what + ": tiles of " + std::to_string(r.tile_bands) + "x" +
+                      std::to_string(r.tile_height) + "x" + std::to_string(r.tile_width) +
+                      " values (expected 1 to " + std::to_string(max_tile_raw_bytes) +
+                      " bytes, max_tile_raw_bytes)");
+  }
+  const std::uint64_t want = r.tile_raw_bytes();
+  if (want > can) {
+    if (f.codec == tile_codec::none) {
+      throw io_error(what + ": an uncompressed tile of " + std::to_string(stored.size()) +
+                     " bytes, expected " + std::to_string(want) + " (truncated)");
+    }
+    throw io_error(what + ": a " + tile_codec_name(f.codec) + " tile of " + std::to_string(in) +
+                   " stored bytes cannot hold the " + std::to_string(want) + " bytes of a " +
+                   std::to_string(r.tile_bands) + "x" + std::to_string(r.tile_height) + "x" +
+                   std::to_string(r.tile_width) + " tile (corrupt tile or tile table)");
+  }
+  std::vector<std::byte> raw(want);
   switch (f.codec) {
     case tile_codec::none:
-      if (stored.size() < raw.size()) {
-        throw io_error(what + ": an uncompressed tile of " + std::to_string(stored.size()) +
-                       " bytes, expected " + std::to_string(raw.size()) + " (truncated)");
-      }
       std::memcpy(raw.data(), stored.data(), raw.size());
       break;
     case tile_codec::deflate:
