@@ -368,7 +368,7 @@ inline plan plan_from_json(std::string_view text, const std::string& origin = {}
   json j;
   try {
     j = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) { // parse_error, and out_of_range for a number beyond a double
     throw io_error(w + "not valid JSON (truncated or corrupt?): " + e.what());
   }
   if (!j.is_object()) {
