@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <cstddef>
 #include <filesystem>
 #include <random>
@@ -93,28 +95,6 @@ struct product<std::tuple<B...>, P...> {
 /// list of a TEMPLATE_LIST_TEST_CASE over backends × parameters.
 template <class... P>
 using over_backends = typename detail::product<backends, P...>::type;
-
-/// A fresh directory under the system's temporary directory, removed with its content at the end
-/// of the scope. The name holds the process id: test programs run in parallel by ctest share the
-/// random seed, and a name from the seeded generator alone made two of them use (and remove) the
-/// same directory. An existing directory is never reused.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    static std::uint64_t counter = 0;
-    const std::string stem = "selmask_test_" + std::to_string(::getpid()) + "_";
-    do {
-      path = std::filesystem::temp_directory_path() / (stem + std::to_string(counter++));
-    } while (!std::filesystem::create_directory(path));
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::filesystem::path operator/(const std::string& name) const { return path / name; }
-};
 
 /// Naive cell index: explicit division per axis.
 inline std::size_t naive_cell(const selmask::cell_geometry& g, std::size_t v, std::size_t c, std::size_t h,

@@ -10,6 +10,7 @@
 #include <selmask/transfer/hdf5.hpp>
 #if SELMASK_TEST_HTTP
 #include "nginx_server.hpp"
+#include "temp_dir.hpp"
 #include <selmask/transfer/http.hpp>
 #endif
 
@@ -34,25 +35,6 @@ namespace tr = selmask::transfer;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under the temp directory, removed with its contents at the end.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    static int counter = 0;
-    do {
-      path = fs::temp_directory_path() /
-             ("selmask_hdf5_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    } while (!fs::create_directory(path));
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-  [[nodiscard]] std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 /// The test's own HDF5 handle, closed at the end of its scope.
 class h5 {
@@ -333,8 +315,8 @@ void check_table(const std::string& path, const tr::tiled_raster& r, const refer
 
 TEST_CASE("hdf5: tile tables are HDF5's chunks; plans read the selected chunks, values equal H5Dread's",
           "[hdf5]") {
-  scratch_dir dir;
-  const std::string path = dir / "rasters.h5";
+  selmask_test::temp_dir dir;
+  const std::string path = (dir / "rasters.h5").string();
   write_rasters(path);
   const float fill = -7.5f;
   for (const dataset_spec& d : raster_specs()) {
@@ -362,8 +344,8 @@ TEST_CASE("hdf5: tile tables are HDF5's chunks; plans read the selected chunks, 
 }
 
 TEST_CASE("hdf5: the tables in numbers (sizes by hand, not only HDF5's)", "[hdf5]") {
-  scratch_dir dir;
-  const std::string path = dir / "rasters.h5";
+  selmask_test::temp_dir dir;
+  const std::string path = (dir / "rasters.h5").string();
   write_rasters(path);
 
   // 3x50x70 uint8 in 1x16x16 chunks, no filter: 3 x 4 x 5 chunks of 256 bytes, edge chunks too
@@ -419,11 +401,11 @@ TEST_CASE("hdf5: the tables in numbers (sizes by hand, not only HDF5's)", "[hdf5
 
 TEST_CASE("hdf5: a user block, chunks written raw into a deflate dataset, partial edge chunks unfiltered",
           "[hdf5]") {
-  scratch_dir dir;
+  selmask_test::temp_dir dir;
   const float fill = 3.25f;
 
   SECTION("a user block of 512 bytes: offsets are file offsets") {
-    const std::string path = dir / "userblock.h5";
+    const std::string path = (dir / "userblock.h5").string();
     {
       h5 fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
       REQUIRE(H5Pset_userblock(fcpl, 512) >= 0);
@@ -441,7 +423,7 @@ TEST_CASE("hdf5: a user block, chunks written raw into a deflate dataset, partia
 
   SECTION(
     "a user-defined fill value: named in the description; chunks never written read as the caller's fill") {
-    const std::string path = dir / "fill.h5";
+    const std::string path = (dir / "fill.h5").string();
     {
       h5 file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
       h5 dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -483,7 +465,7 @@ TEST_CASE("hdf5: a user block, chunks written raw into a deflate dataset, partia
       }
   };
   SECTION("every chunk skipped deflate: read as uncompressed") {
-    const std::string path = dir / "raw.h5";
+    const std::string path = (dir / "raw.h5").string();
     write_raw_chunks(path, true);
     const tr::tiled_raster r = tr::read_hdf5_chunks(path, "x");
     CHECK(r.format.codec == tr::tile_codec::none);
@@ -491,14 +473,14 @@ TEST_CASE("hdf5: a user block, chunks written raw into a deflate dataset, partia
     check_plan(path, r, read_reference(path, "x"), {}, {true, false, true, true}, fill);
   }
   SECTION("some chunks skipped deflate, others not: an error") {
-    const std::string path = dir / "mixed.h5";
+    const std::string path = (dir / "mixed.h5").string();
     write_raw_chunks(path, false);
     CHECK_THROWS_WITH(tr::read_hdf5_chunks(path, "x"), Contains("filter mask") && Contains("h5repack"));
     CHECK_THROWS_AS(tr::read_hdf5_chunks(path, "x"), selmask::value_error);
   }
 
   SECTION("partial edge chunks stored unfiltered: an error where there are any") {
-    const std::string path = dir / "partial.h5";
+    const std::string path = (dir / "partial.h5").string();
     {
       h5 fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
       REQUIRE(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
@@ -519,8 +501,8 @@ TEST_CASE("hdf5: a user block, chunks written raw into a deflate dataset, partia
 }
 
 TEST_CASE("hdf5: errors name the file, the dataset and what to do", "[hdf5]") {
-  scratch_dir dir;
-  const std::string path = dir / "bad.h5";
+  selmask_test::temp_dir dir;
+  const std::string path = (dir / "bad.h5").string();
   {
     h5 file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     write_dataset(file, {"contiguous", H5T_STD_U8LE, {2, 20, 20}, {}, filters::none, 0});
@@ -544,10 +526,10 @@ TEST_CASE("hdf5: errors name the file, the dataset and what to do", "[hdf5]") {
   void* before_data = nullptr;
   REQUIRE(H5Eget_auto2(H5E_DEFAULT, &before, &before_data) >= 0);
 
-  const std::string missing = dir / "missing.h5";
+  const std::string missing = (dir / "missing.h5").string();
   CHECK_THROWS_AS(tr::read_hdf5_chunks(missing, "x"), io_error);
   CHECK_THROWS_WITH(tr::read_hdf5_chunks(missing, "x"), Contains(missing));
-  const std::string text = dir / "text.h5";
+  const std::string text = (dir / "text.h5").string();
   std::ofstream(text) << "not an HDF5 file\n";
   CHECK_THROWS_AS(tr::read_hdf5_chunks(text, "x"), io_error);
   CHECK_THROWS_WITH(tr::read_hdf5_chunks(text, "x"), Contains(text) && Contains("cannot open the file"));
@@ -586,7 +568,7 @@ TEST_CASE("hdf5: errors name the file, the dataset and what to do", "[hdf5]") {
                   shape_error);
 
   // a corrupt chunk in a copy of the file: the table still reads, the chunk's decoding is an io_error
-  const std::string corrupt = dir / "corrupt.h5";
+  const std::string corrupt = (dir / "corrupt.h5").string();
   fs::copy_file(path, corrupt);
   const tr::tiled_raster r = tr::read_hdf5_chunks(corrupt, "good");
   const tr::stored_tile& middle = r.tiles[r.tile_index(1, 1, 1)];
@@ -630,8 +612,8 @@ TEST_CASE("hdf5: errors name the file, the dataset and what to do", "[hdf5]") {
 #if SELMASK_TEST_HTTP
 TEST_CASE("hdf5 over HTTP: plans fetched from nginx decode to the local read, the wire carries the payload",
           "[hdf5][nginx]") {
-  scratch_dir dir;
-  const std::string path = dir / "rasters.h5";
+  selmask_test::temp_dir dir;
+  const std::string path = (dir / "rasters.h5").string();
   write_rasters(path);
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                           fs::perms::others_read);
@@ -682,7 +664,7 @@ TEST_CASE("hdf5 over HTTP: plans fetched from nginx decode to the local read, th
   }
 
   // a corrupt chunk over HTTP is an io_error too
-  const std::string corrupt = dir / "corrupt.h5";
+  const std::string corrupt = (dir / "corrupt.h5").string();
   fs::copy_file(path, corrupt);
   fs::permissions(corrupt, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                              fs::perms::others_read);

@@ -34,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define SELMASK_OVERSIZED_ASAN 1
 #elif defined(__has_feature)
@@ -46,28 +48,6 @@ using namespace selmask;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A directory of its own for the files of one case, removed at the end.
-struct scratch {
-  fs::path path;
-  scratch() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("selmask_oversized_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  scratch(const scratch&) = delete;
-  scratch& operator=(const scratch&) = delete;
-  [[nodiscard]] fs::path put(const std::string& name, std::string_view bytes) const {
-    std::ofstream os(path / name, std::ios::binary);
-    os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return path / name;
-  }
-};
 
 /// Runs `f` in a child; it must throw `E` whose message contains every one of `words`.
 /// Checks the child's exit and its peak memory; prints the time and memory.
@@ -188,27 +168,27 @@ TEST_CASE("oversized: IDX files that claim more images than they hold", "[oversi
   // (under max_idx_bytes: only the file's size tells that the header lies)
   fails_small<io_error>("idx: 10^9 images, raw",
                         [] {
-                          scratch d;
+                          selmask_test::temp_dir d;
                           (void)io::read_idx(d.put("x", idx_bytes({1000000000, 28, 28}, "abc")));
                         },
                         {"absurd extents", "1000000000 entries of 784 bytes"});
   fails_small<io_error>("idx: 5*10^6 images, raw",
                         [] {
-                          scratch d;
+                          selmask_test::temp_dir d;
                           (void)io::read_idx(d.put("x", idx_bytes({5000000, 28, 28}, "abc")));
                         },
                         {"5000000 entries of 784 bytes", "expected 3920000000 bytes of data, got 3"});
   fails_small<io_error>(
     "idx: 10^9 images, gzip",
     [] {
-      scratch d;
+      selmask_test::temp_dir d;
       (void)io::read_idx(d.put("x.gz", io::detail::gzip_compress(idx_bytes({1000000000, 28, 28}))));
     },
     {"absurd extents", "1000000000 entries"});
   fails_small<io_error>(
     "idx: 5*10^6 images, gzip",
     [] {
-      scratch d;
+      selmask_test::temp_dir d;
       (void)io::read_idx(d.put("x.gz", io::detail::gzip_compress(idx_bytes({5000000, 28, 28}, "abc"))));
     },
     {"5000000 entries of 784 bytes", "a gzip file of"});
@@ -217,7 +197,7 @@ TEST_CASE("oversized: IDX files that claim more images than they hold", "[oversi
   fails_small<io_error>(
     "idx: 1 GiB claimed, 1 MB in gzip",
     [] {
-      scratch d;
+      selmask_test::temp_dir d;
       std::string noise(std::size_t{1} << 20, '\0');
       std::uint32_t x = 12345;
       for (char& c : noise) {
@@ -236,7 +216,7 @@ TEST_CASE("oversized: weights and masks files with a huge tensor", "[oversized][
   };
   fails_small<io_error>("weights: tensor of 2^40 x 2^20",
                         [&] {
-                          scratch d;
+                          selmask_test::temp_dir d;
                           (void)nn::read_weights_file(
                             d.put("w", file(le(1, 4) + le(2, 4) + le(std::uint64_t{1} << 40, 8) +
                                             le(std::uint64_t{1} << 20, 8) + "tiny")));
@@ -245,7 +225,7 @@ TEST_CASE("oversized: weights and masks files with a huge tensor", "[oversized][
   fails_small<io_error>(
     "masks: mask of 65536x65536 cells",
     [&] {
-      scratch d;
+      selmask_test::temp_dir d;
       (void)nn::read_weights_file(
         d.put("m.masks", file(le(1, 4) + le(4, 4) + le(1, 8) + le(1, 8) + le(65536, 8) + le(65536, 8))));
     },
