@@ -343,6 +343,14 @@ int main(int argc, char** argv) {
     stats.apply(val.data);
     io::dataset test = parcels_of(scene, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
     stats.apply(test);
+    // the scene's parcels from decoded tile values (the stored numbers), standardised; the bands
+    // not in `keep` (nullptr: every band) are the fill, 0
+    const auto scene_parcels = [&](std::vector<float>& values, const std::vector<bool>* keep) {
+      from_stored(values);
+      io::dataset d = parcels_of(values, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
+      stats.apply(d, keep);
+      return d;
+    };
 
     using mask = selmask::any_mask<selmask::channel, selmask::st_sigmoid, selmask::table_cost>;
     using pipe = selmask::pipeline<mask>::on<B>;
@@ -411,10 +419,7 @@ int main(int argc, char** argv) {
     t0 = clock_type::now();
     tr::tile_values got = tr::fetch_tiles(client, url, remote, plan);
     const double fetch_s = seconds_since(t0);
-    from_stored(got.values);
-    io::dataset fetched =
-      parcels_of(got.values, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
-    stats.apply(fetched, &kept);
+    io::dataset fetched = scene_parcels(got.values, &kept);
     const double fetched_acc = selmask::evaluate(masks, net, fetched).first;
 
     // 3. the whole file, and every band through GDAL
@@ -428,10 +433,7 @@ int main(int argc, char** argv) {
     }
     tr::tile_values full_values = tr::assemble_tiles(remote, all_plan, all_tiles);
     const double whole_s = seconds_since(t0);
-    from_stored(full_values.values);
-    io::dataset full =
-      parcels_of(full_values.values, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
-    stats.apply(full);
+    io::dataset full = scene_parcels(full_values.values, nullptr);
     network full_net(net_opt, nn::flatten<B>{}, nn::dense<B>(train.data.sample.size(), 32), nn::relu<B>{},
                      nn::dense<B>(32, scene_opt.classes));
     full_net.load(out / "full.weights");
@@ -453,10 +455,7 @@ int main(int argc, char** argv) {
     t0 = clock_type::now();
     tr::tile_values h5_got = tr::fetch_tiles(client, server.url("/scene.h5"), h5, h5_plan);
     const double h5_s = seconds_since(t0);
-    from_stored(h5_got.values);
-    io::dataset h5_parcels =
-      parcels_of(h5_got.values, bands, size, parcel, scene_draw.data.labels, scene_opt.classes);
-    stats.apply(h5_parcels, &kept);
+    io::dataset h5_parcels = scene_parcels(h5_got.values, &kept);
     const double h5_acc = selmask::evaluate(masks, net, h5_parcels).first;
     const std::uint64_t h5_file = h5.file_bytes;
 #endif
