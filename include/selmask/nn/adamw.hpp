@@ -25,6 +25,7 @@
 #include "../backend/nn_backend.hpp"
 #include "../backend/nn_ops.hpp"
 #include "../error.hpp"
+#include "../io/state_file.hpp"
 #include "layer.hpp"
 
 namespace selmask::nn {
@@ -130,6 +131,46 @@ public:
   [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
   /// Number of parameter tensors.
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  /// Writes the optimiser's whole state — settings, step count, every parameter's moments — as
+  /// record `name` of `state` (io/state_file.hpp); `load_state` restores it bit for bit into an
+  /// optimiser holding the same parameters (same count and shapes: else `io_error`).
+  void save_state(io::state_file& state, const std::string& name) const {
+    io::record_writer w;
+    w.put(opt_).put(static_cast<std::uint64_t>(steps_)).put(static_cast<std::uint64_t>(entries_.size()));
+    for (const entry& e : entries_) {
+      w.put_tensor<B>(e.m);
+      w.put_tensor<B>(e.v);
+      w.put_tensor<B>(e.vmax);
+    }
+    state.put(name, std::move(w));
+  }
+  void load_state(const io::state_file& state, const std::string& name) {
+    io::record_reader r = state.reader(name);
+    const auto o = r.get<options>();
+    const auto steps = r.get<std::uint64_t>();
+    const auto count = r.get<std::uint64_t>();
+    if (count != entries_.size()) {
+      r.fail(std::to_string(count) + " parameters in the state, the optimiser has " +
+             std::to_string(entries_.size()));
+    }
+    std::vector<entry> loaded = entries_;
+    for (std::size_t i = 0; i < loaded.size(); ++i) {
+      const std::string what = "parameter " + std::to_string(i) + "'s ";
+      r.get_tensor_into<B>(loaded[i].m, what + "first moment");
+      r.get_tensor_into<B>(loaded[i].v, what + "second moment");
+      r.get_tensor_into<B>(loaded[i].vmax, what + "running maximum");
+    }
+    r.finish();
+    options merged = o;
+    merged.amsgrad = opt_.amsgrad; // fixed once parameters were added; the state's must agree
+    if (o.amsgrad != opt_.amsgrad) {
+      r.fail(std::string("AMSGrad is ") + (o.amsgrad ? "on" : "off") + " in the state, " +
+             (opt_.amsgrad ? "on" : "off") + " here");
+    }
+    set_options(merged);
+    entries_ = std::move(loaded);
+    steps_ = static_cast<std::size_t>(steps);
+  }
   /// The state of parameter `i`: first moment, second moment, running maximum of the second.
   [[nodiscard]] const tensor& first_moment(std::size_t i) const { return entries_.at(i).m; }
   [[nodiscard]] const tensor& second_moment(std::size_t i) const { return entries_.at(i).v; }

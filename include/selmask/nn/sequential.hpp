@@ -184,6 +184,42 @@ public:
     opt_.reset_state();
   }
 
+  /// The whole training state — parameters and the optimiser's moments and step count — as
+  /// records `prefix + "params"` and `prefix + "optimizer"` of `state` (io/state_file.hpp), for
+  /// a resumable training run (train/resume.hpp). `load_state` restores it bit for bit into a
+  /// network of the same architecture; the state is checked before anything changes.
+  void save_state(io::state_file& state, const std::string& prefix) const {
+    io::record_writer w;
+    const std::vector<const tensor*> p = params();
+    w.put(static_cast<std::uint64_t>(p.size()));
+    for (const tensor* t : p) {
+      w.put_tensor<B>(*t);
+    }
+    state.put(prefix + "params", std::move(w));
+    opt_.save_state(state, prefix + "optimizer");
+  }
+  void load_state(const io::state_file& state, const std::string& prefix) {
+    io::record_reader r = state.reader(prefix + "params");
+    const std::vector<tensor*> p = params();
+    if (r.get<std::uint64_t>() != p.size()) {
+      r.fail("the number of parameter tensors differs from the network's " + std::to_string(p.size()));
+    }
+    const std::vector<std::string> what = param_descriptions();
+    std::vector<tensor> loaded;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      loaded.push_back(*p[i]);
+      r.get_tensor_into<B>(loaded.back(), what[i]);
+    }
+    r.finish();
+    adamw<B> opt = opt_;
+    opt.load_state(state, prefix + "optimizer"); // checked before the network changes
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      B::copy(loaded[i], *p[i]);
+    }
+    opt_ = std::move(opt);
+    rebind();
+  }
+
 private:
   template <class T, class U>
   static void append(std::vector<T*>& out, const std::vector<U*>& more) {

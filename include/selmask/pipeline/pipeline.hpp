@@ -26,8 +26,10 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/hana/at.hpp>
 #include <boost/hana/for_each.hpp>
@@ -38,6 +40,7 @@
 #include "../backend/backend.hpp"
 #include "../backend/ops.hpp"
 #include "../error.hpp"
+#include "../io/state_file.hpp"
 #include "../surrogate/straight_through.hpp"
 #include "stage.hpp"
 
@@ -228,6 +231,62 @@ public:
       });
     }
 
+    /// The pipeline's training state as records of `state` (io/state_file.hpp), for a resumable
+    /// run (train/resume.hpp): every mask's logits (`PREFIX mask.K`), the state of every stage
+    /// with `save_state(state, name)` / `load_state(state, name)` members (`PREFIX stage.I`), and
+    /// the random stream of the stochastic surrogates (`PREFIX rng`). `load_state` checks every
+    /// record before anything changes (`io_error` naming the record).
+    void save_state(io::state_file& state, const std::string& prefix) {
+      std::size_t k = 0;
+      for_each_mask([&](auto& m) {
+        io::record_writer w;
+        w.put_tensor<B>(m.logits_for_update());
+        state.put(prefix + "mask." + std::to_string(k++), std::move(w));
+      });
+      for_each_stage([&](auto& stage, std::size_t i) {
+        if constexpr (requires { stage.save_state(state, prefix); }) {
+          stage.save_state(state, prefix + "stage." + std::to_string(i));
+        }
+      });
+      std::ostringstream rng;
+      rng << *rng_;
+      state.put(prefix + "rng", rng.str());
+    }
+    void load_state(const io::state_file& state, const std::string& prefix) {
+      std::vector<tensor> logits;
+      std::size_t k = 0;
+      for_each_mask([&](auto& m) {
+        const std::string name = prefix + "mask." + std::to_string(k++);
+        io::record_reader r = state.reader(name);
+        logits.push_back(m.logits_for_update());
+        r.get_tensor_into<B>(logits.back(), m.name() + "'s logits");
+        r.finish();
+        if (!bk::all_finite<B>(logits.back())) {
+          r.fail("the logits contain NaN or infinity");
+        }
+      });
+      std::mt19937_64 rng;
+      std::istringstream text(state.bytes(prefix + "rng"));
+      text >> rng;
+      if (!text) {
+        throw io_error("selmask::pipeline::load_state: record '" + prefix +
+                       "rng' is not a random stream's state");
+      }
+      k = 0;
+      for_each_mask([&](auto& m) {
+        B::copy(logits[k++], m.logits_for_update());
+        if constexpr (requires { m.refresh(); }) {
+          m.refresh();
+        }
+      });
+      for_each_stage([&](auto& stage, std::size_t i) {
+        if constexpr (requires { stage.load_state(state, prefix); }) {
+          stage.load_state(state, prefix + "stage." + std::to_string(i));
+        }
+      });
+      *rng_ = rng;
+    }
+
     /// Calls `f(mask)` for every mask stage, in order.
     template <class F>
     void for_each_mask(F&& f) {
@@ -238,6 +297,13 @@ public:
           f(boost::hana::at(stages_, i));
         }
       });
+    }
+    /// Calls `f(stage, index)` for every stage, in order.
+    template <class F>
+    void for_each_stage(F&& f) {
+      constexpr auto indices =
+        boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<stage_count>);
+      boost::hana::for_each(indices, [&](auto i) { f(boost::hana::at(stages_, i), decltype(i)::value); });
     }
     /// Stage `I` (0-based, in the order of the type).
     template <std::size_t I>

@@ -17,22 +17,17 @@
 #endif
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "../shape.hpp"
 #include "front.hpp"
 #include "schedule.hpp"
 
 namespace selmask {
-
-struct train_begin_info {
-  std::size_t epochs = 0; ///< warm-up + mask epochs planned
-  std::size_t batches_per_epoch = 0;
-  std::size_t train_size = 0;
-  std::size_t validation_size = 0;
-};
 
 struct batch_info {
   std::size_t epoch = 0;   ///< 0-based, counting warm-up epochs
@@ -64,6 +59,18 @@ struct epoch_info {
   bool front_improved = false;
   std::vector<std::vector<float>> masks; ///< the hard mask of every mask stage after the epoch (host values)
   std::vector<shape> mask_shapes;        ///< their shapes, in pipeline order
+};
+
+struct train_begin_info {
+  std::size_t epochs = 0; ///< warm-up + mask epochs planned
+  std::size_t batches_per_epoch = 0;
+  std::size_t train_size = 0;
+  std::size_t validation_size = 0;
+  /// A resumed run (train/resume.hpp): the epoch and batch it continues at, and the epochs that
+  /// ran before its state was written (their numbers; `masks` empty). A fresh run: 0, 0, none.
+  std::size_t first_epoch = 0;
+  std::size_t first_batch = 0;
+  std::span<const epoch_info> done{};
 };
 
 /// One line per `every` batches on stderr (overwritten in place on a terminal, one line each in a
@@ -118,28 +125,39 @@ private:
 };
 
 /// Appends one CSV row per epoch (header first), flushed at once, so a killed run keeps its log.
+/// A resumed run (`train_begin_info::done`) first rewrites the file, atomically, with the rows of
+/// the epochs its state holds, so the log reads as if the run had never stopped.
 class epoch_csv_log {
 public:
   explicit epoch_csv_log(std::filesystem::path path) : path_(std::move(path)) {}
 
-  void on_train_begin(const train_begin_info&) {
-    out_.open(path_, std::ios::out | std::ios::trunc);
+  void on_train_begin(const train_begin_info& info) {
+    std::string head =
+      "epoch,phase,lambda,tau,train_loss,train_accuracy,val_accuracy,q,test_accuracy,seconds\n";
+    for (const epoch_info& e : info.done) {
+      head += row(e);
+    }
+    io::write_file_atomically(path_, head);
+    out_.open(path_, std::ios::out | std::ios::app);
     if (!out_) {
       throw io_error("selmask::epoch_csv_log: cannot open " + path_.string() + " for writing");
     }
-    out_ << "epoch,phase,lambda,tau,train_loss,train_accuracy,val_accuracy,q,test_accuracy,seconds\n";
-    out_.flush();
   }
   void on_epoch_end(const epoch_info& e) {
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "%zu,%s,%.6g,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", e.epoch + 1,
-                  phase_name(e.current), static_cast<double>(e.lambda), static_cast<double>(e.tau),
-                  e.train_loss, e.train_accuracy, e.val_accuracy, e.q, e.test_accuracy, e.seconds);
-    out_ << buf;
+    out_ << row(e);
     out_.flush();
     if (!out_) {
       throw io_error("selmask::epoch_csv_log: writing " + path_.string() + " failed");
     }
+  }
+
+  /// One line of the log.
+  static std::string row(const epoch_info& e) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%zu,%s,%.6g,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", e.epoch + 1,
+                  phase_name(e.current), static_cast<double>(e.lambda), static_cast<double>(e.tau),
+                  e.train_loss, e.train_accuracy, e.val_accuracy, e.q, e.test_accuracy, e.seconds);
+    return buf;
   }
 
 private:

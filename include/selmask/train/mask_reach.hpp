@@ -12,11 +12,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "../error.hpp"
+#include "schedule.hpp"
 
 namespace selmask {
 
@@ -98,5 +103,49 @@ void add_logit_distances(Pipeline& pipe, mask_reach& r) {
   r.distance = nearest;
   r.mean_distance = cells == 0 ? 0.0 : total / static_cast<double>(cells);
 }
+
+namespace detail {
+
+/// The trainer's reach check: the exploration steps of the first `planned_epochs` mask epochs
+/// (the phases `lambda` gives them) against the logits' distances; with `mask_reach_policy::scale`
+/// the mask optimiser's rate is raised to what the steps need. Returns the note to give (none
+/// when the steps reach, the policy is `off`, or the optimiser has no learning rate to ask).
+template <class Pipeline, class Lambda, class MaskOpt>
+std::optional<std::string> apply_mask_reach(mask_reach_policy policy, Pipeline& pipe, const Lambda& lambda,
+                                            std::size_t planned_epochs, std::size_t batches, MaskOpt& opt,
+                                            const char* who) {
+  if constexpr (requires(MaskOpt & o, float lr) {
+                  { o.learning_rate() } -> std::convertible_to<float>;
+                  o.set_learning_rate(lr);
+                }) {
+    if (policy == mask_reach_policy::off || Pipeline::pipeline_type::mask_count == 0) {
+      return std::nullopt;
+    }
+    mask_reach r;
+    for (std::size_t k = 0; k < planned_epochs; ++k) {
+      r.epochs += lambda.phase_of(k) == phase::exploration ? 1 : 0;
+    }
+    r.batches = batches;
+    r.steps = r.epochs * r.batches;
+    add_logit_distances(pipe, r);
+    r.lr = opt.learning_rate();
+    if (r.steps == 0 || r.reachable()) {
+      return std::nullopt;
+    }
+    const std::string msg = std::string(who) + r.message();
+    if (policy == mask_reach_policy::error) {
+      throw value_error(msg);
+    }
+    if (policy == mask_reach_policy::scale) {
+      opt.set_learning_rate(static_cast<float>(r.scaled_lr()));
+      return msg + "; raised mask_optimizer.lr to " + std::to_string(r.scaled_lr()) +
+             " for this run (trainer_options::mask_reach = scale; warn, error or off keep the rate)";
+    }
+    return msg;
+  }
+  return std::nullopt;
+}
+
+} // namespace detail
 
 } // namespace selmask

@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -41,6 +42,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -52,11 +54,14 @@
 #include "batch_source.hpp"
 #include "budget.hpp"
 #include "callbacks.hpp"
+#include "evaluate.hpp"
 #include "front.hpp"
+#include "keep_masks.hpp"
 #include "loss.hpp"
 #include "lr_schedule.hpp"
 #include "mask_reach.hpp"
 #include "policies.hpp"
+#include "resume.hpp"
 #include "schedule.hpp"
 
 namespace selmask {
@@ -102,6 +107,16 @@ struct trainer_options {
   /// Where front checkpoints (`front_NN.weights`, `front_NN.masks`) and `last_good.weights` go;
   /// empty: nothing is saved.
   std::filesystem::path checkpoint_dir{};
+  /// Where the whole training state goes (train/resume.hpp): `state_dir/state.bin`, replaced
+  /// atomically after every epoch and every `state_every_batches` batches (0: epoch ends only);
+  /// empty: no state.
+  std::filesystem::path state_dir{};
+  std::size_t state_every_batches = 0;
+  /// Continue from `state_dir/state.bin` (a fresh start, with a message, when there is none).
+  bool resume = false;
+  /// With a `state_dir`: SIGINT / SIGTERM let the current batch finish, write the state and throw
+  /// `training_interrupted` (`request_stop()` does the same without a signal).
+  bool stop_on_signals = true;
 };
 
 struct training_result {
@@ -117,52 +132,7 @@ struct training_result {
   std::vector<std::string> notes;
 };
 
-/// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
-/// `pipe`, and the Q of those masks. The source is read once from its first batch to its last.
-template <class Pipeline, class Model, batch_source Source, class Loss = softmax_cross_entropy_loss>
-std::pair<double, double> evaluate_source(Pipeline& pipe, Model& model, Source& source,
-                                          const Loss& loss = {}) {
-  using B = typename Pipeline::backend;
-  host_batch batch;
-  tensor_t<B> scratch;
-  double score = 0.0;
-  double q = 1.0;
-  source.set_epoch(0);
-  for (std::size_t b = 0; b < source.batches(); ++b) {
-    source.read(b, batch);
-    const auto fr = pipe.forward(B::from_host(batch.x_shape, batch.x));
-    q = fr.q;
-    const auto& out = model.forward(fr.output);
-    loss.check(B::shape_of(out), batch);
-    score += loss.template evaluate<B>(out, batch, scratch).score;
-  }
-  return {source.size() == 0 ? 0.0 : score / static_cast<double>(source.size()), q};
-}
-
-/// `evaluate_source` over an in-memory data set, in order, `batch_size` samples at a time.
-template <class Pipeline, class Model, class Loss = softmax_cross_entropy_loss>
-std::pair<double, double> evaluate(Pipeline& pipe, Model& model, const io::dataset& data,
-                                   std::size_t batch_size = 500, const Loss& loss = {}) {
-  if (data.empty()) {
-    return {0.0, 1.0};
-  }
-  dataset_source source(data, batch_size, false);
-  return evaluate_source(pipe, model, source, loss);
-}
-
 namespace detail {
-
-template <class Pipeline>
-void collect_masks(Pipeline& pipe, std::vector<std::vector<float>>& masks, std::vector<shape>& shapes) {
-  using B = typename Pipeline::backend;
-  masks.clear();
-  shapes.clear();
-  pipe.for_each_mask([&](auto& m) {
-    const auto h = m.hard();
-    masks.push_back(B::to_host(h));
-    shapes.push_back(B::shape_of(h));
-  });
-}
 
 /// What an epoch is, decided before it runs.
 struct epoch_plan {
@@ -171,14 +141,6 @@ struct epoch_plan {
   bool warm = false;
   bool explore = false;
   bool final_fixation = false;
-};
-
-/// Running sums of one epoch's training batches.
-struct epoch_totals {
-  double loss = 0.0;
-  double score = 0.0;
-  std::size_t seen = 0;
-  double q = 1.0;
 };
 
 /// One run of Algorithm 1. Constructed by `learn_selection_masks`; each phase is one function.
@@ -194,16 +156,6 @@ class mask_trainer {
     m.set_learning_rate(lr);
   };
   using Lambda = decltype(Policies::lambda);
-  /// A mask the keep projection can handle: the masks of mask/mask.hpp.
-  template <class M>
-  static constexpr bool keep_projectable = requires(M& m) {
-    m.costs();
-    m.cost_geometry();
-    m.choices();
-    m.cells();
-    m.name();
-    m.set_logits(m.logits());
-  };
   /// Optional λ-controller members (train/budget.hpp): a per-batch update and an early end.
   static constexpr bool has_end_batch = requires(Lambda & l, double q, float& lambda) {
     l.end_batch(q, lambda);
@@ -223,12 +175,13 @@ public:
 
   training_result run() {
     check_arguments();
+    const detail::stop_on_signals signals(!opt_.state_dir.empty() && opt_.stop_on_signals);
     begin();
-    for (std::size_t e = 0; e < epochs_; ++e) {
+    for (std::size_t e = first_epoch_; e < epochs_ && !finished_; ++e) {
       const auto t_epoch = std::chrono::steady_clock::now();
       const epoch_plan plan = plan_epoch(e);
       set_learning_rate(plan);
-      const epoch_totals totals = train_epoch(plan);
+      const epoch_totals totals = train_epoch(plan, t_epoch);
       front_point p = evaluate_epoch(plan);
       const bool improved = keep_point(p);
       if (plan.final_fixation &&
@@ -236,11 +189,14 @@ public:
         result_.final_point = p;
       }
       const epoch_info info = make_epoch_info(plan, totals, p, improved, t_epoch);
+      first_seconds_ = 0.0;
+      history_.push_back(info);
+      history_.back().masks.clear();
+      history_.back().mask_shapes.clear();
       advance_schedules(plan, p.q);
       result_.epochs_run = e + 1;
-      if (notify_epoch_end(info)) {
-        break;
-      }
+      finished_ = notify_epoch_end(info) || e + 1 == epochs_;
+      write_state(e + 1, 0, {}, 0.0);
     }
     finish();
     return std::move(result_);
@@ -286,6 +242,151 @@ private:
     if (!opt_.checkpoint_dir.empty()) {
       std::filesystem::create_directories(opt_.checkpoint_dir);
     }
+    check_state_support();
+  }
+
+  // ---- the training state (train/resume.hpp) ---------------------------------------------------
+  [[nodiscard]] std::filesystem::path state_path() const { return opt_.state_dir / "state.bin"; }
+
+  void check_state_support() {
+    if (opt_.state_dir.empty()) {
+      if (opt_.resume) {
+        throw value_error(std::string(who) + "resume needs a state_dir to resume from");
+      }
+      return;
+    }
+    const auto refuse = [&](const std::string& what) {
+      throw value_error(std::string(who) + "a state_dir is set, but " + what +
+                        ": the run could not be resumed bit for bit (train/resume.hpp)");
+    };
+    if constexpr (trainable && !resumable<Model>) {
+      refuse("the model has no save_state(state, prefix) / load_state(state, prefix)");
+    }
+    if constexpr (!detail::storable_policy<MaskOpt>) {
+      refuse("the mask optimiser has no save_state / load_state and is not trivially copyable");
+    }
+    if constexpr (!detail::storable_policy<Lambda>) {
+      refuse("the lambda controller has no save_state / load_state and is not trivially copyable");
+    }
+    std::filesystem::create_directories(opt_.state_dir);
+  }
+
+  /// The settings a state must have been written with to be resumed here.
+  [[nodiscard]] detail::run_fingerprint fingerprint() const {
+    return detail::fingerprint_of(opt_, train_.size(), train_.batches(), validation_.size(),
+                                  test_ ? test_->size() : 0, pipe_.sample_shape())
+      .add("policies", typeid(Policies).name())
+      .add("model", typeid(Model).name())
+      .add("pipeline", typeid(Pipeline).name());
+  }
+
+  /// Writes the whole state: the run continues at batch `batch` of epoch `epoch` with the epoch's
+  /// running sums `t`, after `seconds` in that epoch.
+  void write_state(std::size_t epoch, std::size_t batch, const epoch_totals& t, double seconds) {
+    if (opt_.state_dir.empty()) {
+      return;
+    }
+    io::state_file s;
+    s.put("fingerprint", fingerprint().text());
+    detail::run_record r;
+    r.progress = {epoch,        batch,           t,        seconds, lambda_, tau_, base_lr_, final_start_,
+                  images_done_, budget_reached_, finished_};
+    r.front = result_.front.points();
+    r.final_point = result_.final_point;
+    r.full_val_accuracy = result_.full_val_accuracy;
+    r.full_test_accuracy = result_.full_test_accuracy;
+    r.epochs_run = result_.epochs_run;
+    r.notes = result_.notes;
+    r.history = history_;
+    detail::put_record(s, r);
+    pipe_.save_state(s, "pipeline.");
+    if constexpr (trainable && resumable<Model>) {
+      model_.save_state(s, "model.");
+    }
+    detail::save_policy(s, "mask_optimizer", mask_opt_);
+    detail::save_policy(s, "lambda_controller", policies_.lambda);
+    s.write(state_path());
+  }
+
+  /// With `resume` and a state in `state_dir`: everything back as it was when the state was
+  /// written. Returns false (and says so) when there is no state to resume.
+  bool read_state() {
+    if (!opt_.resume) {
+      return false;
+    }
+    const std::filesystem::path path = state_path();
+    if (!std::filesystem::exists(path)) {
+      std::fprintf(stderr, "%sno training state at %s: starting from the beginning\n", who,
+                   path.string().c_str());
+      return false;
+    }
+    const io::state_file s = io::state_file::read(path);
+    fingerprint().check(s.bytes("fingerprint"), std::string(who) + "the state " + path.string() + " ");
+    detail::run_record r = detail::get_record(s);
+    pipe_.load_state(s, "pipeline.");
+    if constexpr (trainable && resumable<Model>) {
+      model_.load_state(s, "model.");
+    }
+    detail::load_policy(s, "mask_optimizer", mask_opt_);
+    detail::load_policy(s, "lambda_controller", policies_.lambda);
+    const detail::trainer_progress& g = r.progress;
+    first_epoch_ = g.epoch;
+    first_batch_ = g.batch;
+    first_totals_ = g.totals;
+    first_seconds_ = g.epoch_seconds;
+    lambda_ = g.lambda;
+    tau_ = g.tau;
+    base_lr_ = g.base_lr;
+    final_start_ = g.final_start;
+    images_done_ = g.images_done;
+    budget_reached_ = g.budget_reached;
+    finished_ = g.finished;
+    for (const front_point& p : r.front) {
+      result_.front.offer(p);
+    }
+    result_.final_point = std::move(r.final_point);
+    result_.full_val_accuracy = r.full_val_accuracy;
+    result_.full_test_accuracy = r.full_test_accuracy;
+    result_.epochs_run = r.epochs_run;
+    result_.notes = std::move(r.notes);
+    history_ = std::move(r.history);
+    if constexpr (checkpointable_model<Model>) {
+      if (!opt_.checkpoint_dir.empty() &&
+          std::filesystem::exists(opt_.checkpoint_dir / "last_good.weights")) {
+        last_good_ = opt_.checkpoint_dir / "last_good.weights";
+      }
+    }
+    std::fprintf(stderr, "%sresuming from %s at epoch %zu, batch %zu\n", who, path.string().c_str(),
+                 first_epoch_ + 1, first_batch_);
+    return true;
+  }
+
+  /// After a batch: the state every `state_every_batches`, and a requested stop.
+  void after_batch(const epoch_plan& p, std::size_t b, const epoch_totals& t,
+                   std::chrono::steady_clock::time_point t_epoch) {
+    if (opt_.state_dir.empty()) {
+      return;
+    }
+    const bool stop = stop_requested();
+    const std::size_t done = b + 1;
+    if (stop ||
+        (opt_.state_every_batches > 0 && done % opt_.state_every_batches == 0 && done < train_.batches())) {
+      write_state(p.epoch, done, t, first_seconds_ + seconds_since(t_epoch));
+    }
+    if (stop) {
+      const int signo = detail::stop_signal;
+      const std::string by = signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "request_stop()";
+      throw training_interrupted(std::string(who) + "stopped by " + by + " after batch " +
+                                   std::to_string(done) + " of " + std::to_string(train_.batches()) +
+                                   " of epoch " + std::to_string(p.epoch + 1) +
+                                   "; the training state is in " + state_path().string() +
+                                   ": run again with resume (same settings) to continue",
+                                 state_path(), signo > 0 ? signo : 0);
+    }
+  }
+
+  static double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
 
   void check_data_shapes() const {
@@ -306,102 +407,20 @@ private:
     }
   }
 
-  /// `keep_cells` / `keep_q`: in range for every any-mask, and a point where the masks become final.
   void check_keep() {
-    if (!opt_.keep_cells && !opt_.keep_q) {
-      return;
-    }
-    if (opt_.keep_cells && opt_.keep_q) {
-      throw value_error(std::string(who) + "set keep_cells or keep_q, not both");
-    }
-    if (opt_.keep_q && !(*opt_.keep_q > 0.0 && *opt_.keep_q <= 1.0)) {
-      throw value_error(std::string(who) + "keep_q must lie in (0, 1], got " + std::to_string(*opt_.keep_q));
-    }
-    std::size_t any_masks = 0;
-    pipe_.for_each_mask([&](auto& m) {
-      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
-        if (m.choices() == 1) {
-          ++any_masks;
-          if (opt_.keep_cells && (*opt_.keep_cells == 0 || *opt_.keep_cells > m.cells())) {
-            throw value_error(std::string(who) + "keep_cells must lie in 1.." + std::to_string(m.cells()) +
-                              " (the cells of " + m.name() + "), got " + std::to_string(*opt_.keep_cells));
-          }
-        }
-      }
-    });
-    if (any_masks == 0) {
-      throw value_error(std::string(who) +
-                        "keep_cells / keep_q need an any_mask (mask/mask.hpp) in the pipeline");
-    }
-    if (opt_.final_fixation_epochs == 0 && opt_.target_q == 0.0 && !has_masks_final) {
-      throw value_error(std::string(who) + "keep_cells / keep_q apply when the masks become final: set "
-                                           "final_fixation_epochs >= 1, target_q, or a budget_controller");
-    }
+    detail::check_keep(pipe_, opt_.keep_cells, opt_.keep_q,
+                       opt_.final_fixation_epochs > 0 || opt_.target_q > 0.0 || has_masks_final, who);
   }
-
-  /// The `keep_cells` / `keep_q` projection of every any-mask (train/budget.hpp); xOr-masks
-  /// already keep one version per cell and stay as they are.
-  void project_masks() {
-    if (!opt_.keep_cells && !opt_.keep_q) {
-      return;
-    }
-    pipe_.for_each_mask([&](auto& m) {
-      if constexpr (keep_projectable<std::remove_cvref_t<decltype(m)>>) {
-        if (m.choices() != 1) {
-          return;
-        }
-        const std::vector<float> w = B::to_host(m.logits());
-        const std::vector<float> c = B::to_host(m.costs());
-        const cell_geometry& g = m.cost_geometry();
-        std::vector<float> share(w.size());
-        for (std::size_t i = 0; i < w.size(); ++i) {
-          share[i] = c[i] * static_cast<float>(g.cell_size(i)) / static_cast<float>(g.values());
-        }
-        const auto keep = keep_best_cells(w, share, opt_.keep_cells, opt_.keep_q);
-        m.set_logits(B::from_host(B::shape_of(m.logits()), logits_keeping(w, keep)));
-      }
-    });
-  }
+  void project_masks() { detail::project_masks(pipe_, opt_.keep_cells, opt_.keep_q); }
 
   /// The planned exploration steps against the distance of the logits to a change of a hard
   /// mask (train/mask_reach.hpp); acts as `opt_.mask_reach` says.
   void check_mask_reach() {
-    if constexpr (requires(MaskOpt & o, float lr) {
-                    { o.learning_rate() } -> std::convertible_to<float>;
-                    o.set_learning_rate(lr);
-                  }) {
-      if (opt_.mask_reach == mask_reach_policy::off || Pipeline::pipeline_type::mask_count == 0) {
-        return;
-      }
-      mask_reach r = planned_reach();
-      r.lr = mask_opt_.learning_rate();
-      if (r.steps == 0 || r.reachable()) {
-        return;
-      }
-      const std::string msg = std::string(who) + r.message();
-      if (opt_.mask_reach == mask_reach_policy::error) {
-        throw value_error(msg);
-      }
-      if (opt_.mask_reach == mask_reach_policy::scale) {
-        mask_opt_.set_learning_rate(static_cast<float>(r.scaled_lr()));
-        note(msg + "; raised mask_optimizer.lr to " + std::to_string(r.scaled_lr()) +
-             " for this run (trainer_options::mask_reach = scale; warn, error or off keep the rate)");
-      } else {
-        note(msg);
-      }
+    if (auto msg = detail::apply_mask_reach(opt_.mask_reach, pipe_, policies_.lambda,
+                                            opt_.mask_epochs - opt_.final_fixation_epochs, train_.batches(),
+                                            mask_opt_, who)) {
+      note(*msg);
     }
-  }
-
-  mask_reach planned_reach() {
-    mask_reach r;
-    const std::size_t planned = opt_.mask_epochs - opt_.final_fixation_epochs;
-    for (std::size_t k = 0; k < planned; ++k) {
-      r.epochs += policies_.lambda.phase_of(k) == phase::exploration ? 1 : 0;
-    }
-    r.batches = train_.batches();
-    r.steps = r.epochs * r.batches;
-    add_logit_distances(pipe_, r);
-    return r;
   }
 
   void note(const std::string& msg) {
@@ -414,14 +433,17 @@ private:
       base_lr_ = static_cast<float>(model_.learning_rate());
     }
     pipe_.for_each_mask([&](auto& m) { mask_opt_.add(m.logits_for_update(), m.grad_for_update()); });
-    check_mask_reach();
-    lambda_ = opt_.lambda;
-    tau_ = opt_.tau.init;
-    pipe_.set_tau(tau_);
     epochs_ = opt_.warmup_epochs + opt_.mask_epochs;
+    if (!read_state()) {
+      check_mask_reach();
+      lambda_ = opt_.lambda;
+      tau_ = opt_.tau.init;
+    }
+    pipe_.set_tau(tau_);
     t_start_ = std::chrono::steady_clock::now();
     images_total_ = epochs_ * train_.size();
-    const train_begin_info info{epochs_, train_.batches(), train_.size(), validation_.size()};
+    const train_begin_info info{epochs_,      train_.batches(), train_.size(), validation_.size(),
+                                first_epoch_, first_batch_,     history_};
     for_each_callback([&](auto& c) {
       if constexpr (requires { c.on_train_begin(info); }) {
         c.on_train_begin(info);
@@ -460,13 +482,18 @@ private:
     }
   }
 
-  epoch_totals train_epoch(const epoch_plan& p) {
+  /// The epoch's batches (a resumed run starts at the batch its state was written after).
+  epoch_totals train_epoch(const epoch_plan& p, std::chrono::steady_clock::time_point t_epoch) {
     train_.set_epoch(p.epoch);
-    epoch_totals t;
-    for (std::size_t b = 0; b < train_.batches(); ++b) {
+    epoch_totals t = first_totals_;
+    const std::size_t first = first_batch_;
+    first_batch_ = 0;
+    first_totals_ = {};
+    for (std::size_t b = first; b < train_.batches(); ++b) {
       train_.read(b, batch_);
       train_batch(p, b, t);
       notify_batch_end(p, b, t);
+      after_batch(p, b, t, t_epoch);
     }
     return t;
   }
@@ -606,7 +633,7 @@ private:
                     fp.val_accuracy,
                     fp.q,
                     fp.test_accuracy,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count(),
+                    first_seconds_ + seconds_since(t_epoch),
                     improved,
                     fp.masks,
                     fp.mask_shapes};
@@ -686,6 +713,12 @@ private:
   bool budget_reached_ = false;
   bool output_checked_ = false;
   std::filesystem::path last_good_;
+  std::vector<epoch_info> history_; ///< the epochs run, without their masks (for a resumed log)
+  std::size_t first_epoch_ = 0;     ///< where a resumed run continues
+  std::size_t first_batch_ = 0;
+  epoch_totals first_totals_{};
+  double first_seconds_ = 0.0;
+  bool finished_ = false;
   std::chrono::steady_clock::time_point t_start_;
   std::size_t images_done_ = 0;
   std::size_t images_total_ = 0;

@@ -1,0 +1,67 @@
+#pragma once
+/// \file train/evaluate.hpp
+/// `evaluate` / `evaluate_source`: a model's score on data seen through the hard masks of a
+/// pipeline, and the Q of those masks — what the trainer measures after every epoch.
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "../backend/nn_backend.hpp"
+#include "../io/dataset.hpp"
+#include "../shape.hpp"
+#include "batch_source.hpp"
+#include "loss.hpp"
+
+namespace selmask {
+
+/// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
+/// `pipe`, and the Q of those masks. The source is read once from its first batch to its last.
+template <class Pipeline, class Model, batch_source Source, class Loss = softmax_cross_entropy_loss>
+std::pair<double, double> evaluate_source(Pipeline& pipe, Model& model, Source& source,
+                                          const Loss& loss = {}) {
+  using B = typename Pipeline::backend;
+  host_batch batch;
+  tensor_t<B> scratch;
+  double score = 0.0;
+  double q = 1.0;
+  source.set_epoch(0);
+  for (std::size_t b = 0; b < source.batches(); ++b) {
+    source.read(b, batch);
+    const auto fr = pipe.forward(B::from_host(batch.x_shape, batch.x));
+    q = fr.q;
+    const auto& out = model.forward(fr.output);
+    loss.check(B::shape_of(out), batch);
+    score += loss.template evaluate<B>(out, batch, scratch).score;
+  }
+  return {source.size() == 0 ? 0.0 : score / static_cast<double>(source.size()), q};
+}
+
+/// `evaluate_source` over an in-memory data set, in order, `batch_size` samples at a time.
+template <class Pipeline, class Model, class Loss = softmax_cross_entropy_loss>
+std::pair<double, double> evaluate(Pipeline& pipe, Model& model, const io::dataset& data,
+                                   std::size_t batch_size = 500, const Loss& loss = {}) {
+  if (data.empty()) {
+    return {0.0, 1.0};
+  }
+  dataset_source source(data, batch_size, false);
+  return evaluate_source(pipe, model, source, loss);
+}
+
+namespace detail {
+
+template <class Pipeline>
+void collect_masks(Pipeline& pipe, std::vector<std::vector<float>>& masks, std::vector<shape>& shapes) {
+  using B = typename Pipeline::backend;
+  masks.clear();
+  shapes.clear();
+  pipe.for_each_mask([&](auto& m) {
+    const auto h = m.hard();
+    masks.push_back(B::to_host(h));
+    shapes.push_back(B::shape_of(h));
+  });
+}
+
+} // namespace detail
+
+} // namespace selmask
