@@ -20,7 +20,8 @@
 /// with the server's size), a server that ignores Range and answers 200 with the whole file (the
 /// download is aborted at the first body byte), a resource whose size differs from what the plan
 /// expects (the plan was made for other data, or the file is truncated), a part whose range or
-/// length differs from the request, truncated bodies and connections closed early.
+/// length differs from the request, truncated bodies and connections closed early (once the
+/// retries below are spent).
 ///
 /// `wire_stats` (transfer/wire.hpp) counts what crossed the wire, as libcurl sent and received
 /// it: `body_bytes` (response bodies as received by the write callback, range data plus multipart
@@ -38,16 +39,37 @@
 ///
 /// `exchange` is one plain GET, HEAD or POST, counted the same way: the client of the packing
 /// server (transfer/pack_client.hpp) is built on it.
+///
+/// Bad networks (`http_options::retry`, transfer/retry.hpp): a range request, a whole-resource
+/// GET, a probe request and `download_whole` are tried again, with exponential backoff and
+/// jitter, after a transient failure: a connection refused, reset or closed early, a timeout
+/// (`timeout_ms`), HTTP 408, 429 and 5xx but 501/505 (a `Retry-After` in seconds or as an
+/// HTTP-date is waited for when it fits the retry time). After a body cut short, the bytes that
+/// did arrive are kept and only the missing ones are asked for again. Not retried, each a
+/// `transfer_error` (an `io_error`) at once, naming the URL, the missing range, the status and
+/// the attempts: other statuses (404, 416, …), a server that ignores Range (a 200 to a range
+/// request: aborted at its first body byte, the whole file is never downloaded in its place), a
+/// `Content-Range` that holds none of the ranges asked for or another resource size, a malformed
+/// body, a certificate that is not trusted. `exchange` is not retried (its caller sees every
+/// status). A fetch either fills every byte of the payload or throws.
+///
+/// https: the server's certificate is verified against the system's CAs, or against the CA
+/// file `http_options::ca_file` (PEM) when given, e.g. a private CA's; a certificate it does
+/// not trust fails at once with an error that says so.
 
+#include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,6 +81,7 @@
 #include "chunked.hpp"
 #include "pack.hpp"
 #include "plan.hpp"
+#include "retry.hpp"
 #include "wire.hpp"
 
 namespace selmask::transfer {
@@ -67,9 +90,14 @@ struct http_options {
   range_strategy strategy = range_strategy::multi_range;
   std::size_t max_range_header_bytes = 4000; ///< longest `Range` value of a multi-range request
   long connect_timeout_ms = 10000;
-  long timeout_ms = 120000; ///< per request
+  long timeout_ms = 120000; ///< per request (attempt); a stalled transfer fails after it, and is retried
   /// Range coalescing (transfer/wire.hpp); when not off, each URL is probed once for its model.
   coalescing merge = coalescing::off();
+  /// Retries of transient failures (transfer/retry.hpp): 5 attempts, backoff from 200 ms doubling
+  /// up to 5 s with 50 % jitter, within 30 s of the first attempt; `retry_policy::none()` for none.
+  retry_policy retry = {};
+  /// PEM file of the CA(s) that sign the https servers' certificates; empty: the system's CAs.
+  std::string ca_file = {};
 };
 
 struct fetched_payload {
@@ -98,6 +126,11 @@ public:
     if (opt_.max_range_header_bytes < 32) {
       throw value_error("selmask::transfer::http_client: max_range_header_bytes must be at least 32, got " +
                         std::to_string(opt_.max_range_header_bytes));
+    }
+    opt_.retry.validate();
+    if (!opt_.ca_file.empty() && !std::filesystem::is_regular_file(opt_.ca_file)) {
+      throw io_error("selmask::transfer::http_client: http_options::ca_file '" + opt_.ca_file +
+                     "' is not a readable file");
     }
   }
 
@@ -152,11 +185,10 @@ public:
     std::byte* dst = out.data();
     for (const planned_request& q : schedule) {
       const std::span<const byte_range> wanted(ranges.data() + q.first_wanted, q.wanted_count);
-      if (q.whole) {
-        fetch_whole(url, resource_bytes, wanted, dst, wire);
-      } else {
-        fetch_ranges(url, q.asked, wanted, resource_bytes, dst, wire);
-      }
+      const byte_range all{0, resource_bytes};
+      fetch_request(url,
+                    q.whole ? std::span<const byte_range>(&all, 1) : std::span<const byte_range>(q.asked),
+                    wanted, resource_bytes, dst, wire, q.whole);
       for (const byte_range& r : wanted) {
         dst += r.length;
       }
@@ -226,7 +258,7 @@ public:
     transport_model m;
     // 1. one range
     response r1;
-    perform(url, "0-0", r1, 1, 206, probe_wire_);
+    perform_retrying(url, "0-0", r1, 1, 206, probe_wire_, what);
     check_transfer(r1, what);
     check_status(r1, what, 0, false);
     if (r1.content_range.empty() || !r1.content_type_boundary.empty()) {
@@ -243,7 +275,7 @@ public:
     if (m.resource_bytes >= 3) {
       response r2;
       const std::size_t limit = 4096;
-      perform(url, "0-0,2-2", r2, limit, 206, probe_wire_);
+      perform_retrying(url, "0-0,2-2", r2, limit, 206, probe_wire_, what);
       check_transfer(r2, what);
       check_status(r2, what, m.resource_bytes, false);
       const auto boundary = multipart_boundary(r2.content_type);
@@ -272,7 +304,7 @@ public:
     // 3. a plain GET: request and header bytes
     response r3;
     r3.headers_only = true;
-    perform(url, "", r3, 0, 200, probe_wire_);
+    perform_retrying(url, "", r3, 0, 200, probe_wire_, what);
     check_transfer(r3, what);
     if (r3.status != 200) {
       throw io_error(what + "a plain GET was answered with HTTP " + std::to_string(r3.status) +
@@ -303,7 +335,7 @@ public:
     const std::string what = "selmask::transfer::http_client::download_whole: GET " + url + ": ";
     fetched_payload out;
     response r;
-    perform(url, "", r, std::numeric_limits<std::size_t>::max(), 200, out.wire);
+    perform_retrying(url, "", r, std::numeric_limits<std::size_t>::max(), 200, out.wire, what);
     check_transfer(r, what);
     if (r.status != 200) {
       throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 200)");
@@ -390,14 +422,23 @@ private:
     bool refused = false;  ///< aborted: the status is not the accepted one (or headers only)
     bool overflow = false; ///< aborted: the body exceeded its limit
     CURLcode rc = CURLE_OK;
-    std::string error; ///< curl's message when rc is not CURLE_OK
+    std::string error;       ///< curl's message when rc is not CURLE_OK
+    std::string retry_after; ///< the Retry-After value, trimmed
   };
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     auto* r = static_cast<response*>(user);
     const std::size_t len = size * n;
     r->header_bytes += len;
-    read_response_line(*r, std::string_view(data, len));
+    const std::string_view line(data, len);
+    read_response_line(*r, line);
+    if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+      r->retry_after.clear();
+    } else if (const std::size_t colon = line.find(':');
+               colon != std::string_view::npos &&
+               detail::iequals(detail::trim(line.substr(0, colon)), "retry-after")) {
+      r->retry_after = detail::trim(line.substr(colon + 1));
+    }
     return len;
   }
 
@@ -465,6 +506,9 @@ private:
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, opt_.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, opt_.timeout_ms);
+    if (!opt_.ca_file.empty()) {
+      curl_easy_setopt(c, CURLOPT_CAINFO, opt_.ca_file.c_str());
+    }
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &http_client::on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
@@ -502,62 +546,212 @@ private:
     }
   }
 
-  /// GET `url` with the ranges `asked` and copies the bytes of `wanted` (each inside one asked
-  /// range) to `dst`.
-  void fetch_ranges(const std::string& url, std::span<const byte_range> asked,
-                    std::span<const byte_range> wanted, std::size_t expected_size, std::byte* dst,
-                    wire_stats& wire) {
-    const std::string range = range_header_value(asked);
-    const std::string what = "selmask::transfer::http_client: GET " + url +
-                             " (Range: " + (range.size() > 80 ? range.substr(0, 77) + "..." : range) + "): ";
-    const std::size_t span_bytes = asked.back().offset + asked.back().length - asked.front().offset;
-    std::size_t read = 0;
-    for (const byte_range& br : asked) {
-      read += br.length;
-    }
-    body_.reserve(asked.size() == 1 ? read : read + 256 + asked.size() * 160);
-    response r;
-    perform(url, range.substr(6), r, asked.size() == 1 ? span_bytes : span_bytes + 1024 + asked.size() * 256,
-            206, wire);
-    check_transfer(r, what);
-    check_status(r, what, expected_size, true);
-    copy_response(r, what, wanted, expected_size, dst);
-    std::size_t got = 0;
-    for (const byte_range& br : wanted) {
-      got += br.length;
-    }
-    wire.read_bytes += read;
-    wire.range_bytes += got;
-    wire.discarded_bytes += read - got;
+  /// A failed attempt's outcome, with the status and Retry-After of `r`.
+  static attempt_result failed(attempt_result::kind k, std::string message, const response& r) {
+    return {k, std::move(message), r.status,
+            r.retry_after.empty() ? std::nullopt : parse_retry_after(r.retry_after)};
   }
 
-  /// GET `url` whole (a plain GET answered 200 with exactly `expected_size` bytes) and copies the
-  /// bytes of `wanted` to `dst`.
-  void fetch_whole(const std::string& url, std::size_t expected_size, std::span<const byte_range> wanted,
-                   std::byte* dst, wire_stats& wire) {
-    const std::string what = "selmask::transfer::http_client: GET " + url + " (whole resource): ";
+  /// How the transfer of `r` failed, when it did (not: a body refused on purpose). Transient:
+  /// connections refused, reset or closed early, timeouts, HTTP/2 stream errors.
+  attempt_result transport_failure(const response& r) const {
+    using kind = attempt_result::kind;
+    if (r.overflow) {
+      return failed(kind::permanent,
+                    "the response body is longer than the " + std::to_string(r.body_limit) +
+                      " bytes the request can take",
+                    r);
+    }
+    switch (r.rc) {
+      case CURLE_OK:
+        return {};
+      case CURLE_PARTIAL_FILE:
+        return failed(kind::transient,
+                      "the response body ended early (short body: " + std::to_string(r.body_bytes) +
+                        " bytes received): " + r.error,
+                      r);
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_OPERATION_TIMEDOUT:
+      case CURLE_RECV_ERROR:
+      case CURLE_SEND_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+        return failed(kind::transient, "transfer failed: " + r.error, r);
+      case CURLE_PEER_FAILED_VERIFICATION:
+        return failed(kind::permanent,
+                      "the server's certificate is not trusted (" + r.error +
+                        "): give the CA that signed it " +
+                        (opt_.ca_file.empty() ? std::string("with http_options::ca_file")
+                                              : "in http_options::ca_file (now '" + opt_.ca_file + "')"),
+                      r);
+      case CURLE_SSL_CACERT_BADFILE:
+        return failed(kind::permanent,
+                      "http_options::ca_file '" + opt_.ca_file + "' cannot be used: " + r.error, r);
+      default:
+        return r.refused ? attempt_result{} : failed(kind::permanent, "transfer failed: " + r.error, r);
+    }
+  }
+
+  /// The outcome of a complete answer with status `r.status`, which is not the one wanted.
+  static attempt_result status_failure(const response& r, std::size_t expected_size, bool ranged) {
+    using kind = attempt_result::kind;
+    if (retryable_status(r.status)) {
+      return failed(kind::transient,
+                    "HTTP " + std::to_string(r.status) +
+                      (r.retry_after.empty() ? std::string() : " (Retry-After: " + r.retry_after + ")"),
+                    r);
+    }
+    if (!ranged) {
+      return failed(kind::permanent, "HTTP " + std::to_string(r.status) + " (expected 200)", r);
+    }
+    try {
+      check_status(r, std::string(), expected_size, true);
+    } catch (const io_error& e) {
+      return failed(kind::permanent, e.what(), r);
+    }
+    return failed(kind::permanent, "HTTP " + std::to_string(r.status) + " (expected 206 Partial Content)", r);
+  }
+
+  /// `perform` with retries of transient failures (transport or status); the caller checks the
+  /// final answer. `r`'s `headers_only` is kept across attempts.
+  void perform_retrying(const std::string& url, const std::string& range, response& r, std::size_t body_limit,
+                        long accept, wire_stats& wire, const std::string& what) {
+    const bool headers_only = r.headers_only;
+    retry_until_done(
+      opt_.retry, rng_, wire.retries, url, [&] { return what; },
+      [&] { return range.empty() ? std::string() : "bytes=" + range; },
+      [&] {
+        r = response{};
+        r.headers_only = headers_only;
+        perform(url, range, r, body_limit, accept, wire);
+        attempt_result a = transport_failure(r);
+        if (a.k == attempt_result::kind::done && retryable_status(r.status)) {
+          a = status_failure(r, 0, false);
+        }
+        return a;
+      });
+  }
+
+  /// Fetches the `wanted` bytes (each inside one of `asked`) of `url` into `dst`: `asked` in range
+  /// requests (as many as the header limit needs), or with one plain GET of the whole resource
+  /// when `whole` (then `asked` is that one range). A failed attempt keeps what arrived; the
+  /// next asks for the missing bytes only.
+  void fetch_request(const std::string& url, std::span<const byte_range> asked,
+                     std::span<const byte_range> wanted, std::size_t expected_size, std::byte* dst,
+                     wire_stats& wire, bool whole) {
+    pending_ranges todo(asked, wanted, dst);
+    std::vector<byte_range> ask;
+    bool plain = whole;
+    const auto range = [&] {
+      const std::string v = plain ? std::string() : range_header_value(todo.next_ask());
+      return v.size() > 80 ? v.substr(0, 77) + "..." : v;
+    };
+    const auto what = [&] {
+      return "selmask::transfer::http_client: GET " + url +
+             (plain ? std::string(" (whole resource): ") : " (Range: " + range() + "): ");
+    };
+    while (!todo.empty()) {
+      retry_until_done(opt_.retry, rng_, wire.retries, url, what, range, [&] {
+        if (plain) {
+          const attempt_result a = attempt_whole(url, expected_size, todo, wire);
+          plain = plain && a.k == attempt_result::kind::permanent; // retries ask for the missing bytes
+          return a;
+        }
+        ask = todo.next_ask();
+        while (ask.size() > 1 && range_header_value(ask).size() - 6 > opt_.max_range_header_bytes) {
+          ask.pop_back(); // the rest in the next request
+        }
+        return attempt_ranges(url, ask, todo, expected_size, wire);
+      });
+    }
+  }
+
+  /// One range request of `ask`; what arrives of `todo`'s bytes is copied in and crossed off.
+  attempt_result attempt_ranges(const std::string& url, std::span<const byte_range> ask, pending_ranges& todo,
+                                std::size_t expected_size, wire_stats& wire) {
+    using kind = attempt_result::kind;
+    const std::size_t span_bytes = ask.back().offset + ask.back().length - ask.front().offset;
+    std::size_t read = 0;
+    for (const byte_range& br : ask) {
+      read += br.length;
+    }
+    body_.reserve(ask.size() == 1 ? read : read + 256 + ask.size() * 160);
+    response r;
+    perform(url, range_header_value(ask).substr(6), r,
+            ask.size() == 1 ? span_bytes : span_bytes + 1024 + ask.size() * 256, 206, wire);
+    attempt_result a = transport_failure(r);
+    if (a.k == kind::transient && r.status == 206) { // keep what arrived
+      try {
+        const std::vector<received_part> parts = salvage_parts(r, body_, expected_size);
+        pending_ranges::check_parts(parts, ask, false);
+        const std::size_t kept = take(parts, ask, todo, wire);
+        a.message += "; " + std::to_string(kept) + " bytes of it kept, " +
+                     std::to_string(todo.missing_bytes()) + " still missing";
+      } catch (const io_error& e) {
+        return failed(kind::permanent, a.message + "; what arrived is unusable: " + e.what(), r);
+      }
+    }
+    if (a.k != kind::done) {
+      return a;
+    }
+    if (r.status != 206) {
+      return status_failure(r, expected_size, true);
+    }
+    try {
+      std::vector<received_part> parts;
+      for (const byterange_part& p : response_parts(r, body_, expected_size)) {
+        parts.push_back({p.range, p.data_offset, p.range.length()});
+      }
+      pending_ranges::check_parts(parts, ask, true);
+      take(parts, ask, todo, wire);
+    } catch (const io_error& e) {
+      return failed(kind::permanent, e.what(), r);
+    }
+    return {};
+  }
+
+  /// One plain GET of the whole resource (`expected_size` bytes), of which `todo`'s bytes are
+  /// copied in (also of a body cut short).
+  attempt_result attempt_whole(const std::string& url, std::size_t expected_size, pending_ranges& todo,
+                               wire_stats& wire) {
+    using kind = attempt_result::kind;
     body_.reserve(expected_size);
     response r;
     perform(url, "", r, expected_size, 200, wire);
-    check_transfer(r, what);
+    const byte_range all{0, expected_size};
+    attempt_result a = transport_failure(r);
+    if (a.k == kind::transient && r.status == 200) {
+      const received_part got{{0, expected_size - 1, expected_size}, 0, body_.size()};
+      take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire);
+    }
+    if (a.k != kind::done) {
+      return a;
+    }
     if (r.status != 200) {
-      check_status(r, what, expected_size, true);
-      throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 200)");
+      return status_failure(r, expected_size, false);
     }
     if (body_.size() != expected_size) {
-      throw io_error(what + "the server's resource has " + std::to_string(body_.size()) +
-                     " bytes, the plan expects " + std::to_string(expected_size) +
-                     " (truncated file, or a plan for other data)");
+      return failed(kind::permanent,
+                    "the server's resource has " + std::to_string(body_.size()) +
+                      " bytes, the plan expects " + std::to_string(expected_size) +
+                      " (truncated file, or a plan for other data)",
+                    r);
     }
-    const byterange_part whole{{0, expected_size - 1, expected_size}, 0};
-    copy_wanted_ranges(std::span<const byterange_part>(&whole, 1), body_, wanted, dst);
-    std::size_t got = 0;
-    for (const byte_range& br : wanted) {
-      got += br.length;
-    }
-    wire.read_bytes += expected_size;
+    const received_part got{{0, expected_size - 1, expected_size}, 0, expected_size};
+    take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire);
+    return {};
+  }
+
+  /// Copies what `parts` hold of `todo`'s bytes and counts it; returns the bytes copied.
+  std::size_t take(std::span<const received_part> parts, std::span<const byte_range> ask,
+                   pending_ranges& todo, wire_stats& wire) const {
+    const std::size_t read = pending_ranges::asked_bytes(parts, ask);
+    const std::size_t got = todo.fill(parts, body_);
+    wire.read_bytes += read;
     wire.range_bytes += got;
-    wire.discarded_bytes += expected_size - got;
+    wire.discarded_bytes += read > got ? read - got : 0;
+    return got;
   }
 
   /// Throws unless `r` is a 206 (`partial`) or a usable answer to a probe.
@@ -587,25 +781,12 @@ private:
     throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 206 Partial Content)");
   }
 
-  static void copy_response(const response& r, const std::string& what, std::span<const byte_range> ranges,
-                            std::size_t expected_size, std::byte* dst) {
-    try {
-      const std::vector<byterange_part> parts = response_parts(r, *r.body, expected_size);
-      copy_wanted_ranges(parts, *r.body, ranges, dst);
-    } catch (const io_error& e) {
-      const std::string_view m = e.what();
-      if (m.rfind(what, 0) == 0) {
-        throw;
-      }
-      throw io_error(what + std::string(m));
-    }
-  }
-
   http_options opt_;
   std::unique_ptr<CURL, curl_deleter> curl_;
   std::map<std::string, transport_model> models_; ///< per URL, measured by probe
   wire_stats probe_wire_;
-  std::string body_; ///< response body buffer, reused across requests
+  std::string body_;                            ///< response body buffer, reused across requests
+  std::mt19937_64 rng_{std::random_device{}()}; ///< the retries' jitter
 };
 
 } // namespace selmask::transfer

@@ -74,6 +74,7 @@ struct wire_stats {
   std::size_t discarded_bytes = 0; ///< read_bytes − range_bytes: hole bytes thrown away
   std::size_t request_bytes = 0;   ///< bytes of the requests sent
   std::size_t requests = 0;        ///< number of HTTP requests
+  std::size_t retries = 0;         ///< of them, attempts that repeated a failed one (transfer/retry.hpp)
 
   /// Everything that crossed the wire, both ways: requests, response headers and bodies.
   [[nodiscard]] std::size_t total() const noexcept { return request_bytes + header_bytes + body_bytes; }
@@ -86,6 +87,7 @@ struct wire_stats {
     discarded_bytes += o.discarded_bytes;
     request_bytes += o.request_bytes;
     requests += o.requests;
+    retries += o.retries;
     return *this;
   }
 };
