@@ -8,7 +8,8 @@
 //                        [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S] [--seeds N]
-//                        [--weights FILE]
+//                        [--weights FILE] [--state-every N]
+//   fashion_mnist_pixels --resume DIR
 //
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png and front.svg (test
 // accuracy vs fraction of pixels kept, drawn by gnuplot from front.dat with the script front.gp:
@@ -37,6 +38,12 @@
 // epochs (default 3 with a budget); --keep K does the same for exactly K pixels (keep_cells).
 // --budget-reach F: the part of the mask epochs over which the controller's aim falls from 1 to Q
 // (default 0.5).
+// Nothing lost: the whole training state is written to DIR/state/state.bin (DIR/seed_K/state with
+// --seeds) after every epoch and every --state-every N batches (default 100; 0: epoch ends only),
+// and the arguments to DIR/arguments.txt. Ctrl-C (SIGINT) or SIGTERM finishes the current batch,
+// writes the state and exits (status 130 / 143) saying how to continue; after a kill, a crash or
+// a power cut, `--resume DIR` continues from the last state with the arguments of DIR's run and
+// gives the same front, masks, weights and epoch log (but for its seconds) as a run never stopped.
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "gnuplot.hpp"
@@ -55,6 +62,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,7 +72,9 @@
 #include <numeric>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -94,6 +104,8 @@ struct arguments {
   std::uint64_t seed = 1;
   std::size_t seeds = 1;
   std::filesystem::path weights;
+  std::size_t state_every = 100;
+  bool resume = false;
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -105,12 +117,39 @@ struct arguments {
     "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
     "[--train-limit N] "
     "[--test-limit N] [--validation N] "
-    "[--seed S] [--seeds N] [--weights FILE]\n",
+    "[--seed S] [--seeds N] [--weights FILE] [--state-every N]\n"
+    "       fashion_mnist_pixels --resume DIR   (continue the run whose outputs are in DIR)\n",
     msg);
   std::exit(2);
 }
 
+/// The arguments of a run, as `--resume DIR` reads them back from DIR/arguments.txt.
+std::vector<std::string> stored_arguments(const std::filesystem::path& dir) {
+  const auto file = dir / "arguments.txt";
+  if (!std::filesystem::exists(file))
+    usage(("--resume " + dir.string() + ": no run to resume there (no arguments.txt)").c_str());
+  std::istringstream in(selmask::io::read_file(file));
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
 arguments parse(int argc, char** argv) {
+  // --resume DIR alone: the arguments of the run in DIR, and its output folder
+  if (argc >= 2 && std::string(argv[1]) == "--resume") {
+    if (argc != 3)
+      usage("--resume DIR takes no other arguments: the run continues with the arguments it began with");
+    const std::filesystem::path dir = argv[2];
+    std::vector<std::string> stored = stored_arguments(dir);
+    std::vector<char*> v{argv[0]};
+    for (auto& x : stored)
+      v.push_back(x.data());
+    arguments a = parse(static_cast<int>(v.size()), v.data());
+    a.out = dir;
+    a.resume = true;
+    return a;
+  }
   arguments a;
   bool rounds = false;
   bool epochs_given = false, warmup_given = false, lambda_given = false, factor_given = false,
@@ -191,6 +230,8 @@ arguments parse(int argc, char** argv) {
         a.seeds = std::stoul(v);
       } else if (k == "--weights")
         a.weights = value();
+      else if (k == "--state-every")
+        a.state_every = std::stoul(value());
       else if (k == "--help" || k == "-h")
         usage("learn a pixel mask for LeNet on Fashion-MNIST");
       else
@@ -273,6 +314,9 @@ seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
   opt.seed = seed;
   opt.mask_optimizer.lr = args.mask_lr;
   opt.checkpoint_dir = out / "checkpoints";
+  opt.state_dir = out / "state";
+  opt.state_every_batches = args.state_every;
+  opt.resume = args.resume;
   if (!args.weights.empty()) {
     net.load(args.weights); // warm start from saved weights instead of (or before) the warm-up
   }
@@ -536,6 +580,12 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
 int main(int argc, char** argv) try {
   const arguments args = parse(argc, argv);
   std::filesystem::create_directories(args.out);
+  if (!args.resume) { // what --resume OUT reads back
+    std::string lines;
+    for (int i = 1; i < argc; ++i)
+      lines += std::string(argv[i]) + "\n";
+    selmask::io::write_file_atomically(args.out / "arguments.txt", lines);
+  }
 
   std::fprintf(stderr, "loading Fashion-MNIST from %s\n",
                std::string(selmask::io::fashion_mnist_default_dir).c_str());
@@ -580,6 +630,11 @@ int main(int argc, char** argv) try {
     write_seed_means(args, runs);
   }
   return 0;
+} catch (const selmask::training_interrupted& e) {
+  std::fprintf(
+    stderr, "fashion_mnist_pixels: %s\nto continue: %s --resume %s   (or scripts/run.sh --resume %s)\n",
+    e.what(), argv[0], parse(argc, argv).out.string().c_str(), parse(argc, argv).out.string().c_str());
+  return e.signal() == SIGTERM ? 143 : 130;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());
   return 1;
