@@ -40,22 +40,11 @@
 /// `exchange` is one plain GET, HEAD or POST, counted the same way: the client of the packing
 /// server (transfer/pack_client.hpp) is built on it.
 ///
-/// Bad networks (`http_options::retry`, transfer/retry.hpp): a range request, a whole-resource
-/// GET, a probe request and `download_whole` are tried again, with exponential backoff and
-/// jitter, after a transient failure: a connection refused, reset or closed early, a timeout
-/// (`timeout_ms`), HTTP 408, 429 and 5xx but 501/505 (a `Retry-After` in seconds or as an
-/// HTTP-date is waited for when it fits the retry time). After a body cut short, the bytes that
-/// did arrive are kept and only the missing ones are asked for again. Not retried, each a
-/// `transfer_error` (an `io_error`) at once, naming the URL, the missing range, the status and
-/// the attempts: other statuses (404, 416, …), a server that ignores Range (a 200 to a range
-/// request: aborted at its first body byte, the whole file is never downloaded in its place), a
-/// `Content-Range` that holds none of the ranges asked for or another resource size, a malformed
-/// body, a certificate that is not trusted. `exchange` is not retried (its caller sees every
-/// status). A fetch either fills every byte of the payload or throws.
-///
-/// https: the server's certificate is verified against the system's CAs, or against the CA
-/// file `http_options::ca_file` (PEM) when given, e.g. a private CA's; a certificate it does
-/// not trust fails at once with an error that says so.
+/// Bad networks (`http_options::retry`, transfer/retry.hpp, which lists what is retried): a
+/// transient failure (refused, reset or early-closed connections, timeouts, 408/429/5xx) is tried
+/// again with backoff; a body cut short keeps what arrived and only the missing bytes are asked
+/// again. Other failures are a `transfer_error` at once. A fetch fills every byte or throws.
+/// https: certificates are checked against the system's CAs or `http_options::ca_file`.
 
 #include <chrono>
 #include <cstddef>
@@ -110,6 +99,8 @@ struct fetched_tensor {
   Tensor x; ///< N×C×H×W, as `unpack_tensor`
   wire_stats wire;
 };
+
+class http_multi_client; // transfer/http_multi.hpp: many requests at once, on this client's parts
 
 class http_client {
 public:
@@ -260,7 +251,7 @@ public:
     response r1;
     perform_retrying(url, "0-0", r1, 1, 206, probe_wire_, what);
     check_transfer(r1, what);
-    check_status(r1, what, 0, false);
+    check_range_status(r1, what, 0, false);
     if (r1.content_range.empty() || !r1.content_type_boundary.empty()) {
       throw io_error(what + "a one-range request was not answered with a one-part 206 and a Content-Range");
     }
@@ -277,7 +268,7 @@ public:
       const std::size_t limit = 4096;
       perform_retrying(url, "0-0,2-2", r2, limit, 206, probe_wire_, what);
       check_transfer(r2, what);
-      check_status(r2, what, m.resource_bytes, false);
+      check_range_status(r2, what, m.resource_bytes, false);
       const auto boundary = multipart_boundary(r2.content_type);
       if (!boundary) {
         throw io_error(what +
@@ -400,6 +391,7 @@ public:
   }
 
 private:
+  friend class http_multi_client;
   struct curl_deleter {
     void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
   };
@@ -483,6 +475,15 @@ private:
     r.accept = accept;
     char errbuf[CURL_ERROR_SIZE] = {};
     CURL* c = curl_.get();
+    const auto headers = prepare(c, url, range, r, errbuf);
+    account(c, curl_easy_perform(c), errbuf, r, wire);
+  }
+
+  /// Sets `c` up (after a reset) for one request of `url` into `*r.body` as `perform` makes it;
+  /// the list returned holds the request's extra headers and must outlive the transfer.
+  std::unique_ptr<curl_slist, slist_deleter> prepare(CURL* c, const std::string& url,
+                                                     const std::string& range, response& r,
+                                                     char* errbuf) const {
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     if (!range.empty()) {
@@ -514,7 +515,12 @@ private:
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http_client::on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    r.rc = curl_easy_perform(c);
+    return headers;
+  }
+
+  /// Records how the transfer of `c` for `r` ended (`rc`, the message in `errbuf`) and counts it.
+  static void account(CURL* c, CURLcode rc, const char* errbuf, response& r, wire_stats& wire) {
+    r.rc = rc;
     if (r.rc != CURLE_OK) {
       r.error = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(r.rc));
     }
@@ -606,7 +612,7 @@ private:
       return failed(kind::permanent, "HTTP " + std::to_string(r.status) + " (expected 200)", r);
     }
     try {
-      check_status(r, std::string(), expected_size, true);
+      check_range_status(r, std::string(), expected_size, true);
     } catch (const io_error& e) {
       return failed(kind::permanent, e.what(), r);
     }
@@ -670,7 +676,6 @@ private:
   /// One range request of `ask`; what arrives of `todo`'s bytes is copied in and crossed off.
   attempt_result attempt_ranges(const std::string& url, std::span<const byte_range> ask, pending_ranges& todo,
                                 std::size_t expected_size, wire_stats& wire) {
-    using kind = attempt_result::kind;
     const std::size_t span_bytes = ask.back().offset + ask.back().length - ask.front().offset;
     std::size_t read = 0;
     for (const byte_range& br : ask) {
@@ -680,12 +685,20 @@ private:
     response r;
     perform(url, range_header_value(ask).substr(6), r,
             ask.size() == 1 ? span_bytes : span_bytes + 1024 + ask.size() * 256, 206, wire);
+    return take_ranges(r, body_, ask, todo, expected_size, wire);
+  }
+
+  /// The outcome of the answer `r` (body `body`) to a range request of `ask`; what it holds of
+  /// `todo`'s bytes is copied in and crossed off, also of a body cut short.
+  attempt_result take_ranges(const response& r, std::string_view body, std::span<const byte_range> ask,
+                             pending_ranges& todo, std::size_t expected_size, wire_stats& wire) const {
+    using kind = attempt_result::kind;
     attempt_result a = transport_failure(r);
     if (a.k == kind::transient && r.status == 206) { // keep what arrived
       try {
-        const std::vector<received_part> parts = salvage_parts(r, body_, expected_size);
+        const std::vector<received_part> parts = salvage_parts(r, body, expected_size);
         pending_ranges::check_parts(parts, ask, false);
-        const std::size_t kept = take(parts, ask, todo, wire);
+        const std::size_t kept = take(parts, ask, todo, wire, body);
         a.message += "; " + std::to_string(kept) + " bytes of it kept, " +
                      std::to_string(todo.missing_bytes()) + " still missing";
       } catch (const io_error& e) {
@@ -700,11 +713,11 @@ private:
     }
     try {
       std::vector<received_part> parts;
-      for (const byterange_part& p : response_parts(r, body_, expected_size)) {
+      for (const byterange_part& p : response_parts(r, body, expected_size)) {
         parts.push_back({p.range, p.data_offset, p.range.length()});
       }
       pending_ranges::check_parts(parts, ask, true);
-      take(parts, ask, todo, wire);
+      take(parts, ask, todo, wire, body);
     } catch (const io_error& e) {
       return failed(kind::permanent, e.what(), r);
     }
@@ -723,7 +736,7 @@ private:
     attempt_result a = transport_failure(r);
     if (a.k == kind::transient && r.status == 200) {
       const received_part got{{0, expected_size - 1, expected_size}, 0, body_.size()};
-      take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire);
+      take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire, body_);
     }
     if (a.k != kind::done) {
       return a;
@@ -739,46 +752,19 @@ private:
                     r);
     }
     const received_part got{{0, expected_size - 1, expected_size}, 0, expected_size};
-    take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire);
+    take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire, body_);
     return {};
   }
 
   /// Copies what `parts` hold of `todo`'s bytes and counts it; returns the bytes copied.
-  std::size_t take(std::span<const received_part> parts, std::span<const byte_range> ask,
-                   pending_ranges& todo, wire_stats& wire) const {
+  static std::size_t take(std::span<const received_part> parts, std::span<const byte_range> ask,
+                          pending_ranges& todo, wire_stats& wire, std::string_view body) {
     const std::size_t read = pending_ranges::asked_bytes(parts, ask);
-    const std::size_t got = todo.fill(parts, body_);
+    const std::size_t got = todo.fill(parts, body);
     wire.read_bytes += read;
     wire.range_bytes += got;
     wire.discarded_bytes += read > got ? read - got : 0;
     return got;
-  }
-
-  /// Throws unless `r` is a 206 (`partial`) or a usable answer to a probe.
-  static void check_status(const response& r, const std::string& what, std::size_t expected_size,
-                           bool know_size) {
-    if (r.status == 206) {
-      return;
-    }
-    if (r.status == 200) {
-      throw io_error(what + "the server ignored the Range request and answered 200 with the whole "
-                            "resource; the download was aborted (the server must support byte ranges)");
-    }
-    if (r.status == 416) {
-      std::string size = "unknown";
-      const std::string_view cr = detail::trim(r.content_range);
-      if (const std::size_t slash = cr.find('/'); slash != std::string_view::npos) {
-        size = std::string(cr.substr(slash + 1));
-      }
-      throw io_error(what + "HTTP 416 Range Not Satisfiable: the server's resource has " + size + " bytes" +
-                     (know_size ? ", the plan expects " + std::to_string(expected_size) +
-                                    " (truncated file, or a plan for other data)"
-                                : std::string()));
-    }
-    if (r.rc != CURLE_OK && !r.refused) {
-      throw io_error(what + "transfer failed: " + r.error);
-    }
-    throw io_error(what + "HTTP " + std::to_string(r.status) + " (expected 206 Partial Content)");
   }
 
   http_options opt_;

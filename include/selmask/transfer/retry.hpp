@@ -15,6 +15,13 @@
 /// been made, or when the next attempt would start later than `max_retry_time` after the first
 /// one began (a `Retry-After` beyond that ends the retries at once). Both bounds hold per request:
 /// one range request of a plan, with the requests that fetch its missing bytes again.
+///
+/// Transient, so retried (transfer/http.hpp): connections refused, reset or closed early, a body
+/// cut short, timeouts, HTTP/2 stream errors, HTTP 408, 429 and 5xx except 501 and 505. Final at
+/// once: other statuses, a 200 to a range request (the server ignores Range: the body is refused
+/// at its first byte rather than sliced, which would cost the whole file), a `Content-Range` that
+/// holds none of the ranges asked for or names another size, a malformed body, an untrusted
+/// certificate or unusable CA file.
 
 #include <algorithm>
 #include <chrono>
@@ -249,6 +256,32 @@ void retry_until_done(const retry_policy& policy, std::mt19937_64& rng, std::siz
     std::this_thread::sleep_for(d.delay);
     retries += 1;
   }
+}
+
+/// Throws `io_error` (message: `what` and the reason) unless `h` is the head of a 206 answer to a
+/// range request: a 200 (the server ignored Range; its body is refused), a 416 (with the server's
+/// size, and the plan's when `know_size`), any other status.
+inline void check_range_status(const response_head& h, const std::string& what, std::size_t expected_size,
+                               bool know_size) {
+  if (h.status == 206) {
+    return;
+  }
+  if (h.status == 200) {
+    throw io_error(what + "the server ignored the Range request and answered 200 with the whole "
+                          "resource; the download was aborted (the server must support byte ranges)");
+  }
+  if (h.status == 416) {
+    std::string size = "unknown";
+    const std::string_view cr = detail::trim(h.content_range);
+    if (const std::size_t slash = cr.find('/'); slash != std::string_view::npos) {
+      size = std::string(cr.substr(slash + 1));
+    }
+    throw io_error(what + "HTTP 416 Range Not Satisfiable: the server's resource has " + size + " bytes" +
+                   (know_size ? ", the plan expects " + std::to_string(expected_size) +
+                                  " (truncated file, or a plan for other data)"
+                              : std::string()));
+  }
+  throw io_error(what + "HTTP " + std::to_string(h.status) + " (expected 206 Partial Content)");
 }
 
 /// A part of a response body as received: its `Content-Range` (`declared`) and how many of its
