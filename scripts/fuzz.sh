@@ -26,7 +26,7 @@ if ! command -v clang++ >/dev/null 2>&1; then
 fi
 scripts/install-deps.sh
 
-all=(idx weights plan byteranges http_response tiles tile_table png pack_service jpeg bitmaps)
+all=(idx weights plan byteranges http_response tiles tile_table png pack_service jpeg bitmaps state)
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then harnesses=("${all[@]}"); fi
 

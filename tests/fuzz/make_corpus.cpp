@@ -13,8 +13,10 @@
 
 #include <selmask/io/idx.hpp>
 #include <selmask/io/png.hpp>
+#include <selmask/io/state_file.hpp>
 #include <selmask/nn/weights_file.hpp>
 #include <selmask/ops/jpeg.hpp>
+#include <selmask/train/resume.hpp>
 #include <selmask/transfer/pack_service.hpp>
 #include <selmask/transfer/plan_file.hpp>
 
@@ -267,6 +269,34 @@ void bitmap_seeds() {
 
 } // namespace
 
+void state_seeds() {
+  io::state_file s;
+  selmask::detail::run_record r;
+  r.progress.epoch = 3;
+  r.progress.batch = 2;
+  front_point p;
+  p.q = 0.25;
+  p.val_accuracy = 0.8;
+  p.epoch = 2;
+  p.masks = {{1, 0, 0, 1}};
+  p.mask_shapes = {shape{1, 1, 2, 2}};
+  p.checkpoint = "checkpoints/front_005.weights";
+  r.front = {p};
+  r.final_point = p;
+  r.notes = {"a note"};
+  epoch_info e;
+  e.epoch = 1;
+  e.current = phase::exploration;
+  r.history = {e, e};
+  selmask::detail::put_record(s, r);
+  s.put("fingerprint", std::string("lambda=0x1p-1\nseed=3\n"));
+  io::record_writer w;
+  w.put_shape(shape{2, 2}).put_array(std::span<const float>(std::vector<float>{1, 2, 3, 4}));
+  s.put("pipeline.mask.0", std::move(w));
+  put_cut("state", "trainer-and-mask.state", s.serialise());
+  put("state", "empty.state", io::state_file{}.serialise());
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: fuzz_make_corpus DIR\n");
@@ -284,6 +314,7 @@ int main(int argc, char** argv) {
   jpeg_seeds();
   service_seeds(tmp);
   bitmap_seeds();
+  state_seeds();
   fs::remove_all(tmp);
   std::printf("seeds written to %s\n", out_dir.c_str());
   return 0;
