@@ -665,9 +665,7 @@ private:
           return a;
         }
         ask = todo.next_ask();
-        while (ask.size() > 1 && range_header_value(ask).size() - 6 > opt_.max_range_header_bytes) {
-          ask.pop_back(); // the rest in the next request
-        }
+        ask.resize(ranges_fitting(ask, opt_.max_range_header_bytes)); // the rest in the next request
         return attempt_ranges(url, ask, todo, expected_size, wire);
       });
     }

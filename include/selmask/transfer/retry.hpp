@@ -39,6 +39,7 @@
 #include "../error.hpp"
 #include "byteranges.hpp"
 #include "plan.hpp"
+#include "wire.hpp"
 
 namespace selmask::transfer {
 
@@ -256,6 +257,20 @@ void retry_until_done(const retry_policy& policy, std::mt19937_64& rng, std::siz
     std::this_thread::sleep_for(d.delay);
     retries += 1;
   }
+}
+
+/// How many of `ask`'s first ranges fit a `Range` value ("bytes=" not counted) of at most
+/// `limit` characters; at least 1.
+inline std::size_t ranges_fitting(std::span<const byte_range> ask, std::size_t limit) noexcept {
+  std::size_t chars = 0, n = 0;
+  for (const byte_range& r : ask) {
+    chars += (n > 0 ? 1 : 0) + decimal_digits(r.offset) + 1 + decimal_digits(r.offset + r.length - 1);
+    if (chars > limit) {
+      break;
+    }
+    ++n;
+  }
+  return n > 0 ? n : 1;
 }
 
 /// Throws `io_error` (message: `what` and the reason) unless `h` is the head of a 206 answer to a
