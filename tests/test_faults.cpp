@@ -13,10 +13,13 @@
 #include "nginx_server.hpp"
 #include "temp_dir.hpp"
 #include <selmask/transfer/http.hpp>
+#include <selmask/transfer/http_multi.hpp>
+#include <selmask/transfer/pack.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <string>
@@ -275,6 +278,13 @@ TEST_CASE("pending_ranges and salvage_parts: what arrived is kept, the rest aske
   CHECK_THROWS_WITH(tr::pending_ranges::check_parts(tr::salvage_parts(moved, body, 1000),
                                                     std::vector<tr::byte_range>{{100, 200}}, false),
                     Catch::Contains("wrong Content-Range"));
+  // the header limit: "0-9,100-199" is 11 characters
+  const std::vector<tr::byte_range> three{{0, 10}, {100, 100}, {1000, 1}};
+  CHECK(tr::ranges_fitting(three, 11) == 2);
+  CHECK(tr::ranges_fitting(three, 10) == 1);
+  CHECK(tr::ranges_fitting(three, 1) == 1); // never none
+  CHECK(tr::ranges_fitting(three, 21) == 3);
+  CHECK(tr::range_header_value(three).size() - 6 == 21);
   CHECK_THROWS_AS(tr::pending_ranges(std::vector<tr::byte_range>{{0, 10}},
                                      std::vector<tr::byte_range>{{5, 10}}, out.data()),
                   value_error);
@@ -662,4 +672,70 @@ TEST_CASE("https: nginx with a certificate of a private CA, the CA given to the 
   bad.ca_file = (root.path / "data.bin").string();
   tr::http_client garbled(bad);
   CHECK_THROWS_WITH(fetch(garbled, url, some_ranges, file_bytes), Catch::Contains("ca_file"));
+}
+
+TEST_CASE("multi: many samples at once over a bounded number of kept-alive connections",
+          "[faults][transfer][multi]") {
+  // 600 samples of 1x28x28 uint8, a seeded 39-pixel mask: one multi-range request per sample
+  tr::storage s{selmask::shape{1, 28, 28}, 600, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1};
+  std::mt19937_64 r(5);
+  std::vector<float> keep(784, 0.0f);
+  for (int k = 0; k < 39;) {
+    float& v = keep[r() % 784];
+    k += v == 0.0f ? 1 : 0;
+    v = 1.0f;
+  }
+  const tr::plan plan =
+    tr::plan::from_masks({{selmask::make_geometry<selmask::pixel>(1, 1, 28, 28, true), keep}}, s);
+  const std::string content = random_content(s.stream_bytes(), 19);
+  std::vector<std::byte> bytes(content.size());
+  std::memcpy(bytes.data(), content.data(), content.size());
+  const std::vector<std::byte> want = tr::pack(plan, bytes);
+  selmask_test::temp_dir root;
+  root.put("data.bin", content);
+  selmask::testing::nginx_server nginx(root.path);
+  const std::string url = nginx.url("/data.bin");
+  for (std::size_t connections : {std::size_t{1}, std::size_t{4}, std::size_t{16}}) {
+    INFO(connections << " connections");
+    tr::http_multi_client client(fast(), connections);
+    const tr::fetched_payload got = client.fetch_payload(plan, url);
+    CHECK(got.payload == want);
+    CHECK(got.wire.requests == 600);
+    CHECK(got.wire.range_bytes == plan.payload_bytes());
+    CHECK(client.connections_opened() >= 1);
+    CHECK(client.connections_opened() <= connections); // kept alive, never more than the bound
+    // grouped: 100 samples per request, the same bytes; the connections are still the same
+    const tr::fetched_payload grouped = client.fetch_payload(plan, url, 100);
+    CHECK(grouped.payload == want);
+    CHECK(grouped.wire.requests >= 6);
+    CHECK(client.connections_opened() <= connections);
+  }
+  // against the fault server (one answer per connection): random cuts and 503s, every byte right
+  fault_server faulty(content);
+  std::mt19937_64 f(3);
+  for (int i = 0; i < 200; ++i) {
+    const auto k = f() % 4;
+    faulty.push(k == 0   ? fault{.k = fault::kind::drop_after, .bytes = static_cast<std::size_t>(f() % 600)}
+                : k == 1 ? fault{.k = fault::kind::status, .status = 503}
+                         : fault{});
+  }
+  tr::http_options o = fast(tr::range_strategy::multi_range, 20);
+  o.retry.base_delay = ms(1);
+  o.retry.max_delay = ms(4);
+  tr::http_multi_client client(o, 8);
+  const tr::fetched_payload got = client.fetch_payload(plan, faulty.url());
+  CHECK(got.payload == want);
+  std::size_t faulted = 0;
+  for (const auto& e : faulty.log()) {
+    faulted += e.injected != fault::kind::none ? 1 : 0;
+  }
+  CHECK(faulted > 30);
+  CHECK(got.wire.retries == faulted);
+  // a final failure ends the call with the job's URL and range
+  faulty.reset();
+  faulty.always({.k = fault::kind::status, .status = 404});
+  CHECK_THROWS_WITH(client.fetch_payload(plan, faulty.url()),
+                    Catch::Contains("HTTP 404") && Catch::Contains("http_multi_client"));
+  CHECK_THROWS_AS(tr::http_multi_client(fast(), 0), value_error);
+  CHECK_THROWS_AS(tr::http_multi_client(tr::http_options{.merge = tr::coalescing::automatic()}), value_error);
 }
