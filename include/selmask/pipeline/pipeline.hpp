@@ -298,6 +298,9 @@ public:
         }
       });
     }
+    /// The random stream of the stochastic surrogates (a data-parallel trainer resets it so that
+    /// every shard of a batch draws the same masks).
+    std::mt19937_64& random_stream() { return *rng_; }
     /// Calls `f(stage, index)` for every stage, in order.
     template <class F>
     void for_each_stage(F&& f) {

@@ -28,6 +28,7 @@
 /// process at once.
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -292,6 +293,40 @@ inline run_record get_record(const io::state_file& s) {
   }
   rd.finish();
   return r;
+}
+
+/// The record of a run at `progress` (`Result` is `training_result`).
+template <class Result>
+run_record record_of(const trainer_progress& progress, const Result& result,
+                     const std::vector<epoch_info>& history) {
+  run_record r;
+  r.progress = progress;
+  r.front = result.front.points();
+  r.final_point = result.final_point;
+  r.full_val_accuracy = result.full_val_accuracy;
+  r.full_test_accuracy = result.full_test_accuracy;
+  r.epochs_run = result.epochs_run;
+  r.notes = result.notes;
+  r.history = history;
+  return r;
+}
+
+/// The result and the epoch log as `r` has them.
+template <class Result>
+void restore(run_record&& r, Result& result, std::vector<epoch_info>& history) {
+  for (const front_point& p : r.front) {
+    result.front.offer(p);
+  }
+  result.final_point = std::move(r.final_point);
+  result.full_val_accuracy = r.full_val_accuracy;
+  result.full_test_accuracy = r.full_test_accuracy;
+  result.epochs_run = r.epochs_run;
+  result.notes = std::move(r.notes);
+  history = std::move(r.history);
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 /// The settings a state must share with the run that resumes it, one `name=value` per line

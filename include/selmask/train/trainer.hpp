@@ -15,19 +15,16 @@
 ///                                              selmask::progress_display{});
 /// ```
 /// The same call takes a `training_policies` bundle instead of the λ schedule (train/policies.hpp:
-/// loss, λ controller, learning-rate schedule, mask optimiser), and a batch source
-/// (train/batch_source.hpp, e.g. `io::idx_stream_source` reading from disk) instead of the
-/// in-memory training set.
-///
+/// loss, λ controller, learning-rate schedule, mask optimiser, communicator — data-parallel runs,
+/// train/communicator.hpp), and a batch source (train/batch_source.hpp) instead of the training set.
 /// The model is a user's functor (model/model.hpp): `forward`, `backward` returning ∂L/∂x, and
-/// optionally `step`/`zero_grad` (a model without them is frozen) and `save`/`load`.
-/// A budget ends the exploration early: `trainer_options::target_q`, or a λ controller with
-/// `masks_final` (`budget_controller`, train/budget.hpp); `keep_cells` / `keep_q` then project the
-/// masks onto exactly k cells or a cost budget. Before the first epoch the planned mask steps
-/// are checked against the logits' distance to a change (train/mask_reach.hpp).
-/// Deterministic for a fixed seed on the CPU, reference and emulated CUDA backends (each checked
-/// by tests/test_train.cpp). Each phase of the run is one member function of
-/// `detail::mask_trainer` below.
+/// optionally `step`/`zero_grad` (a model without them is frozen) and `save`/`load`. A budget ends
+/// the exploration early: `trainer_options::target_q`, or a λ controller with `masks_final`
+/// (train/budget.hpp); `keep_cells` / `keep_q` then project the masks onto exactly k cells or a
+/// cost budget. Before the first epoch the planned mask steps are checked against the logits'
+/// distance to a change (train/mask_reach.hpp). `state_dir` / `resume`: train/resume.hpp.
+/// Deterministic for a fixed seed on the CPU, reference and emulated CUDA backends (checked by
+/// tests/test_train.cpp). Each phase of the run is one member function of `detail::mask_trainer`.
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +51,9 @@
 #include "batch_source.hpp"
 #include "budget.hpp"
 #include "callbacks.hpp"
+#include "checks.hpp"
+#include "communicator.hpp"
+#include "data_parallel.hpp"
 #include "evaluate.hpp"
 #include "front.hpp"
 #include "keep_masks.hpp"
@@ -156,6 +156,11 @@ class mask_trainer {
     m.set_learning_rate(lr);
   };
   using Lambda = decltype(Policies::lambda);
+  using Comm = decltype(Policies::communicator);
+  static_assert(!Comm::sharded || !trainable || gradient_model<Model, B>,
+                "selmask::learn_selection_masks: data-parallel training (a sharded communicator) needs a "
+                "model whose grads() lists its parameter gradients (train/data_parallel.hpp), as "
+                "nn::sequential has");
   /// Optional λ-controller members (train/budget.hpp): a per-batch update and an early end.
   static constexpr bool has_end_batch = requires(Lambda & l, double q, float& lambda) {
     l.end_batch(q, lambda);
@@ -206,25 +211,7 @@ private:
   static constexpr const char* who = "selmask::learn_selection_masks: ";
 
   void check_arguments() {
-    if (!(opt_.lambda >= 0.0f) || !std::isfinite(opt_.lambda)) {
-      throw value_error(std::string(who) + "lambda must be finite and >= 0, got " +
-                        std::to_string(opt_.lambda));
-    }
-    if (opt_.batch_size == 0 || opt_.eval_batch_size == 0) {
-      throw value_error(std::string(who) + "batch sizes must be positive");
-    }
-    if (!(opt_.target_q >= 0.0 && opt_.target_q <= 1.0)) {
-      throw value_error(std::string(who) + "target_q must lie in [0, 1] (0: none), got " +
-                        std::to_string(opt_.target_q));
-    }
-    if (opt_.final_fixation_epochs > opt_.mask_epochs) {
-      throw value_error(std::string(who) + "final_fixation_epochs (" +
-                        std::to_string(opt_.final_fixation_epochs) + ") cannot exceed mask_epochs (" +
-                        std::to_string(opt_.mask_epochs) + ")");
-    }
-    opt_.tau.validate();
-    policies_.lambda.validate();
-    policies_.lr.validate();
+    detail::check_options(opt_, policies_, who);
     if constexpr (!has_lr) {
       if (!policies_.lr.constant()) {
         throw value_error(std::string(who) +
@@ -277,28 +264,21 @@ private:
                                   test_ ? test_->size() : 0, pipe_.sample_shape())
       .add("policies", typeid(Policies).name())
       .add("model", typeid(Model).name())
-      .add("pipeline", typeid(Pipeline).name());
+      .add("pipeline", typeid(Pipeline).name())
+      .add("shards", policies_.communicator.shards());
   }
 
   /// Writes the whole state: the run continues at batch `batch` of epoch `epoch` with the epoch's
   /// running sums `t`, after `seconds` in that epoch.
   void write_state(std::size_t epoch, std::size_t batch, const epoch_totals& t, double seconds) {
-    if (opt_.state_dir.empty()) {
+    if (opt_.state_dir.empty() || !policies_.communicator.root()) {
       return;
     }
     io::state_file s;
     s.put("fingerprint", fingerprint().text());
-    detail::run_record r;
-    r.progress = {epoch,        batch,           t,        seconds, lambda_, tau_, base_lr_, final_start_,
-                  images_done_, budget_reached_, finished_};
-    r.front = result_.front.points();
-    r.final_point = result_.final_point;
-    r.full_val_accuracy = result_.full_val_accuracy;
-    r.full_test_accuracy = result_.full_test_accuracy;
-    r.epochs_run = result_.epochs_run;
-    r.notes = result_.notes;
-    r.history = history_;
-    detail::put_record(s, r);
+    detail::put_record(s, detail::record_of({epoch, batch, t, seconds, lambda_, tau_, base_lr_, final_start_,
+                                             images_done_, budget_reached_, finished_},
+                                            result_, history_));
     pipe_.save_state(s, "pipeline.");
     if constexpr (trainable && resumable<Model>) {
       model_.save_state(s, "model.");
@@ -341,15 +321,7 @@ private:
     images_done_ = g.images_done;
     budget_reached_ = g.budget_reached;
     finished_ = g.finished;
-    for (const front_point& p : r.front) {
-      result_.front.offer(p);
-    }
-    result_.final_point = std::move(r.final_point);
-    result_.full_val_accuracy = r.full_val_accuracy;
-    result_.full_test_accuracy = r.full_test_accuracy;
-    result_.epochs_run = r.epochs_run;
-    result_.notes = std::move(r.notes);
-    history_ = std::move(r.history);
+    detail::restore(std::move(r), result_, history_);
     if constexpr (checkpointable_model<Model>) {
       if (!opt_.checkpoint_dir.empty() &&
           std::filesystem::exists(opt_.checkpoint_dir / "last_good.weights")) {
@@ -367,13 +339,16 @@ private:
     if (opt_.state_dir.empty()) {
       return;
     }
-    const bool stop = stop_requested();
+    const bool stop = Comm::sharded ? agreed_stop_ : stop_requested();
     const std::size_t done = b + 1;
     if (stop ||
         (opt_.state_every_batches > 0 && done % opt_.state_every_batches == 0 && done < train_.batches())) {
-      write_state(p.epoch, done, t, first_seconds_ + seconds_since(t_epoch));
+      write_state(p.epoch, done, t, first_seconds_ + detail::seconds_since(t_epoch));
     }
     if (stop) {
+      if constexpr (Comm::sharded) {
+        detail::wait_for_root(policies_.communicator); // the others stop once the state is written
+      }
       const int signo = detail::stop_signal;
       const std::string by = signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "request_stop()";
       throw training_interrupted(std::string(who) + "stopped by " + by + " after batch " +
@@ -385,26 +360,9 @@ private:
     }
   }
 
-  static double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  }
-
   void check_data_shapes() const {
-    const auto check = [&](const char* what, const shape& s, std::size_t classes) {
-      if (!(s == pipe_.sample_shape())) {
-        throw shape_error(std::string(who) + what + " samples of shape " + s.str() +
-                          " do not match the pipeline's sample shape " + pipe_.sample_shape().str());
-      }
-      if (classes != train_.classes()) {
-        throw shape_error(std::string(who) + "the data sets disagree on the number of classes (" +
-                          std::to_string(classes) + " vs " + std::to_string(train_.classes()) + ")");
-      }
-    };
-    check("data", train_.sample_shape(), train_.classes());
-    check("data", validation_.sample, validation_.classes);
-    if (test_) {
-      check("data", test_->sample, test_->classes);
-    }
+    detail::check_data_shapes(pipe_.sample_shape(), train_.sample_shape(), train_.classes(), validation_,
+                              test_, who);
   }
 
   void check_keep() {
@@ -424,7 +382,9 @@ private:
   }
 
   void note(const std::string& msg) {
-    std::fprintf(stderr, "%s\n", msg.c_str());
+    if (policies_.communicator.root()) {
+      std::fprintf(stderr, "%s\n", msg.c_str());
+    }
     result_.notes.push_back(msg);
   }
 
@@ -433,6 +393,15 @@ private:
       base_lr_ = static_cast<float>(model_.learning_rate());
     }
     pipe_.for_each_mask([&](auto& m) { mask_opt_.add(m.logits_for_update(), m.grad_for_update()); });
+    if constexpr (Comm::sharded) {
+      std::vector<tensor_t<B>*> grads;
+      if constexpr (trainable) {
+        grads = model_.grads();
+      }
+      pipe_.for_each_mask([&](auto& m) { grads.push_back(&m.grad_for_update()); });
+      exchange_.bind(std::move(grads),
+                     policies_.communicator.last_shard() - policies_.communicator.first_shard());
+    }
     epochs_ = opt_.warmup_epochs + opt_.mask_epochs;
     if (!read_state()) {
       check_mask_reach();
@@ -499,33 +468,46 @@ private:
   }
 
   void train_batch(const epoch_plan& p, std::size_t b, epoch_totals& t) {
-    const auto x = B::from_host(batch_.x_shape, batch_.x);
     if (p.explore) {
       mask_opt_.zero_grad();
     }
     if constexpr (trainable) {
       model_.zero_grad();
     }
-    const auto fr = pipe_.forward(x);
-    t.q = fr.q;
-    const auto& out = model_.forward(fr.output);
-    if (!output_checked_) {
-      policies_.loss.check(B::shape_of(out), batch_);
-      output_checked_ = true;
+    loss_sums l;
+    const tensor_t<B>* gx = nullptr;
+    if constexpr (Comm::sharded) { // the batch as shards, gradients summed over all (train/data_parallel.hpp)
+      const auto r = detail::sharded_batch<B>(pipe_, model_, policies_.loss, batch_, policies_.communicator,
+                                              lambda_, p.explore, stop_requested(), exchange_, shard_, dout_);
+      l = r.sums;
+      t.q = r.q;
+      agreed_stop_ = r.stop;
+    } else {
+      const auto fr = pipe_.forward(B::from_host(batch_.x_shape, batch_.x));
+      t.q = fr.q;
+      const auto& out = model_.forward(fr.output);
+      if (!output_checked_) {
+        policies_.loss.check(B::shape_of(out), batch_);
+        output_checked_ = true;
+      }
+      l = policies_.loss.template evaluate<B>(out, batch_, dout_);
+      if (std::isfinite(l.loss)) {
+        gx = &model_.backward(dout_);
+      }
     }
-    const loss_sums l = policies_.loss.template evaluate<B>(out, batch_, dout_);
     if (!std::isfinite(l.loss)) {
       throw training_diverged(std::string(who) + "the loss is not finite at epoch " +
                               std::to_string(p.epoch + 1) + ", batch " + std::to_string(b + 1) + "; " +
                               (last_good_.empty() ? std::string("no checkpoint was written yet")
                                                   : "the last good checkpoint is " + last_good_.string()));
     }
-    const auto& gx = model_.backward(dout_);
     if (p.explore) {
-      pipe_.backward(gx, lambda_);
+      if (gx) {
+        pipe_.backward(*gx, lambda_);
+      }
       mask_opt_.step();
       if constexpr (has_end_batch) {
-        policies_.lambda.end_batch(fr.q, lambda_);
+        policies_.lambda.end_batch(t.q, lambda_);
       }
     }
     if constexpr (trainable) {
@@ -574,10 +556,16 @@ private:
 
   front_point evaluate_epoch(const epoch_plan& p) {
     set_sampling(false);
-    const auto [val_score, val_q] =
-      evaluate(pipe_, model_, validation_, opt_.eval_batch_size, policies_.loss);
-    const double test_score =
-      test_ ? evaluate(pipe_, model_, *test_, opt_.eval_batch_size, policies_.loss).first : NAN;
+    const auto eval = [&](const io::dataset& d) {
+      if constexpr (Comm::sharded) {
+        return detail::evaluate_sharded(pipe_, model_, d, opt_.eval_batch_size, policies_.loss,
+                                        policies_.communicator);
+      } else {
+        return evaluate(pipe_, model_, d, opt_.eval_batch_size, policies_.loss);
+      }
+    };
+    const auto [val_score, val_q] = eval(validation_);
+    const double test_score = test_ ? eval(*test_).first : NAN;
     set_sampling(true);
     if (p.warm || (p.epoch == 0 && opt_.warmup_epochs == 0)) {
       result_.full_val_accuracy = val_score;
@@ -591,12 +579,17 @@ private:
     fp.lambda = p.warm ? 0.0f : lambda_;
     fp.tau = tau_;
     collect_masks(pipe_, fp.masks, fp.mask_shapes);
+    if constexpr (Comm::sharded) {
+      detail::check_same_masks(fp.masks, policies_.communicator, p.epoch);
+    }
     return fp;
   }
 
   /// Offers the point to the front, writing its checkpoint first when it will be kept, then the
   /// last good weights. Returns whether the front changed.
+  /// (Only the root process writes; every process records the same paths.)
   bool keep_point(front_point& p) {
+    const bool root = policies_.communicator.root();
     if (result_.front.would_accept(p) && !opt_.checkpoint_dir.empty()) {
       char name[64];
       std::snprintf(name, sizeof name, "front_%03ld", result_.front.bucket_of(p.q));
@@ -604,17 +597,23 @@ private:
       for (std::size_t i = 0; i < p.masks.size(); ++i) {
         masks.push_back({p.mask_shapes[i], p.masks[i]});
       }
-      nn::write_weights_file(opt_.checkpoint_dir / (std::string(name) + ".masks"), masks);
+      if (root) {
+        nn::write_weights_file(opt_.checkpoint_dir / (std::string(name) + ".masks"), masks);
+      }
       if constexpr (checkpointable_model<Model>) {
         p.checkpoint = opt_.checkpoint_dir / (std::string(name) + ".weights");
-        model_.save(p.checkpoint);
+        if (root) {
+          model_.save(p.checkpoint);
+        }
       }
     }
     const bool improved = result_.front.offer(p);
     if constexpr (checkpointable_model<Model>) {
       if (!opt_.checkpoint_dir.empty()) {
         last_good_ = opt_.checkpoint_dir / "last_good.weights";
-        model_.save(last_good_);
+        if (root) {
+          model_.save(last_good_);
+        }
       }
     }
     return improved;
@@ -633,7 +632,7 @@ private:
                     fp.val_accuracy,
                     fp.q,
                     fp.test_accuracy,
-                    first_seconds_ + seconds_since(t_epoch),
+                    first_seconds_ + detail::seconds_since(t_epoch),
                     improved,
                     fp.masks,
                     fp.mask_shapes};
@@ -690,6 +689,9 @@ private:
 
   template <class F>
   void for_each_callback(F&& f) {
+    if (!policies_.communicator.root()) {
+      return; // one process reports
+    }
     std::apply([&](auto&... c) { (f(c), ...); }, callbacks_);
   }
 
@@ -719,6 +721,9 @@ private:
   epoch_totals first_totals_{};
   double first_seconds_ = 0.0;
   bool finished_ = false;
+  detail::gradient_exchange<B> exchange_; ///< sharded runs: the gradients gathered every batch
+  host_batch shard_;
+  bool agreed_stop_ = false;
   std::chrono::steady_clock::time_point t_start_;
   std::size_t images_done_ = 0;
   std::size_t images_total_ = 0;
