@@ -433,27 +433,39 @@ public:
     return out;
   }
 
-  /// Throws `io_error` unless each part's declared range holds one of `ask` (a server may merge
-  /// ranges, never move them) and, for a `complete` response, each of `ask` lies inside a part.
+  /// Throws `io_error` unless each part's declared range holds one of `ask` (ascending; a server
+  /// may merge ranges, never move them) and, for a `complete` response, each of `ask` lies inside
+  /// a part.
   static void check_parts(std::span<const received_part> parts, std::span<const byte_range> ask,
                           bool complete) {
     const auto inside = [](const byte_range& r, const content_range& c) {
       return c.first <= r.offset && r.offset + r.length - 1 <= c.last;
     };
     for (const received_part& p : parts) {
-      if (std::none_of(ask.begin(), ask.end(), [&](const byte_range& r) { return inside(r, p.declared); })) {
+      // the first asked range at or after the part's start is inside it if any is
+      const auto it = std::lower_bound(ask.begin(), ask.end(), p.declared.first,
+                                       [](const byte_range& r, std::size_t v) { return r.offset < v; });
+      if (it == ask.end() || !inside(*it, p.declared)) {
         throw io_error("the server answered with Content-Range bytes " + std::to_string(p.declared.first) +
                        "-" + std::to_string(p.declared.last) +
-                       ", which holds none of the ranges asked for (a wrong "
-                       "Content-Range)");
+                       ", which holds none of the ranges asked for (a wrong Content-Range)");
       }
     }
     if (!complete) {
       return;
     }
+    std::vector<content_range> declared;
+    for (const received_part& p : parts) {
+      declared.push_back(p.declared);
+    }
+    std::sort(declared.begin(), declared.end(),
+              [](const content_range& x, const content_range& y) { return x.first < y.first; });
     for (const byte_range& r : ask) {
-      if (std::none_of(parts.begin(), parts.end(),
-                       [&](const received_part& p) { return inside(r, p.declared); })) {
+      const auto it = std::upper_bound(declared.begin(), declared.end(), r.offset,
+                                       [](std::size_t v, const content_range& c) { return v < c.first; });
+      if ((it == declared.begin() || !inside(r, *(it - 1))) &&
+          std::none_of(declared.begin(), declared.end(),
+                       [&](const content_range& c) { return inside(r, c); })) {
         throw io_error("the response does not contain bytes " + std::to_string(r.offset) + "-" +
                        std::to_string(r.offset + r.length - 1) + " (short or incomplete response)");
       }
@@ -461,44 +473,46 @@ public:
   }
 
   /// Copies every missing byte that `parts` (data in `body`) hold to its place and crosses it off.
-  /// Returns the bytes copied.
+  /// Returns the bytes copied. Linear in parts and pieces (after sorting the parts).
   std::size_t fill(std::span<const received_part> parts, std::string_view body) {
-    std::size_t copied = 0;
-    for (const received_part& part : parts) {
-      if (part.available == 0) {
-        continue;
+    const std::vector<segment> seg = segments(parts);
+    std::vector<piece> next;
+    next.reserve(pieces_.size() + 1);
+    std::size_t copied = 0, j = 0;
+    for (const piece& p : pieces_) {
+      std::size_t cur = p.file.offset;
+      const std::size_t end = p.file.offset + p.file.length;
+      while (j < seg.size() && seg[j].end <= cur) {
+        ++j;
       }
-      const std::size_t a = part.declared.first, b = part.declared.first + part.available; // [a, b)
-      std::vector<piece> next;
-      next.reserve(pieces_.size() + 1);
-      for (const piece& p : pieces_) {
-        const std::size_t s = std::max(a, p.file.offset), e = std::min(b, p.file.offset + p.file.length);
-        if (s >= e) {
-          next.push_back(p);
-          continue;
+      for (std::size_t k = j; k < seg.size() && seg[k].first < end && cur < end; ++k) {
+        const std::size_t s = std::max(cur, seg[k].first), e = std::min(end, seg[k].end);
+        if (s > cur) {
+          next.push_back({{cur, s - cur}, p.dst + (cur - p.file.offset), p.group}); // a gap: still missing
         }
-        std::memcpy(p.dst + (s - p.file.offset), body.data() + part.data_offset + (s - a), e - s);
+        std::memcpy(p.dst + (s - p.file.offset), body.data() + seg[k].data + (s - seg[k].first), e - s);
         copied += e - s;
-        if (s > p.file.offset) {
-          next.push_back({{p.file.offset, s - p.file.offset}, p.dst, p.group});
-        }
-        if (e < p.file.offset + p.file.length) {
-          next.push_back({{e, p.file.offset + p.file.length - e}, p.dst + (e - p.file.offset), p.group});
-        }
+        cur = e;
       }
-      pieces_ = std::move(next);
+      if (cur < end) {
+        next.push_back({{cur, end - cur}, p.dst + (cur - p.file.offset), p.group});
+      }
     }
+    pieces_ = std::move(next);
     return copied;
   }
 
-  /// Data bytes of `parts` inside `ask` (what a response delivered that was asked for).
+  /// Data bytes of `parts` inside `ask` (ascending, disjoint): what a response delivered that was
+  /// asked for.
   static std::size_t asked_bytes(std::span<const received_part> parts, std::span<const byte_range> ask) {
-    std::size_t n = 0;
-    for (const received_part& part : parts) {
-      const std::size_t a = part.declared.first, b = a + part.available;
-      for (const byte_range& r : ask) {
-        const std::size_t s = std::max(a, r.offset), e = std::min(b, r.offset + r.length);
-        n += s < e ? e - s : 0;
+    const std::vector<segment> seg = segments(parts);
+    std::size_t n = 0, j = 0;
+    for (const byte_range& r : ask) {
+      while (j < seg.size() && seg[j].end <= r.offset) {
+        ++j;
+      }
+      for (std::size_t k = j; k < seg.size() && seg[k].first < r.offset + r.length; ++k) {
+        n += std::min(r.offset + r.length, seg[k].end) - std::max(r.offset, seg[k].first);
       }
     }
     return n;
@@ -510,6 +524,35 @@ private:
     std::byte* dst = nullptr;
     std::size_t group = 0; ///< index of the asked range holding it
   };
+  /// Bytes [first, end) of the resource that a response holds, at `data` in its body.
+  struct segment {
+    std::size_t first = 0, end = 0, data = 0;
+  };
+  /// The bytes that `parts` hold as ascending, disjoint segments (where parts overlap, the
+  /// earlier part's bytes are taken).
+  static std::vector<segment> segments(std::span<const received_part> parts) {
+    std::vector<const received_part*> order;
+    for (const received_part& p : parts) {
+      if (p.available > 0) {
+        order.push_back(&p);
+      }
+    }
+    std::stable_sort(order.begin(), order.end(), [](const received_part* x, const received_part* y) {
+      return x->declared.first < y->declared.first;
+    });
+    std::vector<segment> out;
+    std::size_t covered = 0;
+    for (const received_part* p : order) {
+      const std::size_t a = p->declared.first, b = a + p->available;
+      const std::size_t s = out.empty() ? a : std::max(a, covered);
+      if (b > s) {
+        out.push_back({s, b, p->data_offset + (s - a)});
+        covered = b;
+      }
+    }
+    return out;
+  }
+
   std::vector<byte_range> asked_;
   std::vector<piece> pieces_;
 };
