@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,22 +84,12 @@ public:
 
   /// Runs every job, at most `connections()` at a time; returns what crossed the wire.
   wire_stats fetch(std::span<const job> jobs) {
-    std::vector<state> st;
-    st.reserve(jobs.size());
     for (const job& j : jobs) {
-      std::size_t total = 0;
-      for (const byte_range& r : j.ranges) {
-        total += r.length;
-      }
-      if (j.out.size() != total || j.ranges.empty()) {
-        throw shape_error("selmask::transfer::http_multi_client::fetch: job for " + j.url +
-                          " has an output of " + std::to_string(j.out.size()) + " bytes for " +
-                          std::to_string(j.ranges.size()) + " ranges of " + std::to_string(total));
-      }
-      st.push_back(state{pending_ranges(j.ranges, j.ranges, j.out.data())});
+      check_job(j);
     }
     wire_stats wire;
-    run(jobs, st, wire);
+    run(
+      jobs.size(), [&](std::size_t i) { return jobs[i]; }, wire);
     return wire;
   }
 
@@ -119,29 +110,37 @@ public:
       throw value_error(where + "samples_per_request must be at least 1");
     }
     const std::size_t stride = p.source().sample_bytes(), n = p.source().samples;
-    std::vector<job> jobs;
+    const std::size_t groups = (n + samples_per_request - 1) / samples_per_request;
+    std::vector<std::size_t> streams; // the streams with bytes to read, `groups` jobs each
     for (std::size_t v = 0; v < p.streams(); ++v) {
-      const std::size_t per = p.sample_payload_bytes(v);
-      for (std::size_t first = 0; first < n && per > 0; first += samples_per_request) {
-        const std::size_t count = std::min(samples_per_request, n - first);
-        job j{urls[v],
-              {},
-              p.source().stream_bytes(),
-              payload.subspan(p.payload_offset(v) + first * per, count * per)};
-        for (std::size_t s = first; s < first + count; ++s) {
-          for (const byte_range& r : p.sample_ranges(v)) {
-            if (!j.ranges.empty() &&
-                j.ranges.back().offset + j.ranges.back().length == s * stride + r.offset) {
-              j.ranges.back().length += r.length;
-            } else {
-              j.ranges.push_back({s * stride + r.offset, r.length});
-            }
-          }
-        }
-        jobs.push_back(std::move(j));
+      if (p.sample_payload_bytes(v) > 0) {
+        streams.push_back(v);
       }
     }
-    const wire_stats w = fetch(jobs);
+    // a job is made when it starts: memory for the requests in flight, not for every sample
+    const auto make = [&](std::size_t i) {
+      const std::size_t v = streams[i / groups], per = p.sample_payload_bytes(v);
+      const std::size_t first = (i % groups) * samples_per_request;
+      const std::size_t count = std::min(samples_per_request, n - first);
+      job j{urls[v],
+            {},
+            p.source().stream_bytes(),
+            payload.subspan(p.payload_offset(v) + first * per, count * per)};
+      j.ranges.reserve(count * p.sample_ranges(v).size());
+      for (std::size_t smp = first; smp < first + count; ++smp) {
+        for (const byte_range& r : p.sample_ranges(v)) {
+          if (!j.ranges.empty() &&
+              j.ranges.back().offset + j.ranges.back().length == smp * stride + r.offset) {
+            j.ranges.back().length += r.length;
+          } else {
+            j.ranges.push_back({smp * stride + r.offset, r.length});
+          }
+        }
+      }
+      return j;
+    };
+    wire_stats w;
+    run(streams.size() * groups, make, w);
     if (w.range_bytes != p.payload_bytes()) {
       throw io_error(where + "received " + std::to_string(w.range_bytes) +
                      " bytes of range data, the plan's payload is " + std::to_string(p.payload_bytes()));
@@ -181,10 +180,11 @@ private:
   };
   /// A job's progress.
   struct state {
-    pending_ranges todo;
-    int failures = 0;            ///< failed attempts of the current request
-    clock::time_point started{}; ///< when its first attempt began
-    clock::time_point ready{};   ///< not before (a backoff)
+    std::optional<job> work;            ///< from its first start until it is done
+    std::optional<pending_ranges> todo; ///< its bytes still missing
+    int failures = 0;                   ///< failed attempts of the current request
+    clock::time_point started{};        ///< when its first attempt began
+    clock::time_point ready{};          ///< not before (a backoff)
   };
 
   /// Removes the transfers in flight from the multi handle (also when unwinding).
@@ -200,8 +200,28 @@ private:
     }
   };
 
-  void start(slot& s, std::size_t j, const job& jb, state& js) {
-    s.ask = js.todo.next_ask();
+  static void check_job(const job& j) {
+    std::size_t total = 0;
+    for (const byte_range& r : j.ranges) {
+      total += r.length;
+    }
+    if (j.out.size() != total || j.ranges.empty()) {
+      throw shape_error("selmask::transfer::http_multi_client::fetch: job for " + j.url +
+                        " has an output of " + std::to_string(j.out.size()) + " bytes for " +
+                        std::to_string(j.ranges.size()) + " ranges of " + std::to_string(total));
+    }
+  }
+
+  /// Starts the next request of job `j` (made by `source` on its first start) on `s`.
+  template <class Source>
+  void start(slot& s, std::size_t j, Source& source, state& js) {
+    if (!js.work) {
+      js.work = source(j);
+      check_job(*js.work);
+      js.todo.emplace(js.work->ranges, js.work->ranges, js.work->out.data());
+    }
+    const job& jb = *js.work;
+    s.ask = js.todo->next_ask();
     s.ask.resize(ranges_fitting(s.ask, base_.opt_.max_range_header_bytes)); // the rest in the next request
     std::size_t read = 0;
     for (const byte_range& br : s.ask) {
@@ -226,18 +246,17 @@ private:
   }
 
   /// The transfer of `s` ended with `rc`: the job is done, waits for a retry, or the call throws.
-  void finish(slot& s, CURLcode rc, std::span<const job> jobs, std::vector<state>& st,
-              std::deque<std::size_t>& ready, std::vector<std::size_t>& waiting, std::size_t& done,
-              wire_stats& wire) {
+  void finish(slot& s, CURLcode rc, std::vector<state>& st, std::deque<std::size_t>& ready,
+              std::vector<std::size_t>& waiting, std::size_t& done, wire_stats& wire) {
     curl_multi_remove_handle(multi_.get(), s.easy.get());
     s.busy = false;
     http_client::account(s.easy.get(), rc, s.errbuf, s.r, wire);
     long connects = 0;
     curl_easy_getinfo(s.easy.get(), CURLINFO_NUM_CONNECTS, &connects);
     opened_ += static_cast<std::size_t>(connects > 0 ? connects : 0);
-    const job& jb = jobs[s.job];
     state& js = st[s.job];
-    const attempt_result a = base_.take_ranges(s.r, s.body, s.ask, js.todo, jb.resource_bytes, wire);
+    const job& jb = *js.work;
+    const attempt_result a = base_.take_ranges(s.r, s.body, s.ask, *js.todo, jb.resource_bytes, wire);
     const auto what = [&] {
       const std::string v = range_header_value(s.ask);
       return "selmask::transfer::http_multi_client: GET " + jb.url +
@@ -245,7 +264,9 @@ private:
     };
     if (a.k == attempt_result::kind::done) {
       js.failures = 0;
-      if (js.todo.empty()) {
+      if (js.todo->empty()) {
+        js.todo.reset(); // a finished job's memory goes now
+        js.work.reset();
         ++done;
       } else {
         ready.push_front(s.job); // the part past the header limit
@@ -258,28 +279,31 @@ private:
                               " in " + std::to_string(elapsed.count()) + " ms";
     if (a.k == attempt_result::kind::permanent) {
       throw transfer_error(what() + a.message + " (" + tries + ")", jb.url,
-                           range_header_value(js.todo.next_ask()), a.status, js.failures);
+                           range_header_value(js.todo->next_ask()), a.status, js.failures);
     }
     const retry_decision d = next_retry(base_.opt_.retry, js.failures, elapsed, a.retry_after,
                                         std::uniform_real_distribution<double>()(base_.rng_));
     if (!d.retry) {
       throw transfer_error(what() + a.message + "; gave up after " + tries + ": " + d.why_not, jb.url,
-                           range_header_value(js.todo.next_ask()), a.status, js.failures);
+                           range_header_value(js.todo->next_ask()), a.status, js.failures);
     }
     js.ready = clock::now() + d.delay;
     waiting.push_back(s.job);
     wire.retries += 1;
   }
 
-  void run(std::span<const job> jobs, std::vector<state>& st, wire_stats& wire) {
+  /// Runs jobs 0..n-1; `source(j)` makes job j when it first starts.
+  template <class Source>
+  void run(std::size_t n, Source&& source, wire_stats& wire) {
     abandon guard{*this};
+    std::vector<state> st(n);
     std::deque<std::size_t> ready;
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
+    for (std::size_t j = 0; j < n; ++j) {
       ready.push_back(j);
     }
     std::vector<std::size_t> waiting; // jobs in a backoff
     std::size_t done = 0;
-    while (done < jobs.size()) {
+    while (done < n) {
       const auto now = clock::now();
       auto next_due = now + std::chrono::milliseconds(100);
       for (std::size_t i = 0; i < waiting.size();) {
@@ -296,7 +320,7 @@ private:
         if (!s->busy && !ready.empty()) {
           const std::size_t j = ready.front();
           ready.pop_front();
-          start(*s, j, jobs[j], st[j]);
+          start(*s, j, source, st[j]);
         }
       }
       int running = 0;
@@ -311,12 +335,12 @@ private:
         }
         for (auto& s : slots_) {
           if (s->busy && s->easy.get() == m->easy_handle) {
-            finish(*s, m->data.result, jobs, st, ready, waiting, done, wire);
+            finish(*s, m->data.result, st, ready, waiting, done, wire);
             break;
           }
         }
       }
-      if (done < jobs.size() && (ready.empty() || running > 0)) {
+      if (done < n && (ready.empty() || running > 0)) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_due - clock::now());
         curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::max<long long>(0, wait.count())),
                         nullptr);
