@@ -10,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev python3-venv
   nlohmann-json3-dev libcurl4-openssl-dev nginx libturbojpeg0-dev libjpeg62-turbo-dev
   libgdal-dev libtiff-dev libhdf5-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   gnuplot-nox
 )

@@ -17,6 +17,7 @@
 #include "../backend/ops.hpp"
 #include "../error.hpp"
 #include "../io/dataset.hpp"
+#include "../surrogate/formulas.hpp"
 #include "communicator.hpp"
 #include "loss.hpp"
 
