@@ -627,10 +627,10 @@ TEST_CASE("https: nginx with a certificate of a private CA, the CA given to the 
   root.put("data.bin", content);
   const std::uint16_t port = free_port();
   const std::string c = certs.path.string() + "/good";
-  selmask::testing::nginx_server nginx(root.path, "    listen 127.0.0.1:" + std::to_string(port) +
-                                                    " ssl;\n    ssl_certificate " + c + "server.pem;\n" +
-                                                    "    ssl_certificate_key " + c + "server.key;\n" +
-                                                    "    location /busy/ { return 503; }\n");
+  selmask::testing::nginx_server nginx(
+    root.path, "    listen 127.0.0.1:" + std::to_string(port) + " ssl http2;\n    ssl_certificate " + c +
+                 "server.pem;\n" + "    ssl_certificate_key " + c + "server.key;\n" +
+                 "    location /busy/ { return 503; }\n");
   const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/data.bin";
   for (auto strategy : {tr::range_strategy::multi_range, tr::range_strategy::per_range}) {
     tr::http_options o = fast(strategy);
@@ -640,6 +640,31 @@ TEST_CASE("https: nginx with a certificate of a private CA, the CA given to the 
     CHECK(fetch(client, url, some_ranges, file_bytes, &w) == truth(content, some_ranges));
     CHECK(w.retries == 0);
     CHECK(client.download_whole(url).payload == truth(content, {{0, file_bytes}}));
+  }
+  // many requests at once over HTTP/2 (nginx offers it by ALPN), multiplexed on at most 4 connections
+  {
+    std::vector<tr::byte_range> many;
+    for (std::size_t at = 0; at + 100 < file_bytes; at += 997) {
+      many.push_back({at, 1 + at % 50});
+    }
+    tr::http_options o = fast();
+    o.ca_file = c + "ca.pem";
+    tr::http_multi_client client(o, 4);
+    std::vector<tr::http_multi_client::job> jobs;
+    std::vector<std::vector<std::byte>> outs(many.size());
+    for (std::size_t i = 0; i < many.size(); ++i) {
+      outs[i].resize(many[i].length);
+      jobs.push_back({url, {many[i]}, file_bytes, outs[i]});
+    }
+    const tr::wire_stats w = client.fetch(jobs);
+    std::vector<std::byte> joined;
+    for (const auto& o1 : outs) {
+      joined.insert(joined.end(), o1.begin(), o1.end());
+    }
+    CHECK(joined == truth(content, many));
+    CHECK(w.requests == many.size());
+    CHECK(client.http2_responses() == many.size());
+    CHECK(client.connections_opened() <= 4);
   }
   // without the CA (the system's CAs do not know it) or with another CA: a certificate error at once
   for (const std::string& ca : {std::string(), certs.path.string() + "/otherca.pem"}) {

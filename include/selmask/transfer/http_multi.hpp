@@ -80,6 +80,8 @@ public:
   /// Connections opened so far (CURLINFO_NUM_CONNECTS summed): with keep-alive at most
   /// `connections()` per server for as long as the server keeps them open.
   [[nodiscard]] std::size_t connections_opened() const noexcept { return opened_; }
+  /// Responses so far that came over HTTP/2 (multiplexed on the connections).
+  [[nodiscard]] std::size_t http2_responses() const noexcept { return http2_; }
   [[nodiscard]] const http_options& options() const noexcept { return base_.options(); }
 
   /// Runs every job, at most `connections()` at a time; returns what crossed the wire.
@@ -254,6 +256,9 @@ private:
     long connects = 0;
     curl_easy_getinfo(s.easy.get(), CURLINFO_NUM_CONNECTS, &connects);
     opened_ += static_cast<std::size_t>(connects > 0 ? connects : 0);
+    long version = 0;
+    curl_easy_getinfo(s.easy.get(), CURLINFO_HTTP_VERSION, &version);
+    http2_ += version == CURL_HTTP_VERSION_2_0 ? 1 : 0;
     state& js = st[s.job];
     const job& jb = *js.work;
     const attempt_result a = base_.take_ranges(s.r, s.body, s.ask, *js.todo, jb.resource_bytes, wire);
@@ -351,6 +356,7 @@ private:
   http_client base_; ///< options, request setup, checks and the jitter's generator
   std::size_t connections_ = 0;
   std::size_t opened_ = 0;
+  std::size_t http2_ = 0;
   std::unique_ptr<CURLM, multi_deleter> multi_;
   std::vector<std::unique_ptr<slot>> slots_; ///< stable addresses: curl holds pointers to their parts
 };
