@@ -44,6 +44,10 @@
 // writes the state and exits (status 130 / 143) saying how to continue; after a kill, a crash or
 // a power cut, `--resume DIR` continues from the last state with the arguments of DIR's run and
 // gives the same front, masks, weights and epoch log (but for its seconds) as a run never stopped.
+// fashion_mnist_pixels_mpi compiles this file with SELMASK_EXAMPLE_MPI defined: the same job over
+// MPI ranks (scripts/run.sh --ranks N: mpirun underneath), every global batch split across the
+// ranks (selmask::mpi_communicator), rank 0 writing every output; the same outputs as one process
+// computing the same shards.
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "gnuplot.hpp"
@@ -58,6 +62,9 @@
 #include <selmask/selmask.hpp>
 #endif
 #include <selmask/train/trainer.hpp>
+#if defined(SELMASK_EXAMPLE_MPI)
+#include <selmask/train/mpi.hpp>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -282,6 +289,14 @@ arguments parse(int argc, char** argv) {
   return a;
 }
 
+#if defined(SELMASK_EXAMPLE_MPI)
+using communicator_t = selmask::mpi_communicator;
+#else
+using communicator_t = selmask::single_process;
+#endif
+int rank = 0; ///< of this process (MPI), 0 without MPI
+bool is_root() { return rank == 0; }
+
 #if defined(SELMASK_EXAMPLE_CUDA)
 using backend_t = selmask::cuda;
 #else
@@ -325,10 +340,10 @@ seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
                                     .final_fixation = args.final_fixate_lr,
                                     .final_cosine = args.final_cosine};
   const auto train_with = [&](auto controller) {
-    return selmask::learn_selection_masks(masks, net, train, validation, &test, opt,
-                                          selmask::training_policies<>{}.with_lambda(controller).with_lr(lr),
-                                          selmask::progress_display{25},
-                                          selmask::epoch_csv_log(out / "epochs.csv"));
+    return selmask::learn_selection_masks(
+      masks, net, train, validation, &test, opt,
+      selmask::training_policies<>{}.with_lambda(controller).with_lr(lr).with_communicator(communicator_t{}),
+      selmask::progress_display{25}, selmask::epoch_csv_log(out / "epochs.csv"));
   };
   seed_run run;
   selmask::training_result& result = run.result;
@@ -577,10 +592,10 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
 }
 } // namespace
 
-int main(int argc, char** argv) try {
+int job(int argc, char** argv) try {
   const arguments args = parse(argc, argv);
   std::filesystem::create_directories(args.out);
-  if (!args.resume) { // what --resume OUT reads back
+  if (!args.resume && is_root()) { // what --resume OUT reads back
     std::string lines;
     for (int i = 1; i < argc; ++i)
       lines += std::string(argv[i]) + "\n";
@@ -595,22 +610,25 @@ int main(int argc, char** argv) try {
   // bytes on the wire per test image: payload, coalesced ranges over nginx, full download
   wire_fn wire_of;
 #if defined(SELMASK_EXAMPLE_WIRE)
-  const example::front_wire wire(std::filesystem::path(selmask::io::fashion_mnist_default_dir) /
-                                   "t10k-images-idx3-ubyte.gz",
-                                 data.test.size());
-  const std::string no_wire = wire.why();
-  if (wire.available()) {
-    wire_of = [&wire](const std::vector<float>& m) {
-      const example::wire_per_image w = wire.price(m);
-      return std::array<double, 3>{w.payload, w.wire, w.full};
-    };
+  std::optional<example::front_wire> wire; // rank 0 measures (and writes every output)
+  std::string no_wire = "measured on rank 0 only";
+  if (is_root()) {
+    wire.emplace(std::filesystem::path(selmask::io::fashion_mnist_default_dir) / "t10k-images-idx3-ubyte.gz",
+                 data.test.size());
+    no_wire = wire->why();
+    if (wire->available()) {
+      wire_of = [&wire](const std::vector<float>& m) {
+        const example::wire_per_image w = wire->price(m);
+        return std::array<double, 3>{w.payload, w.wire, w.full};
+      };
+    }
   }
 #else
   const std::string no_wire = "built without libcurl (selmask::http)";
 #endif
   if (wire_of) {
     std::fprintf(stderr, "transport model of the test images on nginx measured (coalesced ranges)\n");
-  } else {
+  } else if (is_root()) {
     std::fprintf(stderr, "no wire bytes in front.csv: %s\n", no_wire.c_str());
   }
 
@@ -624,18 +642,36 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "seed %llu: train %zu, validation %zu, test %zu images\n",
                  static_cast<unsigned long long>(seed), train.size(), validation.size(), data.test.size());
     runs.push_back(train_seed(args, train, validation, data.test, seed, out));
-    write_seed_outputs(runs.back(), train, out, wire_of, no_wire);
+    if (is_root())
+      write_seed_outputs(runs.back(), train, out, wire_of, no_wire);
   }
-  if (args.seeds > 1) {
+  if (args.seeds > 1 && is_root()) {
     write_seed_means(args, runs);
   }
   return 0;
 } catch (const selmask::training_interrupted& e) {
-  std::fprintf(
-    stderr, "fashion_mnist_pixels: %s\nto continue: %s --resume %s   (or scripts/run.sh --resume %s)\n",
-    e.what(), argv[0], parse(argc, argv).out.string().c_str(), parse(argc, argv).out.string().c_str());
+  if (is_root()) {
+    const std::string out = parse(argc, argv).out.string();
+#if defined(SELMASK_EXAMPLE_MPI)
+    const std::string again = "mpirun -np N " + std::string(argv[0]) + " --resume " + out +
+                              "   (or scripts/run.sh --ranks N --resume " + out + ")";
+#else
+    const std::string again =
+      std::string(argv[0]) + " --resume " + out + "   (or scripts/run.sh --resume " + out + ")";
+#endif
+    std::fprintf(stderr, "fashion_mnist_pixels: %s\nto continue: %s\n", e.what(), again.c_str());
+  }
   return e.signal() == SIGTERM ? 143 : 130;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_mnist_pixels: %s\n", e.what());
   return 1;
+}
+
+int main(int argc, char** argv) {
+#if defined(SELMASK_EXAMPLE_MPI)
+  selmask::mpi_session mpi(argc,
+                           argv); // outlives the job's error handling (MPI_Abort after a failed exchange)
+  rank = selmask::mpi_session::rank();
+#endif
+  return job(argc, argv);
 }

@@ -9,15 +9,23 @@
 // reads global batch B; --hang-at B: rank 1 sleeps there for ever; --stop-at B: rank 1 asks to
 // stop there (request_stop(); all ranks stop after that batch). --state: a training state in
 // OUT/state, resumed when present.
+// tests/mpi/nccl_train.cu compiles this file with SELMASK_TEST_NCCL defined: the same run on the
+// CUDA backend, the ranks exchanging through NCCL (nccl_communicator), one GPU per rank.
+#if defined(SELMASK_TEST_NCCL)
+#include <selmask/cuda.cuh>
+#include <selmask/train/nccl.hpp>
+#else
+#include <selmask/selmask.hpp>
+#endif
 #include "../train_support.hpp"
 
 #include <selmask/nn/dense.hpp>
 #include <selmask/nn/flatten.hpp>
 #include <selmask/nn/sequential.hpp>
-#include <selmask/selmask.hpp>
 #include <selmask/train/mpi.hpp>
 #include <selmask/train/trainer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +38,11 @@ using namespace selmask;
 namespace fs = std::filesystem;
 
 namespace {
+#if defined(SELMASK_TEST_NCCL)
+using B = selmask::cuda;
+#else
 using B = cpu;
+#endif
 using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
 
 /// The in-memory training set, batch by batch; rank 1 dies or hangs at one global batch.
@@ -157,8 +169,17 @@ int main(int argc, char** argv) try {
   mpi_session mpi(argc, argv);
   source.rank1 = mpi_session::rank() == 1;
   try {
+#if defined(SELMASK_TEST_NCCL)
+    int devices = 1;
+    cudaGetDeviceCount(&devices);
+    return train(
+      out,
+      nccl_communicator(mpi_session::rank() % std::max(devices, 1), std::chrono::milliseconds(timeout_ms)),
+      source, state, mpi_session::rank() == 0);
+#else
     return train(out, mpi_communicator(std::chrono::milliseconds(timeout_ms)), source, state,
                  mpi_session::rank() == 0);
+#endif
   } catch (const training_interrupted& e) {
     std::fprintf(stderr, "mpi_train (rank %d): %s\n", mpi_session::rank(), e.what());
     return 130;

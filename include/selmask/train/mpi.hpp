@@ -21,6 +21,13 @@
 /// `MPI_Abort` rather than a finalize that would wait for the missing rank. (Open MPI's `mpirun`
 /// also ends the job itself when a rank exits with an error.)
 
+// the C API only: MPI's deprecated C++ bindings are not used (and do not compile warning-free)
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <chrono>
