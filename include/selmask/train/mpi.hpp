@@ -126,6 +126,18 @@ public:
 
   void all_gather(std::span<const float> mine, std::span<float> all) { gather(mine, all, MPI_FLOAT); }
   void all_gather(std::span<const double> mine, std::span<double> all) { gather(mine, all, MPI_DOUBLE); }
+  /// `mine` in R equal chunks, chunk j to rank j; `got` receives chunk `rank` of every rank, in
+  /// rank order (the first step of the gradient exchange, train/data_parallel.hpp).
+  void all_to_all(std::span<const float> mine, std::span<float> got) {
+    if (mine.size() % size_ != 0 || got.size() != mine.size()) {
+      throw value_error("selmask::mpi_communicator: all_to_all of " + std::to_string(mine.size()) +
+                        " values in " + std::to_string(size_) + " chunks into " + std::to_string(got.size()));
+    }
+    const int n = static_cast<int>(mine.size() / size_);
+    exchange([&](MPI_Request* r) {
+      return MPI_Ialltoall(mine.data(), n, MPI_FLOAT, got.data(), n, MPI_FLOAT, comm_, r);
+    });
+  }
 
 private:
   template <class T>
@@ -136,15 +148,24 @@ private:
       throw value_error(who + "all_gather of " + std::to_string(mine.size()) + " values needs room for " +
                         std::to_string(mine.size() * size_) + ", got " + std::to_string(all.size()));
     }
+    const int n = static_cast<int>(mine.size());
+    exchange(
+      [&](MPI_Request* r) { return MPI_Iallgather(mine.data(), n, type, all.data(), n, type, comm_, r); });
+  }
+
+  /// Starts a non-blocking collective with `start(&request)` and waits for it until the deadline.
+  template <class Start>
+  void exchange(Start&& start) {
+    const std::string who =
+      "selmask::mpi_communicator (rank " + std::to_string(rank_) + " of " + std::to_string(size_) + "): ";
     const auto fail = [&](const std::string& what) {
       detail::mpi_failed = true;
       throw communication_error(who + what);
     };
     MPI_Request request = MPI_REQUEST_NULL;
-    const int n = static_cast<int>(mine.size());
-    int rc = MPI_Iallgather(mine.data(), n, type, all.data(), n, type, comm_, &request);
+    int rc = start(&request);
     if (rc != MPI_SUCCESS) {
-      fail("MPI_Iallgather failed: " + detail::mpi_error_text(rc));
+      fail("starting an exchange failed: " + detail::mpi_error_text(rc));
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout_;
     int done = 0;
