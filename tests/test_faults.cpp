@@ -335,7 +335,7 @@ TEST_CASE("faults: a stalled transfer times out and only its missing bytes are a
   CHECK(fetch(client, server.url(), some_ranges, file_bytes, &w) == truth(content, some_ranges));
   const long took = elapsed_ms(t0);
   CHECK(took >= 190);
-  CHECK(took < 1500);
+  CHECK(took < 3000);
   CHECK(w.retries == 1);
   const auto log = server.log();
   REQUIRE(log.size() == 2);
@@ -446,12 +446,12 @@ TEST_CASE("faults: a server that always fails costs a bounded number of attempts
     fetch(client, server.url(), some_ranges, file_bytes);
     FAIL("a 502 was accepted");
   } catch (const tr::transfer_error& e) {
-    CHECK(e.attempts() >= 6);
+    CHECK(e.attempts() >= 3); // about 8 on an idle machine: waits of 10, 20, 40, 40, … ms
     CHECK(e.attempts() < 30);
     CHECK(static_cast<std::size_t>(e.attempts()) == server.log().size());
     CHECK_THAT(e.what(), Catch::Contains("past the retry time of 300 ms"));
   }
-  CHECK(elapsed_ms(t0) <= 300 + 500);
+  CHECK(elapsed_ms(t0) <= 300 + 1500); // the retry time and the last attempt
   // nothing listening: connection refused is retried, then named
   const std::string dead = [] {
     fault_server gone("x");
