@@ -8,7 +8,7 @@
 //                        [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F]
 //                        [--train-limit N]
 //                        [--test-limit N] [--seed S] [--seeds N]
-//                        [--weights FILE] [--state-every N]
+//                        [--weights FILE] [--state-every N] [--shards N]
 //   fashion_mnist_pixels --resume DIR
 //
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png and front.svg (test
@@ -46,8 +46,8 @@
 // gives the same front, masks, weights and epoch log (but for its seconds) as a run never stopped.
 // fashion_mnist_pixels_mpi compiles this file with SELMASK_EXAMPLE_MPI defined: the same job over
 // MPI ranks (scripts/run.sh --ranks N: mpirun underneath), every global batch split across the
-// ranks (selmask::mpi_communicator), rank 0 writing every output; the same outputs as one process
-// computing the same shards.
+// ranks (selmask::mpi_communicator), rank 0 writing every output: the same outputs, bit for bit,
+// as `--shards N` in one process (selmask::local_shards: the N shards one after another).
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
 #include "gnuplot.hpp"
@@ -112,6 +112,7 @@ struct arguments {
   std::size_t seeds = 1;
   std::filesystem::path weights;
   std::size_t state_every = 100;
+  std::size_t shards = 1;
   bool resume = false;
 };
 
@@ -124,7 +125,7 @@ struct arguments {
     "[--final-cosine 0|1] [--budget Q] [--keep K] [--budget-eta E] [--budget-reach F] "
     "[--train-limit N] "
     "[--test-limit N] [--validation N] "
-    "[--seed S] [--seeds N] [--weights FILE] [--state-every N]\n"
+    "[--seed S] [--seeds N] [--weights FILE] [--state-every N] [--shards N]\n"
     "       fashion_mnist_pixels --resume DIR   (continue the run whose outputs are in DIR)\n",
     msg);
   std::exit(2);
@@ -239,7 +240,12 @@ arguments parse(int argc, char** argv) {
         a.weights = value();
       else if (k == "--state-every")
         a.state_every = std::stoul(value());
-      else if (k == "--help" || k == "-h")
+      else if (k == "--shards") {
+        const std::string v = value();
+        if (v.empty() || v.front() == '-' || std::stoul(v) == 0)
+          throw std::invalid_argument(v);
+        a.shards = std::stoul(v);
+      } else if (k == "--help" || k == "-h")
         usage("learn a pixel mask for LeNet on Fashion-MNIST");
       else
         usage(("unknown argument " + k).c_str());
@@ -340,10 +346,17 @@ seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
                                     .final_fixation = args.final_fixate_lr,
                                     .final_cosine = args.final_cosine};
   const auto train_with = [&](auto controller) {
-    return selmask::learn_selection_masks(
-      masks, net, train, validation, &test, opt,
-      selmask::training_policies<>{}.with_lambda(controller).with_lr(lr).with_communicator(communicator_t{}),
-      selmask::progress_display{25}, selmask::epoch_csv_log(out / "epochs.csv"));
+    const auto policies = selmask::training_policies<>{}.with_lambda(controller).with_lr(lr);
+    const auto learn = [&](auto communicator) {
+      return selmask::learn_selection_masks(
+        masks, net, train, validation, &test, opt, policies.with_communicator(communicator),
+        selmask::progress_display{25}, selmask::epoch_csv_log(out / "epochs.csv"));
+    };
+#if !defined(SELMASK_EXAMPLE_MPI) && !defined(SELMASK_EXAMPLE_CUDA)
+    if (args.shards > 1) // the shards of --ranks N, computed one after another in this process
+      return learn(selmask::local_shards(args.shards));
+#endif
+    return learn(communicator_t{});
   };
   seed_run run;
   selmask::training_result& result = run.result;
