@@ -7,6 +7,7 @@
 # A kill lands after a random number (1..6) of rewrites of the state file and a random delay
 # (0..0.3 s); SELMASK_RESUME_SEED=N repeats the moments of an earlier run (the seed is printed).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 job=$(realpath "$1")
 seed=${SELMASK_RESUME_SEED:-$(( $(date +%s%N) % 32768 ))}
 RANDOM=$seed
@@ -63,18 +64,5 @@ for k in 2 3 4 5; do
   grep -q "resuming from .* at epoch" "$work/stopped/log$k" || fail "run $k did not resume from a state"
 done
 
-ref=$work/reference/out
-got=$work/stopped/out
-for f in front.csv summary.txt; do
-  cmp "$ref/$f" "$got/$f" || fail "$f differs"
-done
-diff <(cut -d, -f1-9 "$ref/epochs.csv") <(cut -d, -f1-9 "$got/epochs.csv") || fail "epochs.csv differs"
-[ "$(wc -l < "$ref/epochs.csv")" -gt 5 ] || fail "epochs.csv has too few rows"
-n=0
-for f in "$ref"/checkpoints/*; do
-  cmp "$f" "$got/checkpoints/$(basename "$f")" || fail "checkpoints/$(basename "$f") differs"
-  n=$((n + 1))
-done
-[ "$n" -ge 3 ] || fail "only $n checkpoint files to compare"
-[ "$(ls "$got/checkpoints" | wc -l)" = "$n" ] || fail "the resumed run wrote other checkpoints"
-echo "resume_kill: front.csv, epochs.csv, summary.txt and $n checkpoint files identical to the uninterrupted run's"
+same=$("$here/same_outputs.sh" "$work/reference/out" "$work/stopped/out") || fail "the outputs differ"
+echo "resume_kill: $same to the uninterrupted run's"

@@ -20,14 +20,9 @@ using Catch::Contains;
 
 namespace {
 using B = cpu;
-using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
+using net_t = band_net<B>;
 
-net_t make_net(std::uint64_t seed) {
-  nn::sequential_options o;
-  o.seed = seed;
-  o.optimizer.lr = 1e-2f;
-  return net_t(o, nn::flatten<B>{}, nn::dense<B>(108, 3));
-}
+net_t make_net(std::uint64_t seed) { return make_band_net<B>(seed); }
 
 struct run {
   training_result result;

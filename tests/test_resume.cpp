@@ -28,14 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 using B = cpu;
-using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
+using net_t = band_net<B>;
 
-net_t make_net(std::uint64_t seed) {
-  nn::sequential_options o;
-  o.seed = seed;
-  o.optimizer.lr = 1e-2f;
-  return net_t(o, nn::flatten<B>{}, nn::dense<B>(108, 3));
-}
+net_t make_net(std::uint64_t seed) { return make_band_net<B>(seed); }
 
 std::vector<std::vector<float>> weights_of(const net_t& net) {
   std::vector<std::vector<float>> out;
@@ -254,13 +249,9 @@ TEST_CASE("resume: λ rounds, stopped in the warm-up, mid-epoch and after an epo
                           .with_lambda(round_schedule{2, 1, 1.5f})
                           .with_lr(phase_lr{.exploration = 0.5f, .fixation = 0.8f});
   using pipe = pipeline<any_mask<channel>>;
-  check_resume<pipe>(o, policies,
-                     {{0, 4}, {3, 6}, {5, 9}});
+  check_resume<pipe>(o, policies, {{0, 4}, {3, 6}, {5, 9}});
   // a real SIGTERM, and a kill that goes back to a state written by state_every_batches
-  check_resume<pipe>(o, policies,
-                     {{2, 1, stopper::sigterm},
-                      {4, 8, stopper::snapshot},
-                      {6, 2}});
+  check_resume<pipe>(o, policies, {{2, 1, stopper::sigterm}, {4, 8, stopper::snapshot}, {6, 2}});
 }
 
 TEST_CASE("resume: a per-batch budget controller, keep_cells and final fixation", "[resume][train]") {
@@ -270,8 +261,7 @@ TEST_CASE("resume: a per-batch budget controller, keep_cells and final fixation"
   o.keep_cells = 3;
   const auto policies = training_policies<>{}.with_lambda(
     budget_controller{.target_q = 0.25, .by_epoch = 6, .eta = 0.05f, .per_batch = true});
-  check_resume<pipeline<any_mask<channel>>>(
-    o, policies, {{3, 2}, {8, 0}, {9, 5}});
+  check_resume<pipeline<any_mask<channel>>>(o, policies, {{3, 2}, {8, 0}, {9, 5}});
 }
 
 TEST_CASE("resume: a stochastic surrogate's random stream and the plateau rule's state", "[resume][train]") {
@@ -281,9 +271,7 @@ TEST_CASE("resume: a stochastic surrogate's random stream and the plateau rule's
   o.state_every_batches = 3;
   const auto policies = training_policies<>{}.with_lambda(plateau_schedule{.patience = 1});
   using pipe = pipeline<any_mask<channel, hard_concrete>>;
-  check_resume<pipe>(
-    o, policies,
-    {{2, 5}, {4, 7, stopper::snapshot}, {6, 0}});
+  check_resume<pipe>(o, policies, {{2, 5}, {4, 7, stopper::snapshot}, {6, 0}});
 }
 
 TEST_CASE("resume: other settings, a corrupt state and unsaveable models are refused by name",

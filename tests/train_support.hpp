@@ -2,6 +2,9 @@
 // The small training task shared by the trainer's tests: 12 bands of 3×3 of which 3 carry the
 // class, and quick trainer settings that learn it in a few epochs.
 #include <selmask/io/dataset.hpp>
+#include <selmask/nn/dense.hpp>
+#include <selmask/nn/flatten.hpp>
+#include <selmask/nn/sequential.hpp>
 #include <selmask/train/trainer.hpp>
 
 #include <cstdint>
@@ -47,6 +50,17 @@ inline trainer_options quick_options() {
   o.mask_optimizer.lr = 0.05f;
   o.seed = 3;
   return o;
+}
+
+/// A dense network for `bands` (108 inputs, 3 classes), parameters drawn from `seed`.
+template <class B>
+using band_net = selmask::nn::sequential<B, selmask::nn::flatten<B>, selmask::nn::dense<B>>;
+template <class B>
+band_net<B> make_band_net(std::uint64_t seed, float lr = 1e-2f) {
+  selmask::nn::sequential_options o;
+  o.seed = seed;
+  o.optimizer.lr = lr;
+  return band_net<B>(o, selmask::nn::flatten<B>{}, selmask::nn::dense<B>(108, 3));
 }
 
 } // namespace selmask_test

@@ -43,7 +43,6 @@ using B = selmask::cuda;
 #else
 using B = cpu;
 #endif
-using net_t = nn::sequential<B, nn::flatten<B>, nn::dense<B>>;
 
 /// The in-memory training set, batch by batch; rank 1 dies or hangs at one global batch.
 struct faulty_source {
@@ -82,10 +81,7 @@ int train(const fs::path& out, Comm comm, faulty_source& source, bool state, boo
   static const auto val = selmask_test::bands(121, 2);
   static const auto test = selmask_test::bands(77, 3);
   pipeline<any_mask<channel>>::on<B> masks(source.sample_shape(), 2);
-  nn::sequential_options so;
-  so.seed = 5;
-  so.optimizer.lr = 1e-2f;
-  net_t net(so, nn::flatten<B>{}, nn::dense<B>(108, 3));
+  auto net = selmask_test::make_band_net<B>(5);
   trainer_options o = selmask_test::quick_options();
   o.mask_epochs = 6;
   if (state) {

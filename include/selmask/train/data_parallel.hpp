@@ -19,6 +19,7 @@
 #include "../io/dataset.hpp"
 #include "../surrogate/formulas.hpp"
 #include "communicator.hpp"
+#include "evaluate.hpp"
 #include "loss.hpp"
 
 namespace selmask {
@@ -223,25 +224,18 @@ std::pair<double, double> evaluate_sharded(Pipe& pipe, Model& model, const io::d
   using B = typename Pipe::backend;
   std::vector<double> mine;
   double q = 1.0;
-  host_batch batch;
-  tensor_t<B> scratch;
   for (std::size_t s = comm.first_shard(); s < comm.last_shard(); ++s) {
-    const range_source src(data, shard_of(data.size(), comm.shards(), s), batch_size);
-    double score = 0.0;
-    for (std::size_t b = 0; b < src.batches(); ++b) {
-      src.read(b, batch);
-      const auto fr = pipe.forward(B::from_host(batch.x_shape, batch.x));
-      q = fr.q;
-      const auto& out = model.forward(fr.output);
-      loss.check(B::shape_of(out), batch);
-      score += loss.template evaluate<B>(out, batch, scratch).score;
-    }
+    range_source src(data, shard_of(data.size(), comm.shards(), s), batch_size);
+    const auto [score, shard_q] = score_sum(pipe, model, src, loss);
     mine.push_back(score);
+    if (src.size() > 0) {
+      q = shard_q;
+    }
   }
   if (data.empty()) {
     return {0.0, q};
   }
-  if (comm.first_shard() == comm.last_shard() || data.size() < comm.shards()) {
+  if (data.size() < comm.shards()) { // a shard of no sample: Q of the hard masks from one forward
     q = pipe.forward(B::zeros(shape{1, data.sample[0], data.sample[1], data.sample[2]})).q;
   }
   std::vector<double> all(comm.shards());

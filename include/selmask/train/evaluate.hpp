@@ -15,17 +15,17 @@
 
 namespace selmask {
 
-/// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
-/// `pipe`, and the Q of those masks. The source is read once from its first batch to its last.
-template <class Pipeline, class Model, batch_source Source, class Loss = softmax_cross_entropy_loss>
-std::pair<double, double> evaluate_source(Pipeline& pipe, Model& model, Source& source,
-                                          const Loss& loss = {}) {
+namespace detail {
+
+/// The summed score of every sample of `source` (its batches 0, 1, … as it gives them) through
+/// the hard masks, and their Q.
+template <class Pipeline, class Model, class Source, class Loss>
+std::pair<double, double> score_sum(Pipeline& pipe, Model& model, Source& source, const Loss& loss) {
   using B = typename Pipeline::backend;
   host_batch batch;
   tensor_t<B> scratch;
   double score = 0.0;
   double q = 1.0;
-  source.set_epoch(0);
   for (std::size_t b = 0; b < source.batches(); ++b) {
     source.read(b, batch);
     const auto fr = pipe.forward(B::from_host(batch.x_shape, batch.x));
@@ -34,6 +34,18 @@ std::pair<double, double> evaluate_source(Pipeline& pipe, Model& model, Source& 
     loss.check(B::shape_of(out), batch);
     score += loss.template evaluate<B>(out, batch, scratch).score;
   }
+  return {score, q};
+}
+
+} // namespace detail
+
+/// Score (accuracy for the default loss) of `model` on `source` seen through the hard masks of
+/// `pipe`, and the Q of those masks. The source is read once from its first batch to its last.
+template <class Pipeline, class Model, batch_source Source, class Loss = softmax_cross_entropy_loss>
+std::pair<double, double> evaluate_source(Pipeline& pipe, Model& model, Source& source,
+                                          const Loss& loss = {}) {
+  source.set_epoch(0);
+  const auto [score, q] = detail::score_sum(pipe, model, source, loss);
   return {source.size() == 0 ? 0.0 : score / static_cast<double>(source.size()), q};
 }
 
