@@ -90,8 +90,8 @@ private:
   };
 
   [[nodiscard]] std::string who() const {
-    return "selmask::nccl_communicator (rank " + std::to_string(state_->rank) + " of " + std::to_string(state_->size) +
-           "): ";
+    return "selmask::nccl_communicator (rank " + std::to_string(state_->rank) + " of " +
+           std::to_string(state_->size) + "): ";
   }
   void cuda(const char* what, cudaError_t e) const {
     if (e != cudaSuccess) {
@@ -121,8 +121,8 @@ private:
       cuda("cudaMalloc", cudaMalloc(&s.receive, bytes));
       s.capacity = bytes;
     }
-    cuda("cudaMemcpyAsync", cudaMemcpyAsync(s.send, mine.data(), mine.size() * sizeof(T), cudaMemcpyHostToDevice,
-                                            s.stream));
+    cuda("cudaMemcpyAsync",
+         cudaMemcpyAsync(s.send, mine.data(), mine.size() * sizeof(T), cudaMemcpyHostToDevice, s.stream));
     nccl("ncclAllGather", ncclAllGather(s.send, s.receive, mine.size(), type, s.comm, s.stream));
     cuda("cudaMemcpyAsync", cudaMemcpyAsync(all.data(), s.receive, bytes, cudaMemcpyDeviceToHost, s.stream));
     const auto deadline = std::chrono::steady_clock::now() + s.timeout;
