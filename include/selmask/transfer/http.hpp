@@ -646,34 +646,34 @@ private:
   void fetch_request(const std::string& url, std::span<const byte_range> asked,
                      std::span<const byte_range> wanted, std::size_t expected_size, std::byte* dst,
                      wire_stats& wire, bool whole) {
-    pending_ranges todo(asked, wanted, dst);
+    pending_ranges pending(asked, wanted, dst);
     std::vector<byte_range> ask;
     bool plain = whole;
     const auto range = [&] {
-      const std::string v = plain ? std::string() : range_header_value(todo.next_ask());
+      const std::string v = plain ? std::string() : range_header_value(pending.next_ask());
       return v.size() > 80 ? v.substr(0, 77) + "..." : v;
     };
     const auto what = [&] {
       return "selmask::transfer::http_client: GET " + url +
              (plain ? std::string(" (whole resource): ") : " (Range: " + range() + "): ");
     };
-    while (!todo.empty()) {
+    while (!pending.empty()) {
       retry_until_done(opt_.retry, rng_, wire.retries, url, what, range, [&] {
         if (plain) {
-          const attempt_result a = attempt_whole(url, expected_size, todo, wire);
+          const attempt_result a = attempt_whole(url, expected_size, pending, wire);
           plain = plain && a.k == attempt_result::kind::permanent; // retries ask for the missing bytes
           return a;
         }
-        ask = todo.next_ask();
+        ask = pending.next_ask();
         ask.resize(ranges_fitting(ask, opt_.max_range_header_bytes)); // the rest in the next request
-        return attempt_ranges(url, ask, todo, expected_size, wire);
+        return attempt_ranges(url, ask, pending, expected_size, wire);
       });
     }
   }
 
-  /// One range request of `ask`; what arrives of `todo`'s bytes is copied in and crossed off.
-  attempt_result attempt_ranges(const std::string& url, std::span<const byte_range> ask, pending_ranges& todo,
-                                std::size_t expected_size, wire_stats& wire) {
+  /// One range request of `ask`; what arrives of `pending`'s bytes is copied in and crossed off.
+  attempt_result attempt_ranges(const std::string& url, std::span<const byte_range> ask,
+                                pending_ranges& pending, std::size_t expected_size, wire_stats& wire) {
     const std::size_t span_bytes = ask.back().offset + ask.back().length - ask.front().offset;
     std::size_t read = 0;
     for (const byte_range& br : ask) {
@@ -683,22 +683,22 @@ private:
     response r;
     perform(url, range_header_value(ask).substr(6), r,
             ask.size() == 1 ? span_bytes : span_bytes + 1024 + ask.size() * 256, 206, wire);
-    return take_ranges(r, body_, ask, todo, expected_size, wire);
+    return take_ranges(r, body_, ask, pending, expected_size, wire);
   }
 
   /// The outcome of the answer `r` (body `body`) to a range request of `ask`; what it holds of
-  /// `todo`'s bytes is copied in and crossed off, also of a body cut short.
+  /// `pending`'s bytes is copied in and crossed off, also of a body cut short.
   attempt_result take_ranges(const response& r, std::string_view body, std::span<const byte_range> ask,
-                             pending_ranges& todo, std::size_t expected_size, wire_stats& wire) const {
+                             pending_ranges& pending, std::size_t expected_size, wire_stats& wire) const {
     using kind = attempt_result::kind;
     attempt_result a = transport_failure(r);
     if (a.k == kind::transient && r.status == 206) { // keep what arrived
       try {
         const std::vector<received_part> parts = salvage_parts(r, body, expected_size);
         pending_ranges::check_parts(parts, ask, false);
-        const std::size_t kept = take(parts, ask, todo, wire, body);
+        const std::size_t kept = take(parts, ask, pending, wire, body);
         a.message += "; " + std::to_string(kept) + " bytes of it kept, " +
-                     std::to_string(todo.missing_bytes()) + " still missing";
+                     std::to_string(pending.missing_bytes()) + " still missing";
       } catch (const io_error& e) {
         return failed(kind::permanent, a.message + "; what arrived is unusable: " + e.what(), r);
       }
@@ -715,16 +715,16 @@ private:
         parts.push_back({p.range, p.data_offset, p.range.length()});
       }
       pending_ranges::check_parts(parts, ask, true);
-      take(parts, ask, todo, wire, body);
+      take(parts, ask, pending, wire, body);
     } catch (const io_error& e) {
       return failed(kind::permanent, e.what(), r);
     }
     return {};
   }
 
-  /// One plain GET of the whole resource (`expected_size` bytes), of which `todo`'s bytes are
+  /// One plain GET of the whole resource (`expected_size` bytes), of which `pending`'s bytes are
   /// copied in (also of a body cut short).
-  attempt_result attempt_whole(const std::string& url, std::size_t expected_size, pending_ranges& todo,
+  attempt_result attempt_whole(const std::string& url, std::size_t expected_size, pending_ranges& pending,
                                wire_stats& wire) {
     using kind = attempt_result::kind;
     body_.reserve(expected_size);
@@ -734,7 +734,8 @@ private:
     attempt_result a = transport_failure(r);
     if (a.k == kind::transient && r.status == 200) {
       const received_part got{{0, expected_size - 1, expected_size}, 0, body_.size()};
-      take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire, body_);
+      take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), pending, wire,
+           body_);
     }
     if (a.k != kind::done) {
       return a;
@@ -750,15 +751,15 @@ private:
                     r);
     }
     const received_part got{{0, expected_size - 1, expected_size}, 0, expected_size};
-    take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), todo, wire, body_);
+    take(std::span<const received_part>(&got, 1), std::span<const byte_range>(&all, 1), pending, wire, body_);
     return {};
   }
 
-  /// Copies what `parts` hold of `todo`'s bytes and counts it; returns the bytes copied.
+  /// Copies what `parts` hold of `pending`'s bytes and counts it; returns the bytes copied.
   static std::size_t take(std::span<const received_part> parts, std::span<const byte_range> ask,
-                          pending_ranges& todo, wire_stats& wire, std::string_view body) {
+                          pending_ranges& pending, wire_stats& wire, std::string_view body) {
     const std::size_t read = pending_ranges::asked_bytes(parts, ask);
-    const std::size_t got = todo.fill(parts, body);
+    const std::size_t got = pending.fill(parts, body);
     wire.read_bytes += read;
     wire.range_bytes += got;
     wire.discarded_bytes += read > got ? read - got : 0;
