@@ -242,13 +242,12 @@ struct run_record {
   std::size_t epochs_run = 0;
   std::vector<std::string> notes;
   std::vector<epoch_info> history;
-  float mask_lr = 0.0f; ///< the mask optimiser's rate after the reach check (NaN: none)
 };
 
 inline void put_record(io::state_file& s, const run_record& r) {
   io::record_writer w;
   w.put(r.progress).put(r.full_val_accuracy).put(r.full_test_accuracy);
-  w.put(static_cast<std::uint64_t>(r.epochs_run)).put(r.mask_lr);
+  w.put(static_cast<std::uint64_t>(r.epochs_run));
   w.put(static_cast<std::uint64_t>(r.front.size()));
   for (const auto& p : r.front) {
     put_point(w, p);
@@ -275,7 +274,6 @@ inline run_record get_record(const io::state_file& s) {
   r.full_val_accuracy = rd.get<double>();
   r.full_test_accuracy = rd.get<double>();
   r.epochs_run = static_cast<std::size_t>(rd.get<std::uint64_t>());
-  r.mask_lr = rd.get<float>();
   const auto n = rd.get<std::uint64_t>();
   for (std::uint64_t i = 0; i < n; ++i) {
     r.front.push_back(get_point(rd));
