@@ -113,7 +113,8 @@ private:
     mine_.resize(chunk * shards, 0.0f); // padded: chunk j goes to process j
     all_.resize(chunk * shards);
     comm.all_to_all(std::span<const float>(mine_), std::span<float>(all_)); // chunk `rank` of every process
-    std::vector<float> part(all_.begin(), all_.begin() + static_cast<std::ptrdiff_t>(chunk));
+    std::vector<float>& part = part_; // kept between batches: no allocation per step
+    part.assign(all_.begin(), all_.begin() + static_cast<std::ptrdiff_t>(chunk));
     for (std::size_t s = 1; s < shards; ++s) {
       const float* p = all_.data() + s * chunk;
       for (std::size_t i = 0; i < chunk; ++i) {
@@ -136,7 +137,7 @@ private:
 
   std::vector<tensor_t<B>*> grads_;
   std::size_t per_shard_ = 0;
-  std::vector<float> mine_, all_, sum_;
+  std::vector<float> mine_, all_, sum_, part_;
 };
 
 /// What a sharded batch reports: the global batch's summed loss and score, Q, and whether any
