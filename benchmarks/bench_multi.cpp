@@ -12,6 +12,7 @@
 // Needs nginx (Debian package) at run time.
 #include "../tests/nginx_server.hpp"
 #include "../tests/temp_dir.hpp"
+#include <selmask/train/baselines.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/http_multi.hpp>
 #include <selmask/transfer/transfer.hpp>
@@ -96,12 +97,7 @@ int main(int argc, char** argv) try {
   tr::storage s{selmask::shape{1, 28, 28}, samples, tr::dtype::uint8, tr::storage_layout::band_sequential(),
                 1};
   std::mt19937_64 r(1);
-  std::vector<float> keep(784, 0.0f);
-  for (int k = 0; k < 39;) {
-    float& v = keep[r() % 784];
-    k += v == 0.0f ? 1 : 0;
-    v = 1.0f;
-  }
+  const std::vector<float> keep = selmask::random_mask(784, 39, 1); // 39 pixels
   const tr::plan plan =
     tr::plan::from_masks({{selmask::make_geometry<selmask::pixel>(1, 1, 28, 28, true), keep}}, s);
   std::string stored(s.stream_bytes(), '\0');

@@ -12,6 +12,7 @@
 #include "fault_server.hpp"
 #include "nginx_server.hpp"
 #include "temp_dir.hpp"
+#include <selmask/train/baselines.hpp>
 #include <selmask/transfer/http.hpp>
 #include <selmask/transfer/http_multi.hpp>
 #include <selmask/transfer/pack.hpp>
@@ -703,13 +704,7 @@ TEST_CASE("multi: many samples at once over a bounded number of kept-alive conne
           "[faults][transfer][multi]") {
   // 600 samples of 1x28x28 uint8, a seeded 39-pixel mask: one multi-range request per sample
   tr::storage s{selmask::shape{1, 28, 28}, 600, tr::dtype::uint8, tr::storage_layout::band_sequential(), 1};
-  std::mt19937_64 r(5);
-  std::vector<float> keep(784, 0.0f);
-  for (int k = 0; k < 39;) {
-    float& v = keep[r() % 784];
-    k += v == 0.0f ? 1 : 0;
-    v = 1.0f;
-  }
+  const std::vector<float> keep = selmask::random_mask(784, 39, 5);
   const tr::plan plan =
     tr::plan::from_masks({{selmask::make_geometry<selmask::pixel>(1, 1, 28, 28, true), keep}}, s);
   const std::string content = random_content(s.stream_bytes(), 19);
