@@ -13,6 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   gnuplot-nox
+  libtorch-dev
 )
 
 missing=()

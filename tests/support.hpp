@@ -54,7 +54,8 @@ selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, fl
 //
 // Hook for more backends: a translation unit that defines SELMASK_TEST_EXTRA_BACKENDS before
 // including this file (`#define SELMASK_TEST_EXTRA_BACKENDS , my_backend`) runs the same test
-// bodies on those backends too. The real CUDA backend needs nvcc, and .cu files must not see
+// bodies on those backends too; one that defines SELMASK_TEST_BACKENDS (`my_backend`) runs them on
+// those backends only (tests/torch: the ATen backend). The real CUDA backend needs nvcc, and .cu files must not see
 // xtensor, which this file includes (selmask.hpp, for the CPU backend); adding it takes a .cu
 // test source that includes these test bodies with the CPU part of this file left out, not
 // written yet. Give such a backend a `tolerance` specialisation below if its float results differ
@@ -62,8 +63,12 @@ selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, fl
 #ifndef SELMASK_TEST_EXTRA_BACKENDS
 #define SELMASK_TEST_EXTRA_BACKENDS
 #endif
+#if defined(SELMASK_TEST_BACKENDS) // the list replaced: e.g. tests/torch runs these bodies on selmask::aten
+using backends = std::tuple<SELMASK_TEST_BACKENDS>;
+#else
 using backends =
   std::tuple<selmask::cpu, selmask::reference, selmask::cuda_host_emulation SELMASK_TEST_EXTRA_BACKENDS>;
+#endif
 
 /// The relative tolerance of backend `B`'s float results against an independent truth computed
 /// in double (hand-computed values, naive loops). The backends sum in float in the same order or
