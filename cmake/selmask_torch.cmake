@@ -64,6 +64,13 @@ if(NOT SELMASK_TORCH STREQUAL "OFF" AND NOT SELMASK_SANITIZE)
     install(TARGETS selmask_torch EXPORT selmaskTorchTargets)
     install(EXPORT selmaskTorchTargets NAMESPACE selmask:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/selmask)
     message(STATUS "selmask: libtorch adapters and ATen backend on (${_selmask_torch_origin})")
+    # the Python that runs the examples' and tests' PyTorch scripts: the wheel's, else Debian's
+    # (python3-torch), not whatever python3 comes first on the PATH
+    if(SELMASK_TORCH_PYTHON)
+      set(SELMASK_TORCH_SCRIPT_PYTHON "${SELMASK_TORCH_PYTHON}")
+    else()
+      set(SELMASK_TORCH_SCRIPT_PYTHON /usr/bin/python3)
+    endif()
   elseif(SELMASK_TORCH STREQUAL "ON")
     message(FATAL_ERROR "selmask: SELMASK_TORCH=ON but no libtorch was found (install libtorch-dev, set Torch_DIR, or SELMASK_TORCH_PYTHON to a Python with the torch wheel)")
   else()

@@ -12,6 +12,17 @@
 //
 //   fashion_mnist_jpeg [--quick] [--dir DIR] [--out DIR] [--weights FILE] [--pretrain E]
 //                      [--epochs E] [--lambda L] [--seed S]
+//
+// fashion_mnist_jpeg_torchscript compiles this file with SELMASK_EXAMPLE_TORCHSCRIPT defined: step 1
+// loads a network trained elsewhere instead — a TorchScript file (`--torchscript FILE`, e.g. from
+// `python3 examples/lenet_torchscript.py --out lenet.pt`), frozen through selmask::torch_network —
+// the paper's case of a pre-trained network with a fixed input layout that lives in PyTorch.
+//
+//   fashion_mnist_jpeg_torchscript --torchscript FILE [--quick] [--dir DIR] [--out DIR] [--epochs E]
+//                                  [--lambda L] [--seed S]
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+#include <selmask/libtorch/model.hpp> // the libtorch headers first (selmask/libtorch/glog_check.hpp)
+#endif
 #include "gnuplot.hpp"
 
 #include <selmask/cost/measured.hpp>
@@ -92,22 +103,36 @@ int main(int argc, char** argv) try {
   namespace nn = selmask::nn;
   bool quick = false;
   std::string dir(selmask::io::fashion_mnist_default_dir);
-  std::filesystem::path out = ".", weights;
+  std::filesystem::path out = ".", weights, torchscript;
   std::size_t pretrain = 0, epochs = 0;
   float lambda = 0.05f;
   std::uint64_t seed = 1;
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+  example::command_line cl("fashion_mnist_jpeg_torchscript");
+#else
   example::command_line cl("fashion_mnist_jpeg");
+#endif
   cl.flag("--quick", quick)
     .option("--dir", "DIR", dir)
     .option("--out", "DIR", out)
-    .option("--weights", "FILE", weights)
-    .option("--pretrain", "E", pretrain)
     .option("--epochs", "E", epochs)
     .option("--lambda", "L", lambda)
     .option("--seed", "S", seed);
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+  cl.option("--torchscript", "FILE", torchscript);
+#else
+  cl.option("--weights", "FILE", weights).option("--pretrain", "E", pretrain);
+#endif
   if (!cl.parse(argc, argv)) {
     return 2;
   }
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+  if (torchscript.empty()) {
+    std::fprintf(stderr, "fashion_mnist_jpeg_torchscript: --torchscript FILE is needed (python3 "
+                         "examples/lenet_torchscript.py --out FILE writes one)\n");
+    return 2;
+  }
+#endif
   if (pretrain == 0) {
     pretrain = quick ? 1 : 4;
   }
@@ -123,9 +148,21 @@ int main(int argc, char** argv) try {
   const double raw_bytes = static_cast<double>(sample.size());
   std::printf("train %zu, validation %zu, test %zu images\n", train.size(), val.size(), test.size());
 
+  double full_test = NAN;
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+  // 1. the pre-trained network, from its TorchScript file, frozen
+  torch::jit::Module scripted;
+  try {
+    scripted = torch::jit::load(torchscript.string());
+  } catch (const c10::Error& e) {
+    throw selmask::io_error("cannot load the TorchScript file " + torchscript.string() + ": " +
+                            e.what_without_backtrace());
+  }
+  selmask::torch_network<B, torch::jit::Module> fixed(std::move(scripted));
+  std::printf("loaded the pre-trained TorchScript network from %s\n", torchscript.string().c_str());
+#else
   // 1. pre-train LeNet on the raw images (or warm-start from saved weights)
   nn::lenet<B> net(seed);
-  double full_test = NAN;
   if (!weights.empty() && std::filesystem::exists(weights)) {
     net.load(weights);
     std::printf("loaded the pre-trained weights from %s\n", weights.string().c_str());
@@ -143,6 +180,7 @@ int main(int argc, char** argv) try {
     }
   }
   selmask::frozen<nn::lenet<B>> fixed(net);
+#endif
 
   // 2. costs per block and version, measured on training images
   const ladder op;
@@ -253,7 +291,11 @@ int main(int argc, char** argv) try {
     }
   }
   selmask::io::plot_options po;
+#if defined(SELMASK_EXAMPLE_TORCHSCRIPT)
+  po.title = "frozen TorchScript LeNet, JPEG version per 8x8 block";
+#else
   po.title = "frozen LeNet, JPEG version per 8x8 block";
+#endif
   po.x_label = "bytes sent per test image / raw bytes per image";
   po.y_min = std::max(0.0, full_test - 0.15);
   po.y_max = std::min(1.0, full_test + 0.03);

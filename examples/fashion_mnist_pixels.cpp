@@ -50,6 +50,12 @@
 // as `--shards N` in one process (selmask::local_shards: the N shards one after another).
 // fashion_mnist_pixels_cuda.cu compiles this file with SELMASK_EXAMPLE_CUDA defined: the same job
 // on the GPU (selmask::cuda), with selmask/cuda.cuh instead of the CPU umbrella header.
+// fashion_mnist_pixels_torch compiles this file with SELMASK_EXAMPLE_TORCH defined: the same job
+// with a network written in libtorch's C++ frontend (torch_resnet.hpp: a small residual network,
+// trained by torch's AdamW) in place of LeNet, through selmask::torch_model (scripts/run.sh --torch).
+#if defined(SELMASK_EXAMPLE_TORCH)
+#include "torch_resnet.hpp" // the libtorch headers before everything else
+#endif
 #include "gnuplot.hpp"
 #include "pictures.hpp"
 #if defined(SELMASK_EXAMPLE_WIRE)
@@ -245,6 +251,10 @@ arguments parse(int argc, char** argv) {
         if (v.empty() || v.front() == '-' || std::stoul(v) == 0)
           throw std::invalid_argument(v);
         a.shards = std::stoul(v);
+#if defined(SELMASK_EXAMPLE_TORCH)
+        if (a.shards > 1) // data-parallel training needs the kit's grads() (train/data_parallel.hpp)
+          usage("--shards: the libtorch network of this build trains in one shard");
+#endif
       } else if (k == "--help" || k == "-h")
         usage("learn a pixel mask for LeNet on Fashion-MNIST");
       else
@@ -324,7 +334,11 @@ seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
   using B = backend_t;
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
   pipe::on<B> masks(train.sample, seed);
+#if defined(SELMASK_EXAMPLE_TORCH)
+  auto net = example::make_torch_resnet<B>(seed);
+#else
   selmask::nn::lenet<B> net(seed);
+#endif
 
   selmask::trainer_options opt;
   opt.lambda = args.lambda;
@@ -352,7 +366,7 @@ seed_run train_seed(const arguments& args, const selmask::io::dataset& train,
         masks, net, train, validation, &test, opt, policies.with_communicator(communicator),
         selmask::progress_display{25}, selmask::epoch_csv_log(out / "epochs.csv"));
     };
-#if !defined(SELMASK_EXAMPLE_MPI) && !defined(SELMASK_EXAMPLE_CUDA)
+#if !defined(SELMASK_EXAMPLE_MPI) && !defined(SELMASK_EXAMPLE_CUDA) && !defined(SELMASK_EXAMPLE_TORCH)
     if (args.shards > 1) // the shards of --ranks N, computed one after another in this process
       return learn(selmask::local_shards(args.shards));
 #endif

@@ -13,7 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   gnuplot-nox
-  libtorch-dev
+  libtorch-dev python3-torch
 )
 
 missing=()

@@ -9,6 +9,8 @@
 #   scripts/run.sh --gpu [...]     the same job on a CUDA GPU (selmask::cuda; needs nvcc and a device)
 #   scripts/run.sh --ranks N [...] the same job over N MPI processes (mpirun; selmask::mpi), each
 #                                  taking its share of every batch; rank 0 writes the outputs
+#   scripts/run.sh --torch [...]   the same job with a small ResNet written in libtorch's C++ frontend
+#                                  (selmask::torch_model; Debian's libtorch-dev)
 #   scripts/run.sh --resume DIR    continue a stopped or killed run from DIR's state (with --ranks N
 #                                  for a run over N processes)
 set -euo pipefail
@@ -18,6 +20,11 @@ ranks=0
 if [ "${1:-}" = "--gpu" ]; then
   shift
   target=fashion_mnist_pixels_cuda
+elif [ "${1:-}" = "--torch" ]; then
+  shift
+  target=fashion_mnist_pixels_torch
+  # one OpenMP thread per core without spin-waiting (libtorch's threads spin while idle)
+  export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 elif [ "${1:-}" = "--ranks" ]; then
   ranks=${2:-}
   [[ "$ranks" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh --ranks N: N must be a positive number, got '$ranks'" >&2; exit 2; }
@@ -33,6 +40,10 @@ if [ "$target" = fashion_mnist_pixels_cuda ] && ! grep -q '^CMAKE_CUDA_COMPILER:
 fi
 if [ "$target" = fashion_mnist_pixels_mpi ] && ! grep -q '^MPI_CXX_FOUND:BOOL=TRUE\|^MPIEXEC_EXECUTABLE:.*mpiexec' build/CMakeCache.txt; then
   echo "run.sh --ranks: MPI was not found when configuring build/ (scripts/install-deps.sh installs libopenmpi-dev openmpi-bin)" >&2
+  exit 1
+fi
+if [ "$target" = fashion_mnist_pixels_torch ] && ! cmake --build build --target help | grep -q fashion_mnist_pixels_torch; then
+  echo "run.sh --torch: libtorch was not found when configuring build/ (scripts/install-deps.sh installs libtorch-dev)" >&2
   exit 1
 fi
 cmake --build build -j "${SELMASK_JOBS:-2}" --target "$target"

@@ -243,6 +243,37 @@ TEST_CASE("a channel mask learned through a torch network finds the informative 
   }
 }
 
+TEST_CASE("torch_model: a training state brings weights and Adam moments back bit for bit",
+          "[torch][resume]") {
+  torch::manual_seed(8);
+  auto net = smooth_net();
+  torch_model<cpu, torch::nn::Sequential> m(net,
+                                            std::make_unique<torch::optim::Adam>(net->parameters(), 1e-2));
+  const auto x = random_tensor<cpu>(shape{4, 1, 6, 6});
+  const auto g = random_tensor<cpu>(shape{4, 4});
+  const auto train_steps = [&](int n) {
+    std::vector<float> logits;
+    for (int i = 0; i < n; ++i) {
+      m.zero_grad();
+      logits = cpu::to_host(m.forward(x));
+      m.backward(g);
+      m.step();
+    }
+    return logits;
+  };
+  train_steps(3);
+  io::state_file state;
+  m.save_state(state, "model.");
+  CHECK(state.has("model.tensors"));
+  CHECK(state.has("model.optimizer"));
+  const auto first = train_steps(4);
+  m.load_state(state, "model.");
+  CHECK(train_steps(4) == first); // the same 4 steps again: same moments, same weights
+  io::state_file wrong;
+  wrong.put("model.tensors", std::string("garbage"));
+  CHECK_THROWS_AS(m.load_state(wrong, "model."), io_error);
+}
+
 // c10 (with glog) defines CHECK; selmask/libtorch/glog_check.hpp removes it before Catch2 defines its
 // own. Were glog's CHECK in force, this failing CHECK would abort the program instead of failing
 // (and so, with [!shouldfail], passing) this test case.

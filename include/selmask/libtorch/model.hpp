@@ -23,8 +23,10 @@
 ///
 /// `save(path)` / `load(path)` store the parameters and buffers (in the order `parameters()` and
 /// `buffers()` list them) with `torch::save`, written to a temporary file and renamed into place;
-/// `load` copies into the network's own tensors, so an optimiser over them stays valid. These
-/// adapters have no `save_state`, so a trainer with `state_dir` (resume) refuses them.
+/// `load` copies into the network's own tensors, so an optimiser over them stays valid.
+/// `save_state` / `load_state` put the same tensors, and `torch_model`'s optimiser state, into a
+/// training state (train/resume.hpp), so runs through these adapters resume. libtorch's own random
+/// stream (dropout) is not part of it: a network with dropout resumes, but not bit for bit.
 ///
 /// libtorch's OpenMP threads: on a machine busy with other work, spin-waiting threads slow each
 /// step many times over; set `OMP_WAIT_POLICY=PASSIVE` or `at::set_num_threads(1)`.
@@ -37,8 +39,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <istream>
 #include <memory>
+#include <ostream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -48,6 +54,7 @@
 #include "../backend/backend.hpp"
 #include "../backend/reference/reference.hpp"
 #include "../error.hpp"
+#include "../io/state_file.hpp"
 #include "../shape.hpp"
 #include "aten.hpp"
 
@@ -185,11 +192,14 @@ public:
   /// Parameters and buffers to `path` (temporary file, then rename).
   void save(const std::filesystem::path& path) {
     const std::filesystem::path tmp = path.string() + ".tmp";
-    std::vector<at::Tensor> values;
-    for (const at::Tensor& t : detail::torch_tensors(net_, true)) {
-      values.push_back(t.detach());
+    {
+      std::ofstream os(tmp, std::ios::binary);
+      write_tensors(os);
+      if (!os.flush()) {
+        std::filesystem::remove(tmp);
+        throw io_error("selmask::torch_network::save: cannot write " + tmp.string());
+      }
     }
-    torch::save(values, tmp.string());
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
@@ -200,29 +210,22 @@ public:
   }
   /// Parameters and buffers from a file of `save`, into the network's own tensors.
   void load(const std::filesystem::path& path) {
-    std::vector<at::Tensor> values;
-    try {
-      torch::load(values, path.string());
-    } catch (const c10::Error& e) {
-      throw io_error("selmask::torch_network::load: cannot read " + path.string() + ": " +
-                     e.what_without_backtrace());
+    std::ifstream is(path, std::ios::binary);
+    if (!is) {
+      throw io_error("selmask::torch_network::load: cannot open " + path.string());
     }
-    std::vector<at::Tensor> mine = detail::torch_tensors(net_, true);
-    if (values.size() != mine.size()) {
-      throw io_error("selmask::torch_network::load: " + path.string() + " holds " +
-                     std::to_string(values.size()) + " tensors, the network has " +
-                     std::to_string(mine.size()) + " parameters and buffers");
-    }
-    for (std::size_t i = 0; i < mine.size(); ++i) {
-      if (values[i].sizes() != mine[i].sizes()) {
-        throw io_error("selmask::torch_network::load: tensor " + std::to_string(i) + " of " + path.string() +
-                       " has shape " + std::string(values[i].toString()) + ", not the network's");
-      }
-    }
-    const torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < mine.size(); ++i) {
-      mine[i].copy_(values[i]);
-    }
+    read_tensors(is, path.string());
+  }
+  /// The parameters and buffers as record `prefix + "tensors"` of a training state
+  /// (train/resume.hpp); `torch_model` adds its optimiser's state.
+  void save_state(io::state_file& state, const std::string& prefix) {
+    std::ostringstream os;
+    write_tensors(os);
+    state.put(prefix + "tensors", os.str());
+  }
+  void load_state(const io::state_file& state, const std::string& prefix) {
+    std::istringstream is(state.bytes(prefix + "tensors"));
+    read_tensors(is, "record " + prefix + "tensors");
   }
 
 protected:
@@ -235,6 +238,40 @@ protected:
   Net net_;
 
 private:
+  void write_tensors(std::ostream& os) {
+    std::vector<at::Tensor> values;
+    for (const at::Tensor& t : detail::torch_tensors(net_, true)) {
+      values.push_back(t.detach());
+    }
+    torch::save(values, os);
+  }
+  /// Reads tensors written by `write_tensors` from `is` (`what` names it in errors) into the
+  /// network's own tensors, after checking their number and shapes.
+  void read_tensors(std::istream& is, const std::string& what) {
+    constexpr const char* who = "selmask::torch_network: ";
+    std::vector<at::Tensor> values;
+    try {
+      torch::load(values, is);
+    } catch (const c10::Error& e) {
+      throw io_error(who + ("cannot read " + what) + ": " + e.what_without_backtrace());
+    }
+    std::vector<at::Tensor> mine = detail::torch_tensors(net_, true);
+    if (values.size() != mine.size()) {
+      throw io_error(who + what + " holds " + std::to_string(values.size()) + " tensors, the network has " +
+                     std::to_string(mine.size()) + " parameters and buffers");
+    }
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      if (values[i].sizes() != mine[i].sizes()) {
+        throw io_error(who + ("tensor " + std::to_string(i)) + " of " + what + " has shape " +
+                       c10::str(values[i].sizes()) + ", the network's " + c10::str(mine[i].sizes()));
+      }
+    }
+    const torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      mine[i].copy_(values[i]);
+    }
+  }
+
   at::Tensor x_, logits_;
   tensor out_, gx_;
 };
@@ -265,6 +302,24 @@ public:
     }
   }
   [[nodiscard]] torch::optim::Optimizer& optimizer() { return *opt_; }
+
+  /// The network's tensors and the optimiser's state (moments, step counts) in a training state.
+  void save_state(io::state_file& state, const std::string& prefix) {
+    torch_network<B, Net>::save_state(state, prefix);
+    std::ostringstream os;
+    torch::save(*opt_, os);
+    state.put(prefix + "optimizer", os.str());
+  }
+  void load_state(const io::state_file& state, const std::string& prefix) {
+    torch_network<B, Net>::load_state(state, prefix);
+    std::istringstream is(state.bytes(prefix + "optimizer"));
+    try {
+      torch::load(*opt_, is);
+    } catch (const c10::Error& e) {
+      throw io_error("selmask::torch_model: cannot read record " + prefix +
+                     "optimizer: " + e.what_without_backtrace());
+    }
+  }
 
 private:
   std::unique_ptr<torch::optim::Optimizer> opt_;
