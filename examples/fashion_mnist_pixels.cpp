@@ -14,7 +14,8 @@
 // Writes to DIR (default out/fashion_pixels): front.csv, epochs.csv, front.png and front.svg (test
 // accuracy vs fraction of pixels kept, drawn by gnuplot from front.dat with the script front.gp:
 // edit it and run `gnuplot front.gp` in DIR to restyle), mask_qXXX.png for every front point (kept
-// pixels over the average training image), summary.txt; checkpoints of every front point under
+// pixels over the average training image) with mask_qXXX.npy (the 28×28 mask of 0 / 1 as a NumPy
+// array: numpy.load), summary.txt; checkpoints of every front point under
 // DIR/checkpoints.
 // Bytes on the wire (front_wire.hpp): where libcurl and nginx are found, front.csv also gives per
 // test image the payload, the wire bytes of the default transport (coalesced ranges over nginx)
@@ -439,8 +440,10 @@ std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& 
     val_curve.x.push_back(p.q);
     val_curve.y.push_back(p.val_accuracy);
     char name[64];
-    std::snprintf(name, sizeof name, "mask_q%.3f.png", p.q);
-    selmask::io::mask_image(out / name, p.masks[0], mean, 28, 28, 8);
+    std::snprintf(name, sizeof name, "mask_q%.3f", p.q);
+    selmask::io::mask_image(out / (std::string(name) + ".png"), p.masks[0], mean, 28, 28, 8);
+    // the mask itself for Python: numpy.load("mask_q0.050.npy") is a 28×28 float32 array of 0 / 1
+    selmask::io::write_npy(out / (std::string(name) + ".npy"), selmask::shape{28, 28}, p.masks[0]);
   }
   selmask::io::plot_series full;
   full.label = "full data, test (after warm-up)";
@@ -521,7 +524,7 @@ std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& 
   }
   std::printf("\n%s\n", line);
   selmask::io::write_file_atomically(out / "summary.txt", [&](std::ostream& os) { os << line << "\n"; });
-  std::printf("wrote %s/{front.csv,front.{png,svg,dat,gp}%s,epochs.csv,summary.txt,mask_q*.png}\n",
+  std::printf("wrote %s/{front.csv,front.{png,svg,dat,gp}%s,epochs.csv,summary.txt,mask_q*.{png,npy}}\n",
               out.string().c_str(), wire_of ? ",front_wire.{png,svg,dat,gp}" : "");
   return line;
 }

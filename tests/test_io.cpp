@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -582,4 +584,70 @@ TEST_CASE("csv: the per-epoch log appends flushed rows", "[io][csv]") {
   }
   CHECK(slurp(p) == "epoch,accuracy\n");
   CHECK(files_in(dir.path) == std::vector<std::string>{"epochs.csv"});
+}
+
+TEST_CASE("npy: hand-checked header, round trips, bad files named", "[io][npy]") {
+  temp_dir dir;
+  const auto path = dir.path / "m.npy";
+  const std::vector<float> v{0.5f, -1.0f, 2.0f, 3.25f, 0.0f, 1e-3f};
+  io::write_npy(path, shape{2, 3}, v);
+  const std::string bytes = io::read_file(path);
+  // magic, version 1.0, header length 118 (little-endian), the dict, spaces, newline: data at 128
+  CHECK(bytes.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
+  CHECK(static_cast<unsigned char>(bytes[8]) == 118);
+  CHECK(bytes[9] == 0);
+  CHECK(bytes.substr(10, 59) == "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
+  CHECK(bytes[127] == '\n');
+  CHECK(bytes.size() == 128 + 6 * 4);
+  float first = 0.0f;
+  std::memcpy(&first, bytes.data() + 128, 4);
+  CHECK(first == 0.5f);
+  const auto a = io::read_npy(path);
+  CHECK(a.extents == shape{2, 3});
+  CHECK(a.values == v);
+  for (const shape& s : {shape{6}, shape{1, 2, 3}, shape{}}) {
+    const std::vector<float> w(s.size(), 7.0f);
+    io::write_npy(path, s, w);
+    const auto b = io::read_npy(path);
+    CHECK(b.extents == s);
+    CHECK(b.values == w);
+  }
+  CHECK(io::read_file(path).find("'shape': ()") != std::string::npos);
+  io::write_npy(path, shape{6}, v);
+  CHECK(io::read_file(path).find("'shape': (6,)") != std::string::npos);
+  CHECK_THROWS_AS(io::write_npy(path, shape{2, 2}, v), shape_error);
+
+  const std::string good = io::read_file(path);
+  const auto refused = [&](std::string b, const char* what) {
+    io::write_file_atomically(dir.path / "bad.npy", b);
+    CHECK_THROWS_WITH(io::read_npy(dir.path / "bad.npy"), Contains("bad.npy") && Contains(what));
+  };
+  refused(good.substr(0, good.size() - 1), "bytes of data");
+  refused(good + "x", "bytes of data");
+  refused(good.substr(0, 20), "truncated header");
+  refused("PK\x03\x04 not numpy", "no \\x93NUMPY magic");
+  std::string f8 = good;
+  f8.replace(f8.find("<f4"), 3, "<f8");
+  refused(f8, "float32");
+  std::string fortran = good;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  refused(fortran, "Fortran");
+  std::string huge = good;
+  huge.replace(huge.find("(6,)"), 4, "(99999999999999, 99999999999999,)");
+  refused(huge, "shape");
+}
+
+TEST_CASE("npy: NumPy reads what write_npy writes", "[io][npy]") {
+  // an independent reader: Debian's python3-numpy (installed with python3-torch by install-deps.sh)
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) {
+    WARN("no /usr/bin/python3 with numpy: NumPy's side not checked");
+    return;
+  }
+  temp_dir dir;
+  io::write_npy(dir.path / "m.npy", shape{2, 3}, std::vector<float>{0.5f, -1.0f, 2.0f, 3.25f, 0.0f, 1e-3f});
+  const std::string cmd = "/usr/bin/python3 -c \"import numpy as np; a = np.load('" +
+                          (dir.path / "m.npy").string() +
+                          "'); assert a.dtype == np.float32 and a.shape == (2, 3), a; "
+                          "assert (a == np.array([[0.5, -1, 2], [3.25, 0, 1e-3]], np.float32)).all(), a\"";
+  CHECK(std::system(cmd.c_str()) == 0);
 }

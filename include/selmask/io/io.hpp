@@ -8,4 +8,5 @@
 #include "dataset.hpp"
 #include "fashion_mnist.hpp"
 #include "idx.hpp"
+#include "npy.hpp"
 #include "png.hpp"
