@@ -3,8 +3,14 @@
 // AMSGrad for the network (lr 1e-3, betas 0.5/0.999, weight decay 1e-4) and the mask (lr 5e-3,
 // weight decay 1e-7), loss = cross-entropy + λ·Q with λ = 0.05, data pre-loaded in memory.
 // Prints one line per epoch and a final `key=value` summary that scripts/bench.py reads.
+// bench_epoch_torch compiles this file with SELMASK_BENCH_TORCH defined: the same workload with
+// the same LeNet written in libtorch's C++ frontend, trained by torch's AdamW (same settings),
+// through selmask::torch_model — the cost of bringing a libtorch network to selmask.
 //
 //   bench_epoch [--epochs E] [--train-limit N] [--seed S]
+#if defined(SELMASK_BENCH_TORCH)
+#include <selmask/libtorch/model.hpp> // the libtorch headers first (selmask/libtorch/glog_check.hpp)
+#endif
 #include <selmask/io/fashion_mnist.hpp>
 #include <selmask/nn/adamw.hpp>
 #include <selmask/nn/lenet.hpp>
@@ -13,6 +19,26 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+
+#if defined(SELMASK_BENCH_TORCH)
+namespace {
+/// LeNet in the C++ frontend, torch's default initialisation, AdamW as selmask's network kit has it.
+auto torch_lenet(std::uint64_t seed) {
+  namespace tn = torch::nn;
+  torch::manual_seed(seed);
+  tn::Sequential net(tn::Conv2d(tn::Conv2dOptions(1, 20, 5)), tn::ReLU(), tn::MaxPool2d(2),
+                     tn::Conv2d(tn::Conv2dOptions(20, 50, 5)), tn::ReLU(), tn::MaxPool2d(2), tn::Flatten(),
+                     tn::Linear(800, 500), tn::ReLU(), tn::Linear(500, 10));
+  const selmask::adamw_hyper h;
+  auto opt = std::make_unique<torch::optim::AdamW>(net->parameters(), torch::optim::AdamWOptions(h.lr)
+                                                                        .betas({h.beta1, h.beta2})
+                                                                        .eps(h.eps)
+                                                                        .weight_decay(h.weight_decay)
+                                                                        .amsgrad(h.amsgrad));
+  return selmask::torch_model<selmask::cpu, tn::Sequential>(net, std::move(opt));
+}
+} // namespace
+#endif
 
 int main(int argc, char** argv) try {
   using B = selmask::cpu;
@@ -32,7 +58,13 @@ int main(int argc, char** argv) try {
 
   using pipe = selmask::pipeline<selmask::any_mask<selmask::pixel>>;
   pipe::on<B> mask(train.sample, seed);
+#if defined(SELMASK_BENCH_TORCH)
+  auto net = torch_lenet(seed);
+  const char* side = "torch adapter";
+#else
   selmask::nn::lenet<B> net(seed);
+  const char* side = "selmask";
+#endif
   selmask::nn::adamw<B> mask_opt(selmask::adamw_hyper{5e-3f, 0.5f, 0.999f, 1e-8f, 1e-7f, true});
   mask.for_each_mask([&](auto& m) { mask_opt.add(m.logits_for_update(), m.grad_for_update()); });
   const float lambda = 0.05f;
@@ -70,7 +102,7 @@ int main(int argc, char** argv) try {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += s;
     loss = loss_sum / static_cast<double>(train.size());
-    std::printf("selmask epoch %zu: %.2f s, %.0f images/s, train loss %.4f\n", e + 1, s,
+    std::printf("%s epoch %zu: %.2f s, %.0f images/s, train loss %.4f\n", side, e + 1, s,
                 static_cast<double>(train.size()) / s, loss);
   }
   // test accuracy through the hard mask

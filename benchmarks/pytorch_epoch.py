@@ -7,8 +7,8 @@ lambda * Q with lambda = 0.05, data pre-loaded as tensors, torch.set_num_threads
 Prints the same key=value summary as bench_epoch.
 """
 import argparse
-import gzip
-import struct
+import os
+import sys
 import time
 
 import numpy as np
@@ -16,15 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndims = raw[3]
-    dims = struct.unpack(">" + "I" * ndims, raw[4 : 4 + 4 * ndims])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
+# the IDX reader and the LeNet of examples/lenet_torchscript.py (the TorchScript example's network)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from lenet_torchscript import DATA, lenet, read_idx  # noqa: E402
 
 
 class PixelMask(nn.Module):
@@ -37,13 +31,6 @@ class PixelMask(nn.Module):
         hard = (soft >= 0.5).to(x.dtype)
         m = hard + soft - soft.detach()  # straight-through
         return x * m, m.mean()
-
-
-def lenet():
-    return nn.Sequential(
-        nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
 
 
 def main():

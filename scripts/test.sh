@@ -2,6 +2,9 @@
 # Builds selmask and runs its test suite (everything that needs no GPU).
 #   scripts/test.sh              release build in build/, all tests but those labelled cuda
 #   scripts/test.sh --sanitize   ASan + UBSan build in build-asan/, the tests (not the examples)
+#   scripts/test.sh --torch      the tests labelled torch against the current PyPI torch wheel
+#                                (installed into .venv-torch/ on first use; SELMASK_TORCH_PYTHON=...
+#                                for another Python with torch), in build-torch/
 # Installs the Debian packages it needs first (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +12,25 @@ scripts/install-deps.sh
 source scripts/blas-env.sh
 
 jobs=${SELMASK_JOBS:-2}
+if [ "${1:-}" = "--torch" ]; then
+  python=${SELMASK_TORCH_PYTHON:-}
+  if [ -z "$python" ]; then
+    if [ ! -x .venv-torch/bin/python ] || ! .venv-torch/bin/python -c "import torch, numpy" 2>/dev/null; then
+      /usr/bin/python3 -m venv .venv-torch
+      .venv-torch/bin/pip install -q torch numpy
+    fi
+    python=$PWD/.venv-torch/bin/python
+  fi
+  echo "selmask: torch $("$python" -c 'import torch; print(torch.__version__)') from $python" >&2
+  dir=build-torch
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSELMASK_WARNINGS_AS_ERRORS=ON -DSELMASK_ENABLE_CUDA=OFF \
+    -DSELMASK_TORCH=ON -DSELMASK_TORCH_PYTHON="$python"
+  # only what the torch tests run: the adapter and ATen tests, the TorchScript example
+  mapfile -t targets < <(cmake --build "$dir" --target help | grep -o '\(test_aten_[a-z_]*\|test_torch_model\|fashion_mnist_jpeg_torchscript\)' | sort -u)
+  cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure -L torch
+  exit 0
+fi
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
   # no nvcc here (ASan and the CUDA runtime do not mix); the CUDA backend's kernels and operations
