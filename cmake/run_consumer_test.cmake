@@ -15,3 +15,6 @@ run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
 run(${WORK_DIR}/build/consumer_core)
+if(EXISTS ${WORK_DIR}/build/consumer_torch)
+  run(${WORK_DIR}/build/consumer_torch)
+endif()
