@@ -22,7 +22,8 @@
 /// `backward` the gradient of its loss with respect to the logits.
 ///
 /// `save(path)` / `load(path)` store the parameters and buffers (in the order `parameters()` and
-/// `buffers()` list them) with `torch::save`, written to a temporary file and renamed into place;
+/// `buffers()` list them) with `torch::save`, written to a temporary file and renamed into place
+/// (`io::write_file_atomically`);
 /// `load` copies into the network's own tensors, so an optimiser over them stays valid.
 /// `save_state` / `load_state` put the same tensors, and `torch_model`'s optimiser state, into a
 /// training state (train/resume.hpp), so runs through these adapters resume. libtorch's own random
@@ -54,6 +55,7 @@
 #include "../backend/backend.hpp"
 #include "../backend/reference/reference.hpp"
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "../io/state_file.hpp"
 #include "../shape.hpp"
 #include "aten.hpp"
@@ -143,7 +145,12 @@ public:
   /// Logits (N×K) of the batch `x` (N×C×H×W); the network sees `x`'s storage.
   const tensor& forward(const tensor& x) {
     x_ = aten_view<B>::of(x).detach().requires_grad_(true);
-    logits_ = detail::torch_forward(net_, x_);
+    try {
+      logits_ = detail::torch_forward(net_, x_);
+    } catch (const c10::Error& e) {
+      throw shape_error("selmask::torch_network::forward: the network refused a batch of shape " +
+                        B::shape_of(x).str() + ": " + e.what_without_backtrace());
+    }
     if (logits_.dim() != 2 || logits_.size(0) != x_.size(0) || logits_.scalar_type() != at::kFloat) {
       throw shape_error("selmask::torch_network::forward: the network gave " +
                         std::string(logits_.toString()) + " of " + std::to_string(logits_.dim()) +
@@ -189,24 +196,9 @@ public:
   [[nodiscard]] const at::Tensor& last_input() const { return x_; }
   [[nodiscard]] Net& network() { return net_; }
 
-  /// Parameters and buffers to `path` (temporary file, then rename).
+  /// Parameters and buffers to `path` (`io::write_file_atomically`: a temporary, then a rename).
   void save(const std::filesystem::path& path) {
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    {
-      std::ofstream os(tmp, std::ios::binary);
-      write_tensors(os);
-      if (!os.flush()) {
-        std::filesystem::remove(tmp);
-        throw io_error("selmask::torch_network::save: cannot write " + tmp.string());
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      std::filesystem::remove(tmp);
-      throw io_error("selmask::torch_network::save: cannot rename " + tmp.string() + " to " + path.string() +
-                     ": " + ec.message());
-    }
+    io::write_file_atomically(path, [&](std::ostream& os) { write_tensors(os); });
   }
   /// Parameters and buffers from a file of `save`, into the network's own tensors.
   void load(const std::filesystem::path& path) {
