@@ -485,3 +485,53 @@ TEMPLATE_LIST_TEST_CASE("learn_selection_masks: reaching target_q fixes the mask
     CHECK_THROWS_AS(learn_selection_masks(masks, net, train, val, nullptr, o), value_error);
   }
 }
+
+namespace {
+/// `forward` favours class 0 for every sample, `infer` the class written in the sample's first value.
+template <class B>
+struct eval_aware_model {
+  const tensor_t<B>& forward(const tensor_t<B>& x) { return logits(x, false); }
+  const tensor_t<B>& backward(const tensor_t<B>& g) { return g; }
+  const tensor_t<B>& infer(const tensor_t<B>& x) {
+    ++infer_calls;
+    return logits(x, true);
+  }
+  const tensor_t<B>& logits(const tensor_t<B>& x, bool by_value) {
+    const auto v = B::to_host(x);
+    const std::size_t n = B::shape_of(x)[0], per = v.size() / n;
+    std::vector<float> l(n * 2, 0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+      l[i * 2 + (by_value && v[i * per] > 0.5f ? 1 : 0)] = 1.0f;
+    }
+    out = B::from_host(shape{n, 2}, l);
+    return out;
+  }
+  tensor_t<B> out;
+  int infer_calls = 0;
+};
+/// The same without `infer`.
+template <class B>
+struct forward_only_model {
+  eval_aware_model<B> m;
+  const tensor_t<B>& forward(const tensor_t<B>& x) { return m.forward(x); }
+  const tensor_t<B>& backward(const tensor_t<B>& g) { return g; }
+};
+} // namespace
+
+TEMPLATE_LIST_TEST_CASE("evaluate: a model's infer computes the logits when it has one", "[train]", backends) {
+  using B = TestType;
+  dataset d;
+  d.sample = shape{1, 1, 2};
+  d.classes = 2;
+  for (std::size_t i = 0; i < 7; ++i) {
+    d.labels.push_back(static_cast<std::int32_t>(i % 2));
+    d.images.push_back(static_cast<float>(i % 2));
+    d.images.push_back(0.25f);
+  }
+  pipeline<any_mask<pixel>>::on<B> all(d.sample, 1); // every pixel kept
+  eval_aware_model<B> with_infer;
+  CHECK(evaluate(all, with_infer, d, 3).first == 1.0);
+  CHECK(with_infer.infer_calls == 3); // batches of 3, 3 and 1
+  forward_only_model<B> without;
+  CHECK(evaluate(all, without, d, 3).first == Approx(4.0 / 7.0)); // class 0 said for all: 4 of 7 right
+}

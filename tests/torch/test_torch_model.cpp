@@ -122,6 +122,59 @@ TEST_CASE("torch_network: frozen weights get no gradients; errors name what is w
   CHECK_THROWS_AS(trained_t(smooth_net(), nullptr), value_error);
 }
 
+TEST_CASE("torch adapters: evaluation in eval mode without autograd; frozen networks keep their statistics",
+          "[torch][train]") {
+  const auto make = [] {
+    return torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 3, 3)),
+                                 torch::nn::BatchNorm2d(3), torch::nn::ReLU(), torch::nn::Flatten(),
+                                 torch::nn::Dropout(0.5), torch::nn::Linear(48, 4));
+  };
+  const auto running_mean = [](torch::nn::Sequential& n) {
+    return n->ptr(1)->as<torch::nn::BatchNorm2dImpl>()->running_mean.clone();
+  };
+  torch::manual_seed(6);
+  io::dataset d;
+  d.sample = shape{1, 6, 6};
+  d.classes = 4;
+  d.images = random_values(40 * 36, 0.0f, 1.0f);
+  for (std::size_t i = 0; i < 40; ++i) {
+    d.labels.push_back(static_cast<std::int32_t>(i % 4));
+  }
+  const auto x = cpu::from_host(shape{40, 1, 6, 6}, d.images);
+  auto net = make();
+  torch_model<cpu, torch::nn::Sequential> m(net, std::make_unique<torch::optim::SGD>(net->parameters(), 0.1));
+  // the truth: the network in eval mode without autograd
+  net->eval();
+  const at::Tensor want = net->forward(aten_view<cpu>::of(x)).detach().clone();
+  net->train();
+  const at::Tensor stats = running_mean(net);
+  const auto got = cpu::to_host(m.infer(x));
+  REQUIRE(static_cast<std::int64_t>(got.size()) == want.numel());
+  CHECK(torch::equal(torch::from_blob(const_cast<float*>(got.data()), want.sizes(), at::kFloat), want));
+  CHECK(net->is_training()); // the mode is restored
+  CHECK(torch::equal(running_mean(net), stats));
+  // evaluate (the trainer's validation and test passes) goes through infer
+  std::size_t correct = 0;
+  const at::Tensor predicted = want.argmax(1);
+  for (std::size_t i = 0; i < 40; ++i) {
+    correct += predicted[static_cast<std::int64_t>(i)].item<std::int64_t>() == d.labels[i] ? 1 : 0;
+  }
+  pipeline<any_mask<pixel>>::on<cpu> all(d.sample, 1); // starts with every pixel kept
+  CHECK(evaluate(all, m, d, 16).first == Approx(static_cast<double>(correct) / 40.0));
+  // forward trains: batch statistics, running statistics updated
+  m.forward(x);
+  CHECK_FALSE(torch::equal(running_mean(net), stats));
+  // a frozen network is in eval mode: two passes agree and its statistics stay
+  auto f = make();
+  torch_network<cpu, torch::nn::Sequential> frozen_net(f);
+  CHECK_FALSE(f->is_training());
+  const at::Tensor before = running_mean(f);
+  const auto a = cpu::to_host(frozen_net.forward(x));
+  frozen_net.backward(random_tensor<cpu>(shape{40, 4}));
+  CHECK(cpu::to_host(frozen_net.forward(x)) == a);
+  CHECK(torch::equal(running_mean(f), before));
+}
+
 TEST_CASE("the same LeNet in selmask's kit and in torch: equal losses over 20 AdamW steps", "[torch][nn]") {
   nn::lenet<cpu> kit(11);
   auto tnet = torch_lenet();

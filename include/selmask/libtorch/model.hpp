@@ -7,7 +7,8 @@
 ///
 /// - `torch_network<B, Net>`: the network as a *differentiable model* (model/model.hpp) on backend
 ///   `B`: `forward` and `backward` only, the weights frozen (`requires_grad` off, so backward
-///   computes ∂L/∂x alone) — the paper's pre-trained network with a fixed input layout.
+///   computes ∂L/∂x alone) and the network put in eval mode (batch normalisation uses and keeps its
+///   running statistics, dropout is off) — the paper's pre-trained network with a fixed input layout.
 /// - `torch_model<B, Net>`: a *trainable model*: `step` and `zero_grad` run the torch optimiser it
 ///   is given (`torch::optim::SGD`, `Adam`, ... over the network's parameters), and
 ///   `learning_rate` / `set_learning_rate` read and set the rate of its parameter groups, so
@@ -19,7 +20,9 @@
 /// adapter's ∂L/∂x buffer before running autograd, so autograd accumulates ∂L/∂x straight into the
 /// buffer that `backward` returns (were libtorch ever to put it elsewhere, it is copied in). The
 /// logits (N×K, small) are copied into a tensor of `B`. The loss stays selmask's: the trainer gives
-/// `backward` the gradient of its loss with respect to the logits.
+/// `backward` the gradient of its loss with respect to the logits. `infer` (used by `evaluate` for
+/// validation and test) runs the network in eval mode without autograd; `forward` leaves the mode
+/// as it is (training mode for `torch_model`, unless the user changes it).
 ///
 /// `save(path)` / `load(path)` store the parameters and buffers (in the order `parameters()` and
 /// `buffers()` list them) with `torch::save`, written to a temporary file and renamed into place
@@ -110,6 +113,39 @@ at::Tensor torch_forward(Net& net, const at::Tensor& x) {
     return net.forward(std::vector<c10::IValue>{x}).toTensor();
   }
 }
+/// Whether `net` is in training mode, and setting it (C++ frontend or TorchScript).
+template <class Net>
+bool torch_is_training(Net& net) {
+  if constexpr (requires { net->is_training(); }) {
+    return net->is_training();
+  } else {
+    return net.is_training();
+  }
+}
+template <class Net>
+void torch_set_training(Net& net, bool on) {
+  if constexpr (requires { net->train(on); }) {
+    net->train(on);
+  } else {
+    net.train(on);
+  }
+}
+/// Eval mode for a scope; the mode before is restored at its end.
+template <class Net>
+class torch_eval_scope {
+public:
+  explicit torch_eval_scope(Net& net) : net_(net), was_training_(torch_is_training(net)) {
+    torch_set_training(net_, false);
+  }
+  torch_eval_scope(const torch_eval_scope&) = delete;
+  torch_eval_scope& operator=(const torch_eval_scope&) = delete;
+  ~torch_eval_scope() { torch_set_training(net_, was_training_); }
+
+private:
+  Net& net_;
+  bool was_training_;
+};
+
 /// The network's parameters, then its buffers (running statistics, ...), as tensors.
 template <class Net>
 std::vector<at::Tensor> torch_tensors(Net& net, bool with_buffers) {
@@ -145,23 +181,17 @@ public:
   /// Logits (N×K) of the batch `x` (N×C×H×W); the network sees `x`'s storage.
   const tensor& forward(const tensor& x) {
     x_ = aten_view<B>::of(x).detach().requires_grad_(true);
-    try {
-      logits_ = detail::torch_forward(net_, x_);
-    } catch (const c10::Error& e) {
-      throw shape_error("selmask::torch_network::forward: the network refused a batch of shape " +
-                        B::shape_of(x).str() + ": " + e.what_without_backtrace());
-    }
-    if (logits_.dim() != 2 || logits_.size(0) != x_.size(0) || logits_.scalar_type() != at::kFloat) {
-      throw shape_error("selmask::torch_network::forward: the network gave " +
-                        std::string(logits_.toString()) + " of " + std::to_string(logits_.dim()) +
-                        " dimensions for a batch of " + std::to_string(x_.size(0)) +
-                        " (expected float logits N×K)");
-    }
-    const at::Tensor l = logits_.detach().contiguous();
-    const auto d = l.sizes();
-    out_ = B::from_host(shape(d.begin(), d.end()),
-                        std::span<const float>(l.data_ptr<float>(), static_cast<std::size_t>(l.numel())));
-    return out_;
+    logits_ = run("forward", x, x_);
+    return logits_to_backend(logits_);
+  }
+
+  /// Logits for evaluation only (train/evaluate.hpp calls it for validation and test): no
+  /// autograd, the network in eval mode for the call (batch normalisation on its running
+  /// statistics, dropout off), its mode restored after; `backward` does not follow it.
+  const tensor& infer(const tensor& x) {
+    const torch::NoGradGuard no_grad;
+    const detail::torch_eval_scope<Net> eval(net_);
+    return logits_to_backend(run("infer", x, aten_view<B>::of(x)));
   }
 
   /// ∂L/∂x (N×C×H×W) for `g` = ∂L/∂logits; accumulates parameter gradients when trainable.
@@ -225,11 +255,40 @@ protected:
     for (at::Tensor& p : detail::torch_tensors(net_, false)) {
       p.requires_grad_(trainable);
     }
+    if (!trainable) { // frozen: batch normalisation keeps its running statistics, no dropout
+      detail::torch_set_training(net_, false);
+    }
   }
 
   Net net_;
 
 private:
+  /// The network on `in` (a view of `x`), its errors and wrong outputs named.
+  at::Tensor run(const char* fn, const tensor& x, const at::Tensor& in) {
+    at::Tensor logits;
+    try {
+      logits = detail::torch_forward(net_, in);
+    } catch (const c10::Error& e) {
+      throw shape_error(std::string("selmask::torch_network::") + fn +
+                        ": the network refused a batch of shape " + B::shape_of(x).str() + ": " +
+                        e.what_without_backtrace());
+    }
+    if (logits.dim() != 2 || logits.size(0) != in.size(0) || logits.scalar_type() != at::kFloat) {
+      throw shape_error(std::string("selmask::torch_network::") + fn + ": the network gave " +
+                        std::string(logits.toString()) + " of " + std::to_string(logits.dim()) +
+                        " dimensions for a batch of " + std::to_string(in.size(0)) +
+                        " (expected float logits N×K)");
+    }
+    return logits;
+  }
+  /// The logits copied into a tensor of `B`.
+  const tensor& logits_to_backend(const at::Tensor& logits) {
+    const at::Tensor l = logits.detach().contiguous();
+    const auto d = l.sizes();
+    out_ = B::from_host(shape(d.begin(), d.end()),
+                        std::span<const float>(l.data_ptr<float>(), static_cast<std::size_t>(l.numel())));
+    return out_;
+  }
   void write_tensors(std::ostream& os) {
     std::vector<at::Tensor> values;
     for (const at::Tensor& t : detail::torch_tensors(net_, true)) {

@@ -12,7 +12,10 @@
 ///  - `m.zero_grad()`: clears them.
 /// A model without `step` is frozen: the paper's case of a pre-trained network whose weights must
 /// not change. Optional members a trainer uses when present: `m.save(path)` / `m.load(path)`
-/// (checkpoints of the accuracy-vs-data front).
+/// (checkpoints of the accuracy-vs-data front), and `m.infer(x)`: logits for evaluation only, no
+/// backward to follow — `evaluate` (train/evaluate.hpp) and so the trainer's validation and test
+/// passes call it instead of `forward` (a libtorch network, for example, runs it in eval mode
+/// without autograd: batch normalisation uses its running statistics, dropout is off).
 ///
 /// ```cpp
 /// static_assert(selmask::trainable_model<my_net, selmask::cpu>);

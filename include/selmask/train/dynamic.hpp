@@ -27,6 +27,7 @@
 #include "../error.hpp"
 #include "../io/dataset.hpp"
 #include "batch_source.hpp"
+#include "evaluate.hpp"
 #include "schedule.hpp"
 
 namespace selmask {
@@ -94,7 +95,7 @@ dynamic_evaluation evaluate_dynamic(Mask& mask, Net& net, const io::dataset& dat
   for (std::size_t b = 0; b < source.batches(); ++b) {
     source.read(b, hb);
     const tensor_t<B> x = B::from_host(hb.x_shape, hb.x);
-    const auto& logits = net.forward(mask.forward(x));
+    const auto& logits = detail::infer(net, mask.forward(x));
     correct += bk::softmax_cross_entropy<B>(logits, hb.labels, grad).correct;
     for (double q : mask.sample_q()) {
       e.sample_q.push_back(q);
@@ -205,7 +206,8 @@ dynamic_result learn_dynamic_mask(Mask& mask, Net& net, const io::dataset& train
       for (std::size_t b = 0; b < vs.batches(); ++b) {
         vs.read(b, hb);
         correct +=
-          bk::softmax_cross_entropy<B>(net.forward(B::from_host(hb.x_shape, hb.x)), hb.labels, grad).correct;
+          bk::softmax_cross_entropy<B>(detail::infer(net, B::from_host(hb.x_shape, hb.x)), hb.labels, grad)
+            .correct;
       }
       e.validation_accuracy = static_cast<double>(correct) / static_cast<double>(validation.size());
     }

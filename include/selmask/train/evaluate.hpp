@@ -1,7 +1,8 @@
 #pragma once
 /// \file train/evaluate.hpp
 /// `evaluate` / `evaluate_source`: a model's score on data seen through the hard masks of a
-/// pipeline, and the Q of those masks — what the trainer measures after every epoch.
+/// pipeline, and the Q of those masks — what the trainer measures after every epoch. A model's
+/// optional `infer(x)` (model/model.hpp) computes the logits here instead of `forward`.
 
 #include <cstddef>
 #include <utility>
@@ -17,6 +18,16 @@ namespace selmask {
 
 namespace detail {
 
+/// Logits for evaluation: the model's `infer(x)` when it has one (model/model.hpp), else `forward`.
+template <class Model, class T>
+decltype(auto) infer(Model& model, const T& x) {
+  if constexpr (requires { model.infer(x); }) {
+    return model.infer(x);
+  } else {
+    return model.forward(x);
+  }
+}
+
 /// The summed score of every sample of `source` (its batches 0, 1, … as it gives them) through
 /// the hard masks, and their Q.
 template <class Pipeline, class Model, class Source, class Loss>
@@ -30,7 +41,7 @@ std::pair<double, double> score_sum(Pipeline& pipe, Model& model, Source& source
     source.read(b, batch);
     const auto fr = pipe.forward(B::from_host(batch.x_shape, batch.x));
     q = fr.q;
-    const auto& out = model.forward(fr.output);
+    const auto& out = detail::infer(model, fr.output);
     loss.check(B::shape_of(out), batch);
     score += loss.template evaluate<B>(out, batch, scratch).score;
   }
