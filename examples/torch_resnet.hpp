@@ -4,12 +4,11 @@
 // (fashion_mnist_pixels_torch): the network a user already has in libtorch, trained by a torch
 // optimiser, its input masked by selmask (selmask::torch_model).
 //
-// stem conv 3×3 1→16, ReLU; residual blocks 16 (28×28), 32 (stride 2, 14×14), 64 (stride 2, 7×7);
-// global average pool; linear 64→10 (about 76,000 parameters). No batch normalisation: the trainer
-// evaluates validation and test batches with the same forward as training, and batch statistics
-// would differ between the two; instead, as in Fixup (Zhang, Dauphin & Ma, ICLR 2019), the second
-// convolution of every block starts at zero, so that each block starts as the identity (or its
-// 1×1 projection) and the network trains stably without normalisation.
+// stem conv 3×3 1→16, batch norm, ReLU; residual blocks of 16 (28×28), 32 (stride 2, 14×14) and
+// 64 (stride 2, 7×7) channels, each conv → BN → ReLU → conv → BN plus the input (or its 1×1
+// projection, with BN), then ReLU; global average pool; linear 64→10 (about 78,000 parameters).
+// The trainer's validation and test passes call the adapter's infer, which runs the network in
+// eval mode: batch normalisation then uses its running statistics, as it would in deployment.
 #include <selmask/libtorch/model.hpp> // first: the libtorch headers (selmask/libtorch/glog_check.hpp)
 
 #include <cstdint>
@@ -17,41 +16,50 @@
 
 namespace example {
 
-/// y = relu(conv2(relu(conv1(x))) + skip(x)), conv2 initialised to zero.
+/// y = relu(bn2(conv2(relu(bn1(conv1(x))))) + skip(x)).
 struct residual_blockImpl : torch::nn::Module {
   residual_blockImpl(std::int64_t in, std::int64_t out, std::int64_t stride)
     : conv1(register_module(
-        "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1)))),
-      conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)))) {
+        "conv1",
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)))),
+      bn1(register_module("bn1", torch::nn::BatchNorm2d(out))),
+      conv2(register_module("conv2",
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1).bias(false)))),
+      bn2(register_module("bn2", torch::nn::BatchNorm2d(out))) {
     if (in != out || stride != 1) {
-      skip = register_module("skip", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride)));
+      skip = register_module(
+        "skip", torch::nn::Sequential(
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                  torch::nn::BatchNorm2d(out)));
     }
-    const torch::NoGradGuard no_grad;
-    conv2->weight.zero_();
-    conv2->bias.zero_();
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const torch::Tensor y = conv2(torch::relu(conv1(x)));
-    return torch::relu(y + (skip ? skip(x) : x));
+    const torch::Tensor y = bn2(conv2(torch::relu(bn1(conv1(x)))));
+    return torch::relu(y + (skip ? skip->forward(x) : x));
   }
-  torch::nn::Conv2d conv1, conv2;
-  torch::nn::Conv2d skip{nullptr};
+  torch::nn::Conv2d conv1;
+  torch::nn::BatchNorm2d bn1;
+  torch::nn::Conv2d conv2;
+  torch::nn::BatchNorm2d bn2;
+  torch::nn::Sequential skip{nullptr};
 };
 TORCH_MODULE(residual_block);
 
 struct small_resnetImpl : torch::nn::Module {
   small_resnetImpl()
-    : stem(register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)))),
+    : stem(register_module(
+        "stem",
+        torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1).bias(false)),
+                              torch::nn::BatchNorm2d(16), torch::nn::ReLU()))),
       blocks(
         register_module("blocks", torch::nn::Sequential(residual_block(16, 16, 1), residual_block(16, 32, 2),
                                                         residual_block(32, 64, 2)))),
       head(register_module("head", torch::nn::Linear(64, 10))) {}
   torch::Tensor forward(const torch::Tensor& x) {
-    const torch::Tensor h = blocks->forward(torch::relu(stem(x)));
+    const torch::Tensor h = blocks->forward(stem->forward(x));
     return head(h.mean({2, 3})); // global average pool
   }
-  torch::nn::Conv2d stem;
-  torch::nn::Sequential blocks;
+  torch::nn::Sequential stem, blocks;
   torch::nn::Linear head;
 };
 TORCH_MODULE(small_resnet);
