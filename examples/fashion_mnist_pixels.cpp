@@ -314,6 +314,12 @@ using communicator_t = selmask::single_process;
 int rank = 0; ///< of this process (MPI), 0 without MPI
 bool is_root() { return rank == 0; }
 
+#if defined(SELMASK_EXAMPLE_TORCH)
+const char* const network_name = "libtorch ResNet"; ///< in the figures' titles
+#else
+const char* const network_name = "LeNet";
+#endif
+
 #if defined(SELMASK_EXAMPLE_CUDA)
 using backend_t = selmask::cuda;
 #else
@@ -451,15 +457,15 @@ std::string write_seed_outputs(const seed_run& run, const selmask::io::dataset& 
   full.y = {result.full_test_accuracy};
   full.marker = selmask::io::marker_shape::square;
   selmask::io::plot_options po;
-  po.title = "LeNet + pixel(any) mask on Fashion-MNIST";
+  po.title = std::string(network_name) + " + pixel(any) mask on Fashion-MNIST";
   po.y_label = "accuracy";
   if (wire_of && !points.empty()) { // the default transport's bytes of the smallest point, in the title
     const auto& smallest =
       *std::min_element(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.q < b.q; });
     const auto w = wire_of(smallest.masks[0]);
     char t[256];
-    std::snprintf(t, sizeof t, "LeNet, pixel(any): Q %.3f = %.0f wire B/image (full %.0f)", smallest.q, w[1],
-                  w[2]);
+    std::snprintf(t, sizeof t, "%s, pixel(any): Q %.3f = %.0f wire B/image (full %.0f)", network_name,
+                  smallest.q, w[1], w[2]);
     po.title = t;
   }
   selmask::io::plot_xy(out / "front.png", {test_curve, val_curve, full}, po);
@@ -611,7 +617,7 @@ void write_seed_means(const arguments& args, const std::vector<seed_run>& runs) 
   fronts.connect = false;
   const std::vector<selmask::io::plot_series> series{fronts, spread, mean_curve};
   selmask::io::plot_options po;
-  po.title = "LeNet + pixel(any) mask, " + std::to_string(runs.size()) + " seeds";
+  po.title = std::string(network_name) + " + pixel(any) mask, " + std::to_string(runs.size()) + " seeds";
   po.y_label = "test accuracy";
   po.height = 620; // room for the legend below
   selmask::io::plot_xy(args.out / "front.png", std::span<const selmask::io::plot_series>(series), po);
