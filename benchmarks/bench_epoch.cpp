@@ -29,13 +29,7 @@ auto torch_lenet(std::uint64_t seed) {
   tn::Sequential net(tn::Conv2d(tn::Conv2dOptions(1, 20, 5)), tn::ReLU(), tn::MaxPool2d(2),
                      tn::Conv2d(tn::Conv2dOptions(20, 50, 5)), tn::ReLU(), tn::MaxPool2d(2), tn::Flatten(),
                      tn::Linear(800, 500), tn::ReLU(), tn::Linear(500, 10));
-  const selmask::adamw_hyper h;
-  auto opt = std::make_unique<torch::optim::AdamW>(net->parameters(), torch::optim::AdamWOptions(h.lr)
-                                                                        .betas({h.beta1, h.beta2})
-                                                                        .eps(h.eps)
-                                                                        .weight_decay(h.weight_decay)
-                                                                        .amsgrad(h.amsgrad));
-  return selmask::torch_model<selmask::cpu, tn::Sequential>(net, std::move(opt));
+  return selmask::torch_model<selmask::cpu, tn::Sequential>(net, selmask::torch_adamw(net->parameters()));
 }
 } // namespace
 #endif

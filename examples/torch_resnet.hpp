@@ -12,7 +12,6 @@
 #include <selmask/libtorch/model.hpp> // first: the libtorch headers (selmask/libtorch/glog_check.hpp)
 
 #include <cstdint>
-#include <memory>
 
 namespace example {
 
@@ -71,13 +70,7 @@ template <class B>
 selmask::torch_model<B, small_resnet> make_torch_resnet(std::uint64_t seed) {
   torch::manual_seed(seed);
   small_resnet net;
-  const selmask::adamw_hyper h;
-  auto opt = std::make_unique<torch::optim::AdamW>(net->parameters(), torch::optim::AdamWOptions(h.lr)
-                                                                        .betas({h.beta1, h.beta2})
-                                                                        .eps(h.eps)
-                                                                        .weight_decay(h.weight_decay)
-                                                                        .amsgrad(h.amsgrad));
-  return selmask::torch_model<B, small_resnet>(net, std::move(opt));
+  return selmask::torch_model<B, small_resnet>(net, selmask::torch_adamw(net->parameters()));
 }
 
 } // namespace example

@@ -190,14 +190,9 @@ TEST_CASE("the same LeNet in selmask's kit and in torch: equal losses over 20 Ad
       theirs[i].copy_(torch::from_blob(const_cast<float*>(v.data()), theirs[i].sizes(), at::kFloat));
     }
   }
-  // selmask's AdamW defaults, as torch options (amsgrad, β = (0.5, 0.999), eps 1e-8, wd 1e-4)
+  // torch's AdamW with selmask's AdamW settings (torch_adamw: amsgrad, β = (0.5, 0.999), eps 1e-8, wd 1e-4)
   const adamw_hyper h;
-  auto opt = std::make_unique<torch::optim::AdamW>(tnet->parameters(), torch::optim::AdamWOptions(h.lr)
-                                                                         .betas({h.beta1, h.beta2})
-                                                                         .eps(h.eps)
-                                                                         .weight_decay(h.weight_decay)
-                                                                         .amsgrad(h.amsgrad));
-  torch_model<cpu, torch::nn::Sequential> adapted(tnet, std::move(opt));
+  torch_model<cpu, torch::nn::Sequential> adapted(tnet, torch_adamw(tnet->parameters(), h));
   nn::cross_entropy_loss<cpu> loss_kit, loss_torch;
   std::mt19937_64 r(5);
   for (int step = 0; step < 20; ++step) {

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "../backend/backend.hpp"
+#include "../backend/nn_backend.hpp"
 #include "../backend/reference/reference.hpp"
 #include "../error.hpp"
 #include "../io/atomic_file.hpp"
@@ -169,6 +170,18 @@ std::vector<at::Tensor> torch_tensors(Net& net, bool with_buffers) {
   return out;
 }
 } // namespace detail
+
+/// torch's AdamW over `params` with the settings of selmask's own AdamW (`adamw_hyper`, which
+/// follows PyTorch's AdamW semantics; defaults lr 1e-3, β (0.5, 0.999), eps 1e-8, weight decay
+/// 1e-4, AMSGrad), so that a libtorch network trains as the network kit's would.
+inline std::unique_ptr<torch::optim::AdamW> torch_adamw(std::vector<at::Tensor> params,
+                                                        const adamw_hyper& h = {}) {
+  return std::make_unique<torch::optim::AdamW>(std::move(params), torch::optim::AdamWOptions(h.lr)
+                                                                    .betas({h.beta1, h.beta2})
+                                                                    .eps(h.eps)
+                                                                    .weight_decay(h.weight_decay)
+                                                                    .amsgrad(h.amsgrad));
+}
 
 /// A libtorch network with frozen weights as a differentiable model on backend `B`.
 template <tensor_backend B, class Net>
