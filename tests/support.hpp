@@ -55,11 +55,11 @@ selmask::tensor_t<B> random_tensor(const selmask::shape& s, float lo = -1.0f, fl
 // Hook for more backends: a translation unit that defines SELMASK_TEST_EXTRA_BACKENDS before
 // including this file (`#define SELMASK_TEST_EXTRA_BACKENDS , my_backend`) runs the same test
 // bodies on those backends too; one that defines SELMASK_TEST_BACKENDS (`my_backend`) runs them on
-// those backends only (tests/torch: the ATen backend). The real CUDA backend needs nvcc, and .cu files must not see
-// xtensor, which this file includes (selmask.hpp, for the CPU backend); adding it takes a .cu
-// test source that includes these test bodies with the CPU part of this file left out, not
-// written yet. Give such a backend a `tolerance` specialisation below if its float results differ
-// from the CPU's by more than the default.
+// those backends only (tests/torch: the ATen backend). The real CUDA backend needs nvcc, and .cu files must
+// not see xtensor, which this file includes (selmask.hpp, for the CPU backend); adding it takes a .cu test
+// source that includes these test bodies with the CPU part of this file left out, not written yet. Give such
+// a backend a `tolerance` specialisation below if its float results differ from the CPU's by more than the
+// default.
 #ifndef SELMASK_TEST_EXTRA_BACKENDS
 #define SELMASK_TEST_EXTRA_BACKENDS
 #endif

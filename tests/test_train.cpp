@@ -518,7 +518,8 @@ struct forward_only_model {
 };
 } // namespace
 
-TEMPLATE_LIST_TEST_CASE("evaluate: a model's infer computes the logits when it has one", "[train]", backends) {
+TEMPLATE_LIST_TEST_CASE("evaluate: a model's infer computes the logits when it has one", "[train]",
+                        backends) {
   using B = TestType;
   dataset d;
   d.sample = shape{1, 1, 2};
